@@ -1,0 +1,57 @@
+// Package vfs defines the contract every guestinject backend implements: FS, a
+// guest filesystem whose every path resolves inside the guest root.
+//
+// # Paths
+//
+// Names are absolute, clean, slash-separated guest paths such as "/etc/shadow".
+// "/" is the guest root. A name that is relative, unclean ("/a/../b", "/a/",
+// "//a"), empty, or holds a NUL byte is rejected with ErrInvalidPath before any
+// I/O; see CheckPath.
+//
+// # Resolution
+//
+// Backends resolve names the way openat2(2) does with RESOLVE_IN_ROOT:
+//
+//   - Symlinks in intermediate components are followed, absolute or relative, as
+//     if the guest root were the host's "/". A link to "/run/x" means
+//     <guest root>/run/x, never the host's /run/x.
+//   - ".." in a link target never climbs above the guest root; at the root it
+//     stays at the root.
+//   - Proc-style "magic" links are never followed.
+//   - Too many links (a loop) fail with ErrSymlinkLoop.
+//
+// Reading calls (Stat, Open, ReadDir) follow a final symlink, in the root.
+// Lstat, Readlink and every call that changes something (WriteFile, Chmod,
+// Lchown, Remove, and the optional Lsetxattr and Symlink) never follow the final
+// component: WriteFile and Chmod refuse a final symlink with ErrIsSymlink, Lchown
+// and Remove act on the link itself.
+//
+// # Files
+//
+// Only regular files are opened or written. A FIFO, socket or device node where
+// a file is expected is refused with ErrNotRegular and is never opened, so a
+// FIFO cannot block the caller and a device node cannot expose host hardware.
+// Use ReadFile with a limit to read guest files whose size the guest controls.
+//
+// WriteFile is atomic for every policy: the new content goes to a temporary
+// file in the same directory, is synced, gets its mode and owner, and is then
+// renamed over the name (or linked without replacing, for Exclusive). A failed
+// or cancelled write leaves the old file, or no file, and no temporary behind.
+//
+// # Errors
+//
+// Every error from a backend is an *fs.PathError naming the operation and the
+// guest path, wrapping one of the sentinels of this package or of io/fs
+// (fs.ErrNotExist, fs.ErrExist, fs.ErrPermission). Match them with errors.Is.
+//
+// # Capabilities
+//
+// Operations only some backends offer live in separate interfaces (XattrFS,
+// SymlinkFS), io/fs style; the helpers Lsetxattr, Lgetxattr, Llistxattr and
+// Symlink use them when present and fail with ErrNotSupported otherwise.
+//
+// # Context
+//
+// Every call takes a context.Context first and returns its error once the
+// context is done. Reads through an open File are bounded by the caller.
+package vfs
