@@ -1,5 +1,7 @@
 package vfs
 
+//go:generate go tool mockgen -typed -destination=vfsmock/vfsmock.go -package=vfsmock -mock_names=FS=FS,XattrFS=XattrFS,SymlinkFS=SymlinkFS . FS,XattrFS,SymlinkFS
+
 import (
 	"context"
 	"io"
