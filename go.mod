@@ -5,12 +5,12 @@ go 1.25.0
 tool go.uber.org/mock/mockgen
 
 require (
+	github.com/google/go-cmp v0.7.0
 	go.uber.org/mock v0.6.0
 	golang.org/x/sys v0.45.0
 )
 
 require (
-	github.com/google/go-cmp v0.7.0 // indirect
 	golang.org/x/mod v0.27.0 // indirect
 	golang.org/x/sync v0.16.0 // indirect
 	golang.org/x/tools v0.36.0 // indirect

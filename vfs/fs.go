@@ -17,13 +17,14 @@ type FS interface {
 	// Lstat describes name itself; a final symlink is not followed.
 	Lstat(ctx context.Context, name string) (fs.FileInfo, error)
 	// Readlink returns the target of the symlink name, unresolved.
+	// Anything but a symlink fails with fs.ErrInvalid.
 	Readlink(ctx context.Context, name string) (string, error)
 	// ReadDir lists the directory name sorted by entry name. Entry types
 	// are those of the entries themselves (a symlink is reported as one).
 	ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error)
 	// Open opens the regular file name for reading, following symlinks in
-	// the root. Anything but a regular file fails with ErrNotRegular
-	// without being opened.
+	// the root. Anything but a regular file, directories included, fails
+	// with ErrNotRegular without being opened.
 	Open(ctx context.Context, name string) (File, error)
 	// MkdirAll creates name and any missing parents with mode perm (before
 	// umask-free application: backends set exactly perm) owned by the
@@ -31,8 +32,9 @@ type FS interface {
 	// symlinks in the root, are left as they are.
 	MkdirAll(ctx context.Context, name string, perm fs.FileMode) error
 	// WriteFile atomically writes the content read from r to the regular
-	// file name, as opts says. A final symlink is refused with ErrIsSymlink
-	// and any other non-regular file with ErrNotRegular.
+	// file name, as opts says. The parent directory must exist. A final
+	// symlink is refused with ErrIsSymlink, a directory with ErrIsDir and
+	// any other non-regular file with ErrNotRegular.
 	WriteFile(ctx context.Context, name string, r io.Reader, opts WriteOptions) error
 	// Chmod sets the permission bits and the setuid, setgid and sticky bits
 	// of name. A final symlink is refused with ErrIsSymlink.

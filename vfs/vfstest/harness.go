@@ -14,7 +14,7 @@ type Harness struct {
 	// suite's canary directory, so hostile links in layouts can aim at
 	// the canary by absolute host path and by ".." climbs. New fails the
 	// test when it cannot build the backend; Run closes the result.
-	New func(t *testing.T, hostDir string, layout Layout) vfs.FS
+	New  func(t *testing.T, hostDir string, layout Layout) vfs.FS
 	Caps Caps
 }
 

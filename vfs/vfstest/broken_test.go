@@ -1,0 +1,130 @@
+package vfstest_test
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/vfstest"
+)
+
+// naiveFS is the classic mistake: guest paths joined onto a host
+// directory and handed to the os package, which follows every symlink on
+// the host. The suite must catch it.
+type naiveFS struct{ root string }
+
+func (n naiveFS) host(name string) string { return filepath.Join(n.root, name) }
+
+func (n naiveFS) Stat(_ context.Context, name string) (fs.FileInfo, error) {
+	return os.Stat(n.host(name))
+}
+func (n naiveFS) Lstat(_ context.Context, name string) (fs.FileInfo, error) {
+	return os.Lstat(n.host(name))
+}
+func (n naiveFS) Readlink(_ context.Context, name string) (string, error) {
+	return os.Readlink(n.host(name))
+}
+func (n naiveFS) ReadDir(_ context.Context, name string) ([]fs.DirEntry, error) {
+	return os.ReadDir(n.host(name))
+}
+func (n naiveFS) Open(_ context.Context, name string) (vfs.File, error) {
+	return os.Open(n.host(name))
+}
+func (n naiveFS) MkdirAll(_ context.Context, name string, perm fs.FileMode) error {
+	return os.MkdirAll(n.host(name), perm)
+}
+func (n naiveFS) WriteFile(_ context.Context, name string, r io.Reader, opts vfs.WriteOptions) error {
+	flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if opts.Policy == vfs.Append {
+		flag = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	}
+	f, err := os.OpenFile(n.host(name), flag, opts.Perm)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, r)
+	return err
+}
+func (n naiveFS) Chmod(_ context.Context, name string, mode fs.FileMode) error {
+	return os.Chmod(n.host(name), mode)
+}
+func (n naiveFS) Lchown(_ context.Context, name string, uid, gid int) error {
+	return os.Lchown(n.host(name), uid, gid)
+}
+func (n naiveFS) Remove(_ context.Context, name string) error { return os.Remove(n.host(name)) }
+func (n naiveFS) Close() error                                 { return nil }
+
+// brokenHarnesses are backends with known flaws, run by
+// TestBrokenBackend in a child process.
+var brokenHarnesses = map[string]vfstest.Harness{
+	"naive": {
+		New: func(t *testing.T, dir string, layout vfstest.Layout) vfs.FS {
+			if err := layout.WriteDir(dir); err != nil {
+				t.Fatal(err)
+			}
+			return naiveFS{root: dir}
+		},
+		Caps: vfstest.Caps{Owners: os.Geteuid() == 0},
+	},
+}
+
+// TestBrokenBackend runs the suite over the backend named by
+// VFSTEST_BROKEN; it is a child of TestSuiteCatchesBrokenBackends.
+func TestBrokenBackend(t *testing.T) {
+	h, ok := brokenHarnesses[os.Getenv("VFSTEST_BROKEN")]
+	if !ok {
+		t.Skip("entry point for TestSuiteCatchesBrokenBackends")
+	}
+	vfstest.Run(t, h)
+}
+
+func TestSuiteCatchesBrokenBackends(t *testing.T) {
+	for _, tc := range []struct {
+		backend string
+		// failures that must be reported, as "--- FAIL: " lines
+		fail []string
+		// messages that must appear
+		say []string
+	}{
+		{
+			backend: "naive",
+			fail: []string{
+				"Hostile/AbsoluteLinkToHostIsInRoot",
+				"Hostile/DotDotClimbsStopAtRoot",
+				"Hostile/FIFONeverOpened",
+				"Write/FinalSymlinkRefused",
+				"Errors/InvalidPaths",
+			},
+			say: []string{"host outside the guest root changed", "opening a FIFO blocked"},
+		},
+	} {
+		t.Run(tc.backend, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenBackend$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), "VFSTEST_BROKEN="+tc.backend)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the suite passed backend %s:\n%s", tc.backend, out)
+			}
+			for _, f := range tc.fail {
+				if !strings.Contains(string(out), "--- FAIL: TestBrokenBackend/"+f+" ") {
+					t.Errorf("the suite did not fail %s for backend %s", f, tc.backend)
+				}
+			}
+			for _, s := range tc.say {
+				if !strings.Contains(string(out), s) {
+					t.Errorf("the suite did not report %q for backend %s", s, tc.backend)
+				}
+			}
+			if t.Failed() {
+				t.Logf("child output:\n%s", out)
+			}
+		})
+	}
+}
