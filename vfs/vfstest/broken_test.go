@@ -59,7 +59,7 @@ func (n naiveFS) Lchown(_ context.Context, name string, uid, gid int) error {
 	return os.Lchown(n.host(name), uid, gid)
 }
 func (n naiveFS) Remove(_ context.Context, name string) error { return os.Remove(n.host(name)) }
-func (n naiveFS) Close() error                                 { return nil }
+func (n naiveFS) Close() error                                { return nil }
 
 // brokenHarnesses are backends with known flaws, run by
 // TestBrokenBackend in a child process.

@@ -1,0 +1,52 @@
+# guestinject: `make test` is what CI runs; `make bench` measures.
+GO          ?= go
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 5s
+PKGS        := ./...
+
+.PHONY: all test deps lint fmt-check vet staticcheck generate generate-check unit fuzz bench
+
+all: test
+
+## test: everything CI checks: formatting, vet, staticcheck, generated code, race-enabled tests, short fuzz runs
+test: deps lint generate-check unit fuzz
+
+## deps: install the system packages the tests need (Debian/Ubuntu, idempotent)
+deps:
+	./scripts/install-deps.sh
+
+## lint: gofmt, go vet and staticcheck
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(STATICCHECK) $(PKGS)
+
+## generate: regenerate generated code (the gomock mock of vfs.FS)
+generate:
+	$(GO) generate $(PKGS)
+
+## generate-check: fail when generated code is out of date
+generate-check:
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	cp vfs/vfsmock/vfsmock.go $$tmp/ && $(GO) generate ./vfs/ && \
+	if ! cmp -s $$tmp/vfsmock.go vfs/vfsmock/vfsmock.go; then \
+		cp $$tmp/vfsmock.go vfs/vfsmock/vfsmock.go; \
+		echo "vfs/vfsmock/vfsmock.go is out of date: run make generate"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+## fuzz: run every fuzz target briefly (FUZZTIME, default 5s)
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+## bench: run the benchmarks (see BENCHMARKS.md)
+bench: deps
+	$(GO) test -run='^$$' -bench=. -benchmem -count=5 -timeout 60m $(PKGS)

@@ -1,0 +1,342 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sync"
+
+	"github.com/guestinject/guestinject/internal/wire"
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// MaxOpenFiles bounds the files the host may hold open at once.
+const MaxOpenFiles = 64
+
+// Session hooks for the requests that end a session.
+type Hooks struct {
+	// Sync flushes the guest filesystems; nil means nothing to flush.
+	Sync func(ctx context.Context) error
+	// Shutdown syncs and unmounts before the agent powers off; it runs
+	// before the answer is sent, and Serve returns after sending it.
+	Shutdown func(ctx context.Context) error
+}
+
+// Serve answers requests from conn against fsys until the host closes the
+// connection, a Shutdown request is answered, or ctx is done. It returns
+// nil on an orderly end.
+func Serve(ctx context.Context, conn io.ReadWriter, fsys vfs.FS, hooks Hooks) error {
+	s := &server{
+		fsys:  fsys,
+		hooks: hooks,
+		r:     wire.NewReader(conn),
+		w:     wire.NewWriter(conn),
+		files: map[uint32]vfs.File{},
+	}
+	defer s.closeFiles()
+	if err := s.hello(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	return s.loop(ctx)
+}
+
+type server struct {
+	fsys  vfs.FS
+	hooks Hooks
+	r     *wire.Reader
+
+	wmu sync.Mutex // serialises frames
+	w   *wire.Writer
+
+	files      map[uint32]vfs.File // only touched by the call goroutine
+	nextHandle uint32
+}
+
+func (s *server) send(t wire.FrameType, id uint32, payload []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.w.Write(t, id, payload)
+}
+
+func (s *server) sendJSON(t wire.FrameType, id uint32, v any) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.w.WriteJSON(t, id, v)
+}
+
+func (s *server) hello() error {
+	f, err := s.r.Next()
+	if err != nil {
+		return fmt.Errorf("agent: reading hello: %w", err)
+	}
+	if f.Type != wire.FrameHello {
+		return fmt.Errorf("agent: %w: expected hello, got %s", wire.ErrProtocol, f.Type)
+	}
+	var h wire.Hello
+	if err := wire.Decode(f.Payload, &h); err != nil {
+		return err
+	}
+	for _, v := range h.Versions {
+		if v == wire.Version {
+			return s.sendJSON(wire.FrameHello, 0, wire.Hello{Version: wire.Version, Agent: "guestinject-agent"})
+		}
+	}
+	_ = s.sendJSON(wire.FrameHello, 0, wire.Hello{})
+	return fmt.Errorf("agent: %w: host speaks versions %v, agent %d", wire.ErrProtocol, h.Versions, wire.Version)
+}
+
+// call is the request in progress. The host sends one request at a time.
+type call struct {
+	id     uint32
+	cancel context.CancelFunc
+	data   chan []byte   // Data frames of a WriteFile; closed at DataEnd
+	done   chan struct{} // closed when the call has answered
+	ended  bool          // DataEnd seen
+}
+
+func (s *server) loop(ctx context.Context) error {
+	var cur *call
+	finished := func() bool {
+		if cur == nil {
+			return true
+		}
+		select {
+		case <-cur.done:
+			return true
+		default:
+			return false
+		}
+	}
+	shutdown := make(chan struct{})
+	defer func() {
+		if cur != nil {
+			cur.cancel()
+			if !cur.ended {
+				close(cur.data)
+			}
+			<-cur.done
+		}
+	}()
+	for {
+		f, err := s.r.Next()
+		if err != nil {
+			select {
+			case <-shutdown:
+				return nil
+			default:
+			}
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		switch f.Type {
+		case wire.FrameRequest:
+			if !finished() {
+				return fmt.Errorf("agent: %w: request %d while %d runs", wire.ErrProtocol, f.ID, cur.id)
+			}
+			var req wire.Request
+			if err := wire.Decode(f.Payload, &req); err != nil {
+				return err
+			}
+			cctx, cancel := context.WithCancel(ctx)
+			cur = &call{id: f.ID, cancel: cancel, data: make(chan []byte, 4), done: make(chan struct{})}
+			if req.Op != wire.OpWriteFile {
+				close(cur.data)
+				cur.ended = true
+			}
+			go func(c *call) {
+				defer close(c.done)
+				defer c.cancel()
+				resp := s.handle(cctx, &req, c)
+				// Whatever happened, consume the rest of the upload so
+				// the stream stays in step.
+				for range c.data {
+				}
+				if err := s.sendJSON(wire.FrameResponse, c.id, resp); err != nil {
+					return
+				}
+				if req.Op == wire.OpShutdown && resp.Err == nil {
+					close(shutdown)
+				}
+			}(cur)
+		case wire.FrameData:
+			if cur == nil || cur.id != f.ID || cur.ended {
+				return fmt.Errorf("agent: %w: data for request %d not uploading", wire.ErrProtocol, f.ID)
+			}
+			chunk := append([]byte(nil), f.Payload...)
+			select {
+			case cur.data <- chunk:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case wire.FrameDataEnd:
+			if cur == nil || cur.id != f.ID || cur.ended {
+				return fmt.Errorf("agent: %w: data end for request %d not uploading", wire.ErrProtocol, f.ID)
+			}
+			cur.ended = true
+			close(cur.data)
+		case wire.FrameCancel:
+			if cur != nil && cur.id == f.ID {
+				cur.cancel()
+			}
+		default:
+			return fmt.Errorf("agent: %w: unexpected %s frame", wire.ErrProtocol, f.Type)
+		}
+		select {
+		case <-shutdown:
+			return nil
+		default:
+		}
+	}
+}
+
+// uploadReader reads the Data frames of a call.
+type uploadReader struct {
+	ctx  context.Context
+	data <-chan []byte
+	buf  []byte
+}
+
+func (u *uploadReader) Read(p []byte) (int, error) {
+	for len(u.buf) == 0 {
+		chunk, ok := <-u.data
+		if !ok {
+			// A cancelled upload also ends with DataEnd; it must not
+			// look complete.
+			if err := u.ctx.Err(); err != nil {
+				return 0, err
+			}
+			return 0, io.EOF
+		}
+		u.buf = chunk
+	}
+	n := copy(p, u.buf)
+	u.buf = u.buf[n:]
+	return n, nil
+}
+
+func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp wire.Response) {
+	var err error
+	defer func() {
+		if err != nil {
+			resp = wire.Response{Err: wire.ErrorFrom(err)}
+		}
+	}()
+	switch req.Op {
+	case wire.OpStat, wire.OpLstat:
+		var info fs.FileInfo
+		if req.Op == wire.OpStat {
+			info, err = s.fsys.Stat(ctx, req.Name)
+		} else {
+			info, err = s.fsys.Lstat(ctx, req.Name)
+		}
+		if err == nil {
+			fi := wire.InfoFrom(info)
+			resp.Info = &fi
+		}
+	case wire.OpReadlink:
+		resp.Target, err = s.fsys.Readlink(ctx, req.Name)
+	case wire.OpReadDir:
+		var entries []fs.DirEntry
+		entries, err = s.fsys.ReadDir(ctx, req.Name)
+		if err == nil && len(entries) > wire.MaxDirEntries {
+			err = &fs.PathError{Op: "readdir", Path: req.Name, Err: fmt.Errorf("%w: %d entries", vfs.ErrTooLarge, len(entries))}
+		}
+		for _, d := range entries {
+			if err != nil {
+				break
+			}
+			var info fs.FileInfo
+			if info, err = d.Info(); err == nil {
+				resp.Entries = append(resp.Entries, wire.InfoFrom(info))
+			}
+		}
+	case wire.OpOpen:
+		if len(s.files) >= MaxOpenFiles {
+			err = &fs.PathError{Op: "open", Path: req.Name, Err: fmt.Errorf("%w: more than %d open files", vfs.ErrNotSupported, MaxOpenFiles)}
+			break
+		}
+		var f vfs.File
+		if f, err = s.fsys.Open(ctx, req.Name); err != nil {
+			break
+		}
+		var info fs.FileInfo
+		if info, err = f.Stat(); err != nil {
+			f.Close()
+			break
+		}
+		s.nextHandle++
+		s.files[s.nextHandle] = f
+		fi := wire.InfoFrom(info)
+		resp.Handle, resp.Info = s.nextHandle, &fi
+	case wire.OpRead:
+		f, ok := s.files[req.Handle]
+		if !ok {
+			err = &fs.PathError{Op: "read", Path: req.Name, Err: fs.ErrClosed}
+			break
+		}
+		buf := make([]byte, min(max(req.Size, 0), wire.ChunkSize))
+		var n int
+		n, err = io.ReadFull(f, buf)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			resp.EOF, err = true, nil
+		}
+		if err == nil && n > 0 {
+			err = s.send(wire.FrameData, c.id, buf[:n])
+		}
+	case wire.OpCloseFile:
+		f, ok := s.files[req.Handle]
+		if !ok {
+			err = &fs.PathError{Op: "close", Path: req.Name, Err: fs.ErrClosed}
+			break
+		}
+		delete(s.files, req.Handle)
+		err = f.Close()
+	case wire.OpMkdirAll:
+		err = s.fsys.MkdirAll(ctx, req.Name, fs.FileMode(req.Mode))
+	case wire.OpWriteFile:
+		opts := vfs.WriteOptions{
+			Policy: vfs.WritePolicy(req.Policy), Perm: fs.FileMode(req.Mode),
+			UID: req.UID, GID: req.GID, Inherit: req.Inherit, MaxSize: req.MaxSize,
+		}
+		err = s.fsys.WriteFile(ctx, req.Name, &uploadReader{ctx: ctx, data: c.data}, opts)
+	case wire.OpChmod:
+		err = s.fsys.Chmod(ctx, req.Name, fs.FileMode(req.Mode))
+	case wire.OpLchown:
+		err = s.fsys.Lchown(ctx, req.Name, req.UID, req.GID)
+	case wire.OpRemove:
+		err = s.fsys.Remove(ctx, req.Name)
+	case wire.OpGetxattr:
+		resp.Value, err = vfs.Lgetxattr(ctx, s.fsys, req.Name, req.Attr)
+	case wire.OpSetxattr:
+		err = vfs.Lsetxattr(ctx, s.fsys, req.Name, req.Attr, req.Value)
+	case wire.OpListxattr:
+		resp.Names, err = vfs.Llistxattr(ctx, s.fsys, req.Name)
+	case wire.OpSymlink:
+		err = vfs.Symlink(ctx, s.fsys, req.Target, req.Name)
+	case wire.OpSync:
+		if s.hooks.Sync != nil {
+			err = s.hooks.Sync(ctx)
+		}
+	case wire.OpShutdown:
+		s.closeFiles()
+		if s.hooks.Shutdown != nil {
+			err = s.hooks.Shutdown(ctx)
+		}
+	default:
+		err = &fs.PathError{Op: string(req.Op), Path: req.Name, Err: vfs.ErrNotSupported}
+	}
+	return resp
+}
+
+func (s *server) closeFiles() {
+	for h, f := range s.files {
+		f.Close()
+		delete(s.files, h)
+	}
+}

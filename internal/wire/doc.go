@@ -1,0 +1,27 @@
+// Package wire is the protocol between the host and the agent that serves a
+// guest filesystem from inside the appliance VM, over one byte stream (a
+// virtio-serial port on the guest side, a unix socket on the host side).
+//
+// # Why this design
+//
+// The host must treat every byte from the appliance as hostile: a crafted
+// filesystem may have taken over the appliance kernel and the agent. So the
+// protocol is small enough to check completely:
+//
+//   - Frames: a 9-byte header (payload length uint32, frame type uint8,
+//     request id uint32, all big-endian) and a payload. The length is
+//     checked against MaxPayload before anything is allocated.
+//   - Control payloads (Hello, Request, Response, Cancel) are JSON decoded
+//     into fixed Go structs: no type information comes from the peer
+//     (unlike encoding/gob), unknown fields are refused, and the frame
+//     bound caps what decoding can allocate. They are small and rare next
+//     to the data they describe, so JSON's cost does not matter.
+//   - File contents travel raw in Data frames of at most ChunkSize bytes,
+//     ended by DataEnd: no base64, no copy beyond one chunk buffer.
+//   - Every request carries an id; Cancel names the id to stop, and the
+//     agent answers every request exactly once.
+//   - A Hello exchange fixes the protocol version before anything else.
+//   - Errors travel as vfs.ErrorCode plus the operation, guest path and a
+//     bounded message, and become *fs.PathError wrapping the same sentinel
+//     on the other side.
+package wire

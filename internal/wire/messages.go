@@ -1,0 +1,204 @@
+package wire
+
+import (
+	"errors"
+	"io/fs"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// Hello opens a connection: the host sends the versions it speaks, the
+// agent answers with the one it chose.
+type Hello struct {
+	Versions []int  `json:"versions,omitempty"`
+	Version  int    `json:"version,omitempty"`
+	Agent    string `json:"agent,omitempty"` // the agent's build, for logs
+}
+
+// Op names a request.
+type Op string
+
+// Operations: those of vfs.FS, the capabilities, and the session's own.
+const (
+	OpStat      Op = "stat"
+	OpLstat     Op = "lstat"
+	OpReadlink  Op = "readlink"
+	OpReadDir   Op = "readdir"
+	OpOpen      Op = "open"  // answers with a handle and the file's info
+	OpRead      Op = "read"  // Handle, Size: answers with Data frames, then DataEnd, then a Response
+	OpCloseFile Op = "close" // Handle
+	OpMkdirAll  Op = "mkdirall"
+	OpWriteFile Op = "writefile" // followed by Data frames and DataEnd from the host
+	OpChmod     Op = "chmod"
+	OpLchown    Op = "lchown"
+	OpRemove    Op = "remove"
+	OpGetxattr  Op = "lgetxattr"
+	OpSetxattr  Op = "lsetxattr"
+	OpListxattr Op = "llistxattr"
+	OpSymlink   Op = "symlink"
+	OpSync      Op = "sync"     // flush everything to the disks
+	OpShutdown  Op = "shutdown" // sync, unmount, power off
+)
+
+// Request is one call from the host.
+type Request struct {
+	Op      Op     `json:"op"`
+	Name    string `json:"name,omitempty"`
+	Target  string `json:"target,omitempty"`
+	Mode    uint32 `json:"mode,omitempty"` // fs.FileMode
+	UID     int    `json:"uid,omitempty"`
+	GID     int    `json:"gid,omitempty"`
+	Policy  int    `json:"policy,omitempty"`
+	Inherit bool   `json:"inherit,omitempty"`
+	MaxSize int64  `json:"max_size,omitempty"`
+	Attr    string `json:"attr,omitempty"`
+	Value   []byte `json:"value,omitempty"`
+	Handle  uint32 `json:"handle,omitempty"`
+	Size    int    `json:"size,omitempty"`
+}
+
+// Response is the agent's one answer to a request.
+type Response struct {
+	Err     *Error     `json:"err,omitempty"`
+	Info    *FileInfo  `json:"info,omitempty"`
+	Entries []FileInfo `json:"entries,omitempty"`
+	Target  string     `json:"target,omitempty"`
+	Names   []string   `json:"names,omitempty"`
+	Value   []byte     `json:"value,omitempty"`
+	Handle  uint32     `json:"handle,omitempty"`
+	EOF     bool       `json:"eof,omitempty"` // a read reached the end of the file
+}
+
+// Error is a contract error in transit.
+type Error struct {
+	Code vfs.ErrorCode `json:"code"`
+	Op   string        `json:"op,omitempty"`
+	Path string        `json:"path,omitempty"`
+	Msg  string        `json:"msg,omitempty"`
+}
+
+// FileInfo is an fs.FileInfo in transit.
+type FileInfo struct {
+	Name    string `json:"name"`
+	Size    int64  `json:"size"`
+	Mode    uint32 `json:"mode"`  // fs.FileMode
+	ModTime int64  `json:"mtime"` // Unix nanoseconds
+	UID     int    `json:"uid"`
+	GID     int    `json:"gid"`
+	Nlink   uint64 `json:"nlink,omitempty"`
+	Rdev    uint64 `json:"rdev,omitempty"`
+}
+
+// ErrorFrom converts an error for transit. The message is cut to
+// MaxMessage bytes.
+func ErrorFrom(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	e := &Error{Code: vfs.Code(err), Msg: err.Error()}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		e.Op, e.Path, e.Msg = pe.Op, pe.Path, pe.Err.Error()
+	}
+	e.Op, e.Path, e.Msg = truncate(e.Op), truncate(e.Path), truncate(e.Msg)
+	return e
+}
+
+// remoteError is an error that came over the wire: its text is the
+// peer's, its identity the sentinel of its code.
+type remoteError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.sentinel }
+
+// PathError converts an error from transit into an *fs.PathError for op
+// and name, wrapping the sentinel of its code. The peer's op and path are
+// not trusted to name anything: the caller's are used.
+func (e *Error) PathError(op, name string) error {
+	msg := strings.ToValidUTF8(truncate(e.Msg), "?")
+	s := e.Code.Sentinel()
+	if s == nil {
+		s = vfs.ErrIO
+		if msg == "" {
+			msg = "error from agent"
+		}
+	}
+	if msg == "" {
+		msg = s.Error()
+	}
+	return &fs.PathError{Op: op, Path: name, Err: &remoteError{msg: msg, sentinel: s}}
+}
+
+func truncate(s string) string {
+	if len(s) <= MaxMessage {
+		return s
+	}
+	s = s[:MaxMessage]
+	for !utf8.ValidString(s) && len(s) > 0 {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
+// InfoFrom converts a file's fs.FileInfo for transit.
+func InfoFrom(info fs.FileInfo) FileInfo {
+	fi := FileInfo{Name: info.Name(), Size: info.Size(), Mode: uint32(info.Mode()), ModTime: info.ModTime().UnixNano()}
+	if a, ok := vfs.AttrOf(info); ok {
+		fi.UID, fi.GID, fi.Nlink, fi.Rdev = a.UID, a.GID, a.Nlink, a.Rdev
+	}
+	return fi
+}
+
+// validModeBits are the fs.FileMode bits a guest file can have.
+const validModeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky |
+	fs.ModeDir | fs.ModeSymlink | fs.ModeNamedPipe | fs.ModeSocket | fs.ModeDevice | fs.ModeCharDevice
+
+// Check validates a FileInfo from the peer: a name that is a single path
+// component (or "/" for the root, when root is true), one file type, and
+// no negative size.
+func (fi *FileInfo) Check(root bool) error {
+	mode := fs.FileMode(fi.Mode)
+	switch {
+	case root && fi.Name == "/":
+	case fi.Name == "" || fi.Name == "." || fi.Name == ".." || len(fi.Name) > vfs.MaxNameLen ||
+		strings.ContainsAny(fi.Name, "/\x00"):
+		return protocolErr("bad file name %q", truncate(fi.Name))
+	}
+	if mode&^validModeBits != 0 {
+		return protocolErr("bad mode %#o", fi.Mode)
+	}
+	typ := mode.Type()
+	switch typ {
+	case 0, fs.ModeDir, fs.ModeSymlink, fs.ModeNamedPipe, fs.ModeSocket, fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice:
+	default:
+		return protocolErr("bad file type %v", typ)
+	}
+	if fi.Size < 0 {
+		return protocolErr("negative size %d", fi.Size)
+	}
+	return nil
+}
+
+// FileInfo returns fi as an fs.FileInfo whose Sys is a *vfs.Attr.
+func (fi *FileInfo) FileInfo() fs.FileInfo { return fileInfo{*fi} }
+
+type fileInfo struct{ fi FileInfo }
+
+func (f fileInfo) Name() string       { return f.fi.Name }
+func (f fileInfo) Size() int64        { return f.fi.Size }
+func (f fileInfo) Mode() fs.FileMode  { return fs.FileMode(f.fi.Mode) }
+func (f fileInfo) ModTime() time.Time { return time.Unix(0, f.fi.ModTime) }
+func (f fileInfo) IsDir() bool        { return f.Mode().IsDir() }
+func (f fileInfo) Sys() any {
+	return &vfs.Attr{UID: f.fi.UID, GID: f.fi.GID, Nlink: f.fi.Nlink, Rdev: f.fi.Rdev}
+}
+func (f fileInfo) String() string { return fs.FormatFileInfo(f) }
+
+// DirEntry returns fi as an fs.DirEntry.
+func (fi *FileInfo) DirEntry() fs.DirEntry { return fs.FileInfoToDirEntry(fi.FileInfo()) }
