@@ -42,7 +42,8 @@
 //
 // Every error from a backend is an *fs.PathError naming the operation and the
 // guest path, wrapping one of the sentinels of this package or of io/fs
-// (fs.ErrNotExist, fs.ErrExist, fs.ErrPermission). Match them with errors.Is.
+// (fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid,
+// fs.ErrClosed). Match them with errors.Is.
 //
 // # Capabilities
 //

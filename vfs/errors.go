@@ -7,8 +7,8 @@ import (
 )
 
 // Sentinel errors, wrapped in *fs.PathError by backends. Together with
-// fs.ErrNotExist, fs.ErrExist and fs.ErrPermission they are the whole error
-// vocabulary of the contract; see Code.
+// fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid and
+// fs.ErrClosed they are the whole error vocabulary of the contract; see Code.
 var (
 	ErrInvalidPath  = errors.New("invalid guest path")
 	ErrEscapesRoot  = errors.New("escapes the guest root")
@@ -52,6 +52,8 @@ const (
 	CodePermission
 	CodeCanceled
 	CodeDeadlineExceeded
+	CodeInvalid
+	CodeFileClosed
 )
 
 var codeErrors = [...]error{
@@ -74,6 +76,8 @@ var codeErrors = [...]error{
 	CodePermission:       fs.ErrPermission,
 	CodeCanceled:         context.Canceled,
 	CodeDeadlineExceeded: context.DeadlineExceeded,
+	CodeInvalid:          fs.ErrInvalid,
+	CodeFileClosed:       fs.ErrClosed,
 }
 
 // Code returns the code of the first sentinel err wraps, or CodeOther.

@@ -99,7 +99,7 @@ func FuzzCheckPath(f *testing.F) {
 }
 
 func TestCode(t *testing.T) {
-	for c := vfs.CodeInvalidPath; c <= vfs.CodeDeadlineExceeded; c++ {
+	for c := vfs.CodeInvalidPath; c <= vfs.CodeFileClosed; c++ {
 		s := c.Sentinel()
 		if s == nil {
 			t.Fatalf("code %d has no sentinel", c)

@@ -150,13 +150,15 @@ func (s *server) loop(ctx context.Context) error {
 				cur.ended = true
 			}
 			go func(c *call) {
-				defer close(c.done)
 				defer c.cancel()
 				resp := s.handle(cctx, &req, c)
 				// Whatever happened, consume the rest of the upload so
 				// the stream stays in step.
 				for range c.data {
 				}
+				// The call is over before its answer leaves: the host
+				// may send its next request the moment it has it.
+				close(c.done)
 				if err := s.sendJSON(wire.FrameResponse, c.id, resp); err != nil {
 					return
 				}

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/guestinject/guestinject/internal/unixmode"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -151,7 +152,7 @@ func parseEntry(line string) (Entry, error) {
 			if err != nil || m > 0o7777 {
 				return Entry{}, fmt.Errorf("bad mode %q", val)
 			}
-			e.Mode = UnixMode(uint32(m))
+			e.Mode = unixmode.Perm(uint32(m))
 		case key == "owner":
 			u, g, ok := strings.Cut(val, ":")
 			uid, err1 := strconv.Atoi(u)
@@ -234,36 +235,6 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// UnixMode converts st_mode permission and special bits to fs.FileMode.
-func UnixMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	if m&unix.S_ISUID != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&unix.S_ISGID != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&unix.S_ISVTX != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
-}
-
-// PermBits converts the permission and special bits of mode to st_mode bits.
-func PermBits(mode fs.FileMode) uint32 {
-	m := uint32(mode.Perm())
-	if mode&fs.ModeSetuid != 0 {
-		m |= unix.S_ISUID
-	}
-	if mode&fs.ModeSetgid != 0 {
-		m |= unix.S_ISGID
-	}
-	if mode&fs.ModeSticky != 0 {
-		m |= unix.S_ISVTX
-	}
-	return m
-}
-
 // WriteDir materialises layout under the host directory dir, which becomes
 // the guest root. Owners are applied when set, xattrs always; device nodes
 // and foreign owners need root.
@@ -300,7 +271,7 @@ func (l Layout) WriteDir(dir string) error {
 		}
 		if e.Kind != Symlink {
 			// After chown, which clears setuid/setgid.
-			if err := unix.Fchmodat(unix.AT_FDCWD, p, PermBits(e.Mode), 0); err != nil {
+			if err := unix.Fchmodat(unix.AT_FDCWD, p, unixmode.Bits(e.Mode), 0); err != nil {
 				return &fs.PathError{Op: "chmod", Path: e.Path, Err: err}
 			}
 		}

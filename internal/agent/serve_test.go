@@ -1,0 +1,104 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/guestinject/guestinject/internal/agent"
+	"github.com/guestinject/guestinject/internal/inroot"
+	"github.com/guestinject/guestinject/internal/wire"
+	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/vfstest"
+)
+
+// overWire serves fsys through the agent on one end of a pipe and returns
+// the host client on the other: everything the appliance does but the VM.
+func overWire(t *testing.T, fsys vfs.FS) *wire.Client {
+	t.Helper()
+	hostEnd, agentEnd := net.Pipe()
+	served := make(chan error, 1)
+	go func() {
+		served <- agent.Serve(context.Background(), agentEnd, fsys, agent.Hooks{})
+		agentEnd.Close()
+	}()
+	c, err := wire.NewClient(context.Background(), hostEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
+			t.Errorf("agent: %v", err)
+		}
+		fsys.Close()
+	})
+	return c
+}
+
+// TestConformanceOverWire runs the vfs conformance suite through the wire
+// protocol against the in-root directory backend, as the appliance does.
+func TestConformanceOverWire(t *testing.T) {
+	root := os.Geteuid() == 0
+	vfstest.Run(t, vfstest.Harness{
+		New: func(t *testing.T, dir string, layout vfstest.Layout) vfs.FS {
+			if err := layout.WriteDir(dir); err != nil {
+				t.Fatal(err)
+			}
+			r, err := inroot.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return overWire(t, r)
+		},
+		Caps: vfstest.Caps{Owners: root, DeviceNodes: root, Xattrs: true, Symlinks: true},
+	})
+}
+
+// slowAnswers delays the return of every write, as a slow VM may deschedule
+// the agent right after it has sent an answer.
+type slowAnswers struct {
+	net.Conn
+}
+
+func (s slowAnswers) Write(p []byte) (int, error) {
+	n, err := s.Conn.Write(p)
+	time.Sleep(20 * time.Millisecond)
+	return n, err
+}
+
+// The host sends its next request as soon as it has an answer; the agent
+// must not take it for a request that overlaps the previous one.
+func TestBackToBackRequestsWithSlowAgent(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/f", []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := inroot.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	hostEnd, agentEnd := net.Pipe()
+	served := make(chan error, 1)
+	go func() {
+		served <- agent.Serve(context.Background(), slowAnswers{agentEnd}, r, agent.Hooks{})
+		agentEnd.Close()
+	}()
+	c, err := wire.NewClient(context.Background(), hostEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := c.Stat(context.Background(), "/f"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
+		t.Errorf("agent: %v", err)
+	}
+}
