@@ -17,7 +17,7 @@ import (
 
 // overWire serves fsys through the agent on one end of a pipe and returns
 // the host client on the other: everything the appliance does but the VM.
-func overWire(t *testing.T, fsys vfs.FS) *wire.Client {
+func overWire(t testing.TB, fsys vfs.FS) *wire.Client {
 	t.Helper()
 	hostEnd, agentEnd := net.Pipe()
 	served := make(chan error, 1)
