@@ -6,6 +6,12 @@ set -euo pipefail
 # command-or-file  package
 needs=(
 	qemu-img            qemu-utils
+	qemu-system-x86_64  qemu-system-x86
+	mkfs.ext4           e2fsprogs
+	debugfs             e2fsprogs
+	mkfs.xfs            xfsprogs
+	sfdisk              fdisk
+	mkfs.vfat           dosfstools
 	openssl             openssl
 	python3             python3
 	prlimit             util-linux
@@ -25,10 +31,23 @@ for ((i = 0; i < ${#needs[@]}; i += 2)); do
 	missing+=("$pkg")
 done
 
-if ((${#missing[@]} == 0)); then
+# The appliance boots a kernel of the host's: one with its modules.
+have_kernel=false
+for k in /boot/vmlinuz-*; do
+	[[ -e $k ]] || continue
+	[[ -e /lib/modules/${k#/boot/vmlinuz-}/modules.dep ]] && have_kernel=true
+done
+kernel_pkg=
+if ! $have_kernel; then
+	kernel_pkg=kernel
+fi
+
+if ((${#missing[@]} == 0)) && [[ -z $kernel_pkg ]]; then
 	exit 0
 fi
-mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+if ((${#missing[@]})); then
+	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
 	echo "install-deps: missing packages (${missing[*]}) and no apt-get; install them by hand" >&2
@@ -42,7 +61,16 @@ if [[ $(id -u) != 0 ]]; then
 	fi
 	sudo=(sudo)
 fi
-echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
+if [[ -n $kernel_pkg ]]; then
+	# A small virtualisation kernel: Debian's cloud flavour, Ubuntu's kvm one.
+	for candidate in linux-image-cloud-amd64 linux-image-kvm linux-image-virtual linux-image-amd64 linux-image-generic; do
+		if apt-cache show "$candidate" >/dev/null 2>&1; then
+			missing+=("$candidate")
+			break
+		fi
+	done
+fi
+echo "install-deps: installing ${missing[*]}" >&2
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,457 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/guestinject/guestinject/internal/agent/guest"
+	"github.com/guestinject/guestinject/internal/initramfs"
+	"github.com/guestinject/guestinject/internal/wire"
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// Disk is a guest disk image to attach.
+type Disk struct {
+	// Path is the image file.
+	Path string
+	// Format is the image's declared format, "raw" or "qcow2". It is
+	// never probed: declare it, and check the content agrees (imagecheck)
+	// before Open.
+	Format string
+	// ReadOnly disks are never changed, not even by Commit; filesystems
+	// on them are mounted read-only.
+	ReadOnly bool
+}
+
+// ErrUnsupportedFormat means a disk's declared format cannot be attached.
+var ErrUnsupportedFormat = errors.New("unsupported disk format")
+
+// ErrImageReferences means an image's header names another file (a
+// backing file or a data file), which the appliance never opens.
+var ErrImageReferences = errors.New("image refers to another file")
+
+// BootError is a failure to bring the appliance up, with the tail of its
+// console.
+type BootError struct {
+	Err     error
+	Console string
+}
+
+func (e *BootError) Error() string {
+	return fmt.Sprintf("appliance: boot: %v\nconsole tail:\n%s", e.Err, lastLines(e.Console, 15))
+}
+
+func (e *BootError) Unwrap() error { return e.Err }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// consoleMax bounds the console tail kept in memory.
+const consoleMax = 64 << 10
+
+// Session is a running appliance serving the guest filesystem found on
+// its disks. It implements vfs.FS, vfs.XattrFS and vfs.SymlinkFS. Changes
+// go to private overlays: Commit writes them into the images, Close
+// without Commit throws them away.
+type Session struct {
+	client  *wire.Client
+	machine Machine
+	exited  chan struct{} // closed when the VM has exited
+	exitErr error         // set before exited closes
+	dir     string        // private directory: overlays, socket
+	disks   []sessionDisk
+	console *consoleTail
+	log     *slog.Logger
+	qemuImg string
+
+	mu    sync.Mutex
+	ended bool // committed or closed
+}
+
+type sessionDisk struct {
+	Disk
+	abs, overlay string
+}
+
+var (
+	_ vfs.XattrFS   = (*Session)(nil)
+	_ vfs.SymlinkFS = (*Session)(nil)
+)
+
+// Open boots an appliance VM on disks and returns once its agent has
+// answered a first call. The context bounds the boot only; each later
+// call takes its own. On any error nothing is left behind: no process,
+// no socket, no temporary file, and the images are unchanged.
+func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err error) {
+	o := options{memoryMiB: DefaultMemoryMiB, bootTimeout: DefaultBootTimeout, qemuImg: "qemu-img"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.launcher == nil {
+		o.launcher = QEMU{}
+	}
+	log := o.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if len(disks) == 0 {
+		return nil, errors.New("appliance: no disks")
+	}
+	start := time.Now()
+	app, err := initramfs.Build(ctx, initramfs.Config{Kernel: o.kernel, Agent: o.agent, CacheDir: o.cacheDir, Logger: o.log})
+	if err != nil {
+		return nil, fmt.Errorf("appliance: %w", err)
+	}
+	log.Debug("appliance: initramfs ready", "kernel", app.Kernel, "initramfs", app.Initramfs, "took", time.Since(start))
+
+	ctx, cancel := context.WithTimeout(ctx, o.bootTimeout)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "guestinject-")
+	if err != nil {
+		return nil, fmt.Errorf("appliance: %w", err)
+	}
+	s := &Session{dir: dir, console: newConsoleTail(consoleMax, o.log), log: log, qemuImg: o.qemuImg, exited: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.teardown()
+		}
+	}()
+
+	spec := MachineSpec{
+		Kernel: app.Kernel, Initramfs: app.Initramfs, MemoryMiB: o.memoryMiB,
+		Cmdline:     "console=ttyS0 quiet panic=-1 no_timer_check tsc=reliable cryptomgr.notests 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp edd=off",
+		AgentSocket: filepath.Join(dir, "agent.sock"), PortName: guest.PortName, Console: s.console,
+	}
+	if log.Enabled(ctx, slog.LevelDebug) {
+		spec.Cmdline += " " + guest.DebugParam + "=1"
+	}
+	for i, d := range disks {
+		sd, err := s.prepareDisk(ctx, i, d)
+		if err != nil {
+			return nil, err
+		}
+		s.disks = append(s.disks, sd)
+		spec.Disks = append(spec.Disks, MachineDisk{Overlay: sd.overlay, Base: sd.abs, BaseFormat: d.Format, Serial: guest.DiskSerial(i, d.ReadOnly)})
+	}
+
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: spec.AgentSocket, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("appliance: %w", err)
+	}
+	defer ln.Close()
+	ln.SetUnlinkOnClose(true)
+
+	m, err := o.launcher.Launch(ctx, spec)
+	if err != nil {
+		return nil, &BootError{Err: err, Console: s.console.String()}
+	}
+	s.machine = m
+	go func() {
+		s.exitErr = m.Wait(context.Background())
+		close(s.exited)
+	}()
+	bootErr := func(err error) error {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return &BootError{Err: err, Console: s.console.String()}
+	}
+
+	conn, err := s.accept(ctx, ln)
+	if err != nil {
+		return nil, bootErr(err)
+	}
+	ln.Close() // exactly one connection
+	log.Debug("appliance: agent connected", "after", time.Since(start))
+
+	// The client does not take a context; a VM that exits or a ctx that
+	// ends must still unblock the hello.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	client, err := wire.NewClient(ctx, conn)
+	if err != nil {
+		return nil, bootErr(err)
+	}
+	s.client = client
+	if _, err := client.Stat(ctx, "/"); err != nil {
+		return nil, bootErr(err)
+	}
+	if !stop() {
+		return nil, bootErr(ctx.Err())
+	}
+	log.Debug("appliance: ready", "took", time.Since(start))
+	return s, nil
+}
+
+// prepareDisk checks disk d and creates its overlay.
+func (s *Session) prepareDisk(ctx context.Context, i int, d Disk) (sessionDisk, error) {
+	if d.Format != "raw" && d.Format != "qcow2" {
+		return sessionDisk{}, &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %q (want raw or qcow2)", ErrUnsupportedFormat, d.Format)}
+	}
+	abs, err := filepath.Abs(d.Path)
+	if err != nil {
+		return sessionDisk{}, fmt.Errorf("appliance: %w", err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return sessionDisk{}, fmt.Errorf("appliance: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return sessionDisk{}, &fs.PathError{Op: "open", Path: abs, Err: errors.New("not a regular file")}
+	}
+	size, err := s.virtualSize(ctx, abs, d.Format)
+	if err != nil {
+		return sessionDisk{}, err
+	}
+	overlay := filepath.Join(s.dir, fmt.Sprintf("overlay%d.qcow2", i))
+	// -u: the backing file is named for reference only; QEMU and the
+	// commit get every node spelled out.
+	if _, err := s.run(ctx, s.qemuImg, "create", "-q", "-f", "qcow2", "-u", "-F", d.Format, "-b", abs, overlay, strconv.FormatInt(size, 10)); err != nil {
+		return sessionDisk{}, err
+	}
+	return sessionDisk{Disk: d, abs: abs, overlay: overlay}, nil
+}
+
+// virtualSize asks qemu-img for the image's size, opening it with its
+// declared format and without any backing file.
+func (s *Session) virtualSize(ctx context.Context, path, format string) (int64, error) {
+	out, err := s.run(ctx, s.qemuImg, "info", "--output=json", "-f", format, path)
+	if err != nil {
+		return 0, err
+	}
+	var info struct {
+		VirtualSize     int64  `json:"virtual-size"`
+		BackingFilename string `json:"backing-filename"`
+		FormatSpecific  struct {
+			Data struct {
+				DataFile string `json:"data-file"`
+			} `json:"data"`
+		} `json:"format-specific"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return 0, fmt.Errorf("appliance: qemu-img info %s: %w", path, err)
+	}
+	if info.BackingFilename != "" || info.FormatSpecific.Data.DataFile != "" {
+		return 0, &fs.PathError{Op: "open", Path: path, Err: ErrImageReferences}
+	}
+	if info.VirtualSize <= 0 {
+		return 0, fmt.Errorf("appliance: %s: bad virtual size %d", path, info.VirtualSize)
+	}
+	return info.VirtualSize, nil
+}
+
+func (s *Session) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("appliance: %s %s: %w: %s", name, args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// accept waits for the VM to connect, for it to exit, or for ctx.
+func (s *Session) accept(ctx context.Context, ln *net.UnixListener) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- result{c, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.c, r.err
+	case <-s.exited:
+		ln.Close()
+		if r := <-ch; r.c != nil {
+			r.c.Close()
+		}
+		return nil, fmt.Errorf("VM exited before its agent connected: %v", s.exitErr)
+	case <-ctx.Done():
+		ln.Close()
+		if r := <-ch; r.c != nil {
+			r.c.Close()
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// teardown kills the VM, drops the connection and removes every file.
+func (s *Session) teardown() {
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.machine != nil {
+		s.machine.Kill()
+		<-s.exited
+	}
+	os.RemoveAll(s.dir)
+}
+
+// Commit makes the agent flush and unmount the guest filesystems and power
+// off, then merges each writable disk's overlay into its image, and ends
+// the session. If anything fails before the merge, the images are
+// unchanged. With several writable disks, a failure during the merge can
+// leave some merged and not others.
+func (s *Session) Commit(ctx context.Context) error {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return &fs.PathError{Op: "commit", Path: "/", Err: vfs.ErrClosed}
+	}
+	s.ended = true
+	s.mu.Unlock()
+	defer s.teardown()
+
+	if err := s.client.Shutdown(ctx); err != nil {
+		return fmt.Errorf("appliance: commit: %w%s", err, s.consoleNote())
+	}
+	// Hanging up tells the agent the answer arrived; it powers off.
+	s.client.Close()
+	select {
+	case <-s.exited:
+	case <-ctx.Done():
+		return fmt.Errorf("appliance: commit: waiting for the VM to power off: %w", ctx.Err())
+	}
+	if s.exitErr != nil {
+		return fmt.Errorf("appliance: commit: %w%s", s.exitErr, s.consoleNote())
+	}
+	for _, d := range s.disks {
+		if d.ReadOnly {
+			continue
+		}
+		if _, err := s.run(ctx, s.qemuImg, "commit", "-q", "-d", commitSpec(d)); err != nil {
+			return fmt.Errorf("appliance: commit %s: %w", d.abs, err)
+		}
+		s.log.Debug("appliance: committed", "image", d.abs)
+	}
+	return nil
+}
+
+// commitSpec names the overlay and its base explicitly, so qemu-img reads
+// no file name or format from any header.
+func commitSpec(d sessionDisk) string {
+	base := map[string]any{"driver": d.Format, "file": map[string]any{"driver": "file", "filename": d.abs}}
+	if d.Format == "qcow2" {
+		base["backing"] = nil
+	}
+	j, _ := json.Marshal(map[string]any{"driver": "qcow2", "file": map[string]any{"driver": "file", "filename": d.overlay}, "backing": base})
+	return "json:" + string(j)
+}
+
+func (s *Session) consoleNote() string {
+	return "\nconsole tail:\n" + lastLines(s.console.String(), 15)
+}
+
+// Close ends the session without Commit: the VM is killed and the
+// overlays deleted, so the images are unchanged. Close after Commit does
+// nothing.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return nil
+	}
+	s.ended = true
+	s.mu.Unlock()
+	s.teardown()
+	return nil
+}
+
+// Console returns the tail of the VM's serial console, for diagnostics.
+func (s *Session) Console() string { return s.console.String() }
+
+// Stat implements vfs.FS.
+func (s *Session) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
+	return s.client.Stat(ctx, name)
+}
+
+// Lstat implements vfs.FS.
+func (s *Session) Lstat(ctx context.Context, name string) (fs.FileInfo, error) {
+	return s.client.Lstat(ctx, name)
+}
+
+// Readlink implements vfs.FS.
+func (s *Session) Readlink(ctx context.Context, name string) (string, error) {
+	return s.client.Readlink(ctx, name)
+}
+
+// ReadDir implements vfs.FS.
+func (s *Session) ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error) {
+	return s.client.ReadDir(ctx, name)
+}
+
+// Open implements vfs.FS.
+func (s *Session) Open(ctx context.Context, name string) (vfs.File, error) {
+	return s.client.Open(ctx, name)
+}
+
+// MkdirAll implements vfs.FS.
+func (s *Session) MkdirAll(ctx context.Context, name string, perm fs.FileMode) error {
+	return s.client.MkdirAll(ctx, name, perm)
+}
+
+// WriteFile implements vfs.FS.
+func (s *Session) WriteFile(ctx context.Context, name string, r io.Reader, opts vfs.WriteOptions) error {
+	return s.client.WriteFile(ctx, name, r, opts)
+}
+
+// Chmod implements vfs.FS.
+func (s *Session) Chmod(ctx context.Context, name string, mode fs.FileMode) error {
+	return s.client.Chmod(ctx, name, mode)
+}
+
+// Lchown implements vfs.FS.
+func (s *Session) Lchown(ctx context.Context, name string, uid, gid int) error {
+	return s.client.Lchown(ctx, name, uid, gid)
+}
+
+// Remove implements vfs.FS.
+func (s *Session) Remove(ctx context.Context, name string) error {
+	return s.client.Remove(ctx, name)
+}
+
+// Lgetxattr implements vfs.XattrFS.
+func (s *Session) Lgetxattr(ctx context.Context, name, attr string) ([]byte, error) {
+	return s.client.Lgetxattr(ctx, name, attr)
+}
+
+// Lsetxattr implements vfs.XattrFS.
+func (s *Session) Lsetxattr(ctx context.Context, name, attr string, value []byte) error {
+	return s.client.Lsetxattr(ctx, name, attr, value)
+}
+
+// Llistxattr implements vfs.XattrFS.
+func (s *Session) Llistxattr(ctx context.Context, name string) ([]string, error) {
+	return s.client.Llistxattr(ctx, name)
+}
+
+// Symlink implements vfs.SymlinkFS.
+func (s *Session) Symlink(ctx context.Context, target, name string) error {
+	return s.client.Symlink(ctx, target, name)
+}
+
+// Sync asks the agent to flush the guest filesystems into the overlays.
+func (s *Session) Sync(ctx context.Context) error { return s.client.Sync(ctx) }

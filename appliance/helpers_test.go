@@ -1,0 +1,126 @@
+package appliance_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// needE2E skips the test when a prerequisite (QEMU, a kernel, mkfs) is
+// missing, or fails it when GUESTINJECT_E2E=1 says the machine must have
+// them.
+func needE2E(t testing.TB) {
+	t.Helper()
+	var missing []string
+	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "mkfs.ext4", "debugfs"} {
+		if tool := sbinPath(tool); tool == "" {
+			missing = append(missing, tool)
+		}
+	}
+	if kernels, _ := filepath.Glob("/boot/vmlinuz-*"); len(kernels) == 0 && os.Getenv("GUESTINJECT_KERNEL") == "" {
+		missing = append(missing, "a kernel in /boot")
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if os.Getenv("GUESTINJECT_E2E") == "1" {
+		t.Fatalf("missing %s (GUESTINJECT_E2E=1)", strings.Join(missing, ", "))
+	}
+	t.Skipf("missing %s; set GUESTINJECT_E2E=1 to make this a failure", strings.Join(missing, ", "))
+}
+
+func sbinPath(tool string) string {
+	if p, err := exec.LookPath(tool); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		if p := filepath.Join(dir, tool); fileExists(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(sbinPath(name), args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// writeTree creates files (path -> content) under dir; a path ending in
+// "/" is a directory.
+func writeTree(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for p, content := range files {
+		full := filepath.Join(dir, p)
+		if strings.HasSuffix(p, "/") {
+			if err := os.MkdirAll(full, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// ext4Image builds a raw ext4 image of sizeMiB from the tree in dir,
+// without mounting anything.
+func ext4Image(t testing.TB, img, dir string, sizeMiB int) {
+	t.Helper()
+	run(t, "mkfs.ext4", "-q", "-F", "-d", dir, img, strconv.Itoa(sizeMiB)+"M")
+}
+
+func fileHash(t testing.TB, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// debugfsCat reads a file from an ext4 image with debugfs, independently
+// of guestinject. offset is the filesystem's byte offset in the image.
+func debugfs(t testing.TB, img, request string) string {
+	t.Helper()
+	return run(t, "debugfs", "-R", request, img)
+}
+
+// execIn runs a tool with stdin.
+func execIn(t testing.TB, stdin, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(sbinPath(name), args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out)
+	}
+	return string(out)
+}

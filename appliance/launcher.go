@@ -1,0 +1,48 @@
+package appliance
+
+import (
+	"context"
+	"io"
+)
+
+// Launcher starts appliance VMs. The direct QEMU launcher is the default;
+// others (libvirt) implement the same interface.
+type Launcher interface {
+	// Launch starts the VM described by spec and returns once it runs.
+	// The VM must not outlive the Machine: the caller always ends with
+	// Kill or a Wait that returned.
+	Launch(ctx context.Context, spec MachineSpec) (Machine, error)
+}
+
+// Machine is a running appliance VM.
+type Machine interface {
+	// Wait returns when the VM has exited, with nil for a clean power
+	// off, or with ctx's error when ctx is done first.
+	Wait(ctx context.Context) error
+	// Kill stops the VM at once and returns when it is gone.
+	Kill() error
+}
+
+// MachineSpec is everything a launcher needs. Paths are absolute.
+type MachineSpec struct {
+	Kernel, Initramfs, Cmdline string
+	MemoryMiB                  int
+	Disks                      []MachineDisk
+	// AgentSocket is a unix socket the host listens on; the VM's
+	// virtio-serial port PortName must connect to it.
+	AgentSocket string
+	PortName    string
+	// Console receives the VM's serial console. It must be drained
+	// continuously: a console that stalls can stall the guest.
+	Console io.Writer
+}
+
+// MachineDisk is one disk: a qcow2 overlay that receives every write, on
+// top of the image, which the VM opens read-only with its declared format.
+// Nothing about either file is probed.
+type MachineDisk struct {
+	Overlay    string // qcow2
+	Base       string
+	BaseFormat string // "raw" or "qcow2"
+	Serial     string // tells the agent which disk this is
+}

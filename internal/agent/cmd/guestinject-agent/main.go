@@ -1,0 +1,175 @@
+// Command guestinject-agent is the /init of the guestinject appliance: it
+// sets up the VM, mounts the guest root and serves it to the host over a
+// virtio-serial port, then powers the VM off. It refuses to run as
+// anything but process 1, since it mounts filesystems and powers off the
+// machine it runs on.
+//
+// The initramfs builder (internal/initramfs) builds it with CGO_ENABLED=0.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/guestinject/guestinject/internal/agent"
+	"github.com/guestinject/guestinject/internal/agent/guest"
+	"github.com/guestinject/guestinject/internal/initramfs"
+	"github.com/guestinject/guestinject/internal/inroot"
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// portWait bounds the wait for the virtio-serial port and the disks to
+// appear after their modules are loaded.
+const portWait = 10 * time.Second
+
+// shutdownGrace is how long the agent waits, after answering Shutdown, for
+// the host to hang up before it powers off by itself.
+const shutdownGrace = 2 * time.Second
+
+func main() {
+	if os.Getpid() != 1 {
+		fmt.Fprintln(os.Stderr, "guestinject-agent: runs only as /init of the guestinject appliance")
+		os.Exit(2)
+	}
+	if err := run(); err != nil {
+		// The console is the serial port the host logs.
+		fmt.Fprintf(os.Stderr, "guestinject-agent: fatal: %v\n", err)
+	}
+	if err := guest.PowerOff(); err != nil {
+		fmt.Fprintf(os.Stderr, "guestinject-agent: power off: %v\n", err)
+	}
+	// Exiting makes the kernel panic, and panic=-1 resets the VM, which
+	// -no-reboot turns into QEMU exiting.
+	os.Exit(1)
+}
+
+type stepTimer struct {
+	on   bool
+	last time.Time
+}
+
+func (s *stepTimer) step(what string) {
+	if s.on {
+		now := time.Now()
+		fmt.Fprintf(os.Stderr, "guestinject-agent: %s: %v\n", what, now.Sub(s.last).Round(time.Millisecond))
+		s.last = now
+	}
+}
+
+func run() error {
+	if err := guest.MountPseudo(); err != nil {
+		return err
+	}
+	timer := &stepTimer{on: guest.Cmdline(guest.DebugParam) == "1", last: time.Now()}
+	mods, err := guest.ReadModules()
+	if err != nil {
+		return err
+	}
+	if err := mods.Load(initramfs.CoreGroup); err != nil {
+		return err
+	}
+	timer.step("core modules loaded")
+	portPath, err := waitFor("virtio-serial port "+guest.PortName, func() string {
+		return guest.FindPort("/sys/class/virtio-ports", "/dev", guest.PortName)
+	})
+	if err != nil {
+		return err
+	}
+	port, err := os.OpenFile(portPath, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer port.Close()
+	timer.step("port found")
+
+	fsys, setupErr := setupRoot(mods)
+	timer.step("root mounted")
+	if setupErr != nil {
+		fmt.Fprintf(os.Stderr, "guestinject-agent: %v\n", setupErr)
+		fsys = agent.Unavailable(setupErr)
+	}
+	shutdown := false
+	hooks := agent.Hooks{
+		Sync: func(ctx context.Context) error {
+			unix.Sync()
+			return nil
+		},
+		Shutdown: func(ctx context.Context) error {
+			shutdown = true
+			if setupErr != nil {
+				return nil
+			}
+			if err := fsys.Close(); err != nil {
+				return err
+			}
+			if err := guest.Unmount(guest.RootMount); err != nil {
+				return err
+			}
+			// The host hangs up once it has the answer; should it not,
+			// power off anyway, the filesystems being safe on disk.
+			time.AfterFunc(shutdownGrace, func() {
+				fmt.Fprintln(os.Stderr, "guestinject-agent: host did not hang up after shutdown")
+				guest.PowerOff()
+			})
+			return nil
+		},
+	}
+	err = agent.Serve(context.Background(), port, fsys, hooks)
+	if !shutdown && setupErr == nil {
+		// The host went away without Shutdown: nothing it wrote will be
+		// kept, so there is nothing to flush.
+		fsys.Close()
+	}
+	if err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("serving: %w", err)
+	}
+	return setupErr
+}
+
+// setupRoot finds and mounts the guest root and opens it in-root.
+func setupRoot(mods guest.Modules) (vfs.FS, error) {
+	var vols []guest.Volume
+	_, err := waitFor("disks", func() string {
+		var err error
+		vols, err = guest.ScanVolumes("/sys/block", "/dev")
+		if err != nil || len(vols) == 0 {
+			return ""
+		}
+		return "ok"
+	})
+	if err != nil {
+		return nil, err
+	}
+	root, err := guest.ChooseRoot(vols)
+	if err != nil {
+		return nil, err
+	}
+	if err := guest.MountRoot(root, guest.RootMount, root.ReadOnly, mods); err != nil {
+		return nil, err
+	}
+	r, err := inroot.Open(guest.RootMount)
+	if err != nil {
+		guest.Unmount(guest.RootMount)
+		return nil, err
+	}
+	return r, nil
+}
+
+// waitFor polls find until it returns something or portWait passes.
+func waitFor(what string, find func() string) (string, error) {
+	deadline := time.Now().Add(portWait)
+	for {
+		if s := find(); s != "" {
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no %s after %v", what, portWait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,195 @@
+package guest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/guestinject/guestinject/internal/blkid"
+)
+
+// Disk serials tell the agent which disk is which and whether it may be
+// written: "gi-rw-<index>" or "gi-ro-<index>".
+const (
+	serialWritable = "gi-rw-"
+	serialReadOnly = "gi-ro-"
+)
+
+// DiskSerial is the serial the host gives disk number index.
+func DiskSerial(index int, readOnly bool) string {
+	if readOnly {
+		return serialReadOnly + strconv.Itoa(index)
+	}
+	return serialWritable + strconv.Itoa(index)
+}
+
+// parseSerial reads a serial made by DiskSerial.
+func parseSerial(s string) (index int, readOnly, ok bool) {
+	s = strings.TrimSpace(s)
+	var rest string
+	switch {
+	case strings.HasPrefix(s, serialWritable):
+		rest = s[len(serialWritable):]
+	case strings.HasPrefix(s, serialReadOnly):
+		rest, readOnly = s[len(serialReadOnly):], true
+	default:
+		return 0, false, false
+	}
+	index, err := strconv.Atoi(rest)
+	return index, readOnly, err == nil && index >= 0
+}
+
+// Volume is a whole disk or a partition and what its superblock says.
+type Volume struct {
+	Device    string // device node, e.g. /dev/vda2
+	Disk      int    // host's disk index
+	ReadOnly  bool   // the host will not keep changes to this disk
+	Partition int    // partition number; 0 for a whole disk
+	Info      blkid.Info
+	Err       error // why Info is unknown
+}
+
+func (v Volume) String() string {
+	switch {
+	case v.Err != nil && errors.Is(v.Err, blkid.ErrUnknown):
+		return v.Device + " (unknown content)"
+	case v.Err != nil:
+		return fmt.Sprintf("%s (%v)", v.Device, v.Err)
+	}
+	s := fmt.Sprintf("%s (%s", v.Device, v.Info.Type)
+	if v.Info.Label != "" {
+		s += fmt.Sprintf(" %q", v.Info.Label)
+	}
+	return s + ")"
+}
+
+// ScanVolumes lists the virtio disks the host attached (those with a
+// DiskSerial) and, for a partitioned disk, its partitions instead of the
+// disk itself, probing each for a filesystem. sysBlock is /sys/block and
+// devDir /dev.
+func ScanVolumes(sysBlock, devDir string) ([]Volume, error) {
+	disks, err := filepath.Glob(filepath.Join(sysBlock, "vd*"))
+	if err != nil {
+		return nil, err
+	}
+	var vols []Volume
+	for _, d := range disks {
+		name := filepath.Base(d)
+		serial, err := os.ReadFile(filepath.Join(d, "serial"))
+		if err != nil {
+			continue
+		}
+		index, ro, ok := parseSerial(string(serial))
+		if !ok {
+			continue
+		}
+		parts, err := partitions(d)
+		if err != nil {
+			return nil, err
+		}
+		if len(parts) == 0 {
+			vols = append(vols, Volume{Device: filepath.Join(devDir, name), Disk: index, ReadOnly: ro})
+		}
+		for _, p := range parts {
+			vols = append(vols, Volume{Device: filepath.Join(devDir, p.name), Disk: index, ReadOnly: ro, Partition: p.number})
+		}
+	}
+	sort.Slice(vols, func(i, j int) bool {
+		if vols[i].Disk != vols[j].Disk {
+			return vols[i].Disk < vols[j].Disk
+		}
+		return vols[i].Partition < vols[j].Partition
+	})
+	for i := range vols {
+		vols[i].Info, vols[i].Err = probe(vols[i].Device)
+	}
+	return vols, nil
+}
+
+type partition struct {
+	name   string
+	number int
+}
+
+// partitions lists the partitions the kernel found on the disk whose
+// sysfs directory is dir: subdirectories with a "partition" file.
+func partitions(dir string) ([]partition, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var parts []partition
+	for _, e := range entries {
+		num, err := os.ReadFile(filepath.Join(dir, e.Name(), "partition"))
+		if err != nil {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(num)))
+		if err != nil {
+			continue
+		}
+		parts = append(parts, partition{name: e.Name(), number: n})
+	}
+	return parts, nil
+}
+
+func probe(dev string) (blkid.Info, error) {
+	f, err := os.Open(dev)
+	if err != nil {
+		return blkid.Info{}, err
+	}
+	defer f.Close()
+	return blkid.Probe(f)
+}
+
+// ErrNoRoot means no volume holds a Linux root filesystem; ErrAmbiguousRoot
+// that more than one does.
+var (
+	ErrNoRoot        = errors.New("no Linux filesystem found for the guest root")
+	ErrAmbiguousRoot = errors.New("more than one Linux filesystem could be the guest root")
+)
+
+// ChooseRoot picks the volume holding the guest root: the only one with a
+// Linux filesystem. Anything else is an error that lists what was found.
+func ChooseRoot(vols []Volume) (Volume, error) {
+	var found []Volume
+	for _, v := range vols {
+		if v.Err == nil && v.Info.Type.IsLinuxRoot() {
+			found = append(found, v)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return Volume{}, fmt.Errorf("%w; volumes: %s", ErrNoRoot, listVolumes(vols))
+	}
+	return Volume{}, fmt.Errorf("%w: %s", ErrAmbiguousRoot, listVolumes(found))
+}
+
+func listVolumes(vols []Volume) string {
+	if len(vols) == 0 {
+		return "none"
+	}
+	s := make([]string, len(vols))
+	for i, v := range vols {
+		s[i] = v.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// FindPort returns the device node of the virtio-serial port called name,
+// or "" when there is none yet. classDir is /sys/class/virtio-ports.
+func FindPort(classDir, devDir, name string) string {
+	ports, _ := filepath.Glob(filepath.Join(classDir, "*", "name"))
+	for _, p := range ports {
+		if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == name {
+			return filepath.Join(devDir, filepath.Base(filepath.Dir(p)))
+		}
+	}
+	return ""
+}

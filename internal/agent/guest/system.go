@@ -1,0 +1,132 @@
+package guest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/guestinject/guestinject/internal/initramfs"
+)
+
+// MountPseudo mounts /proc, /sys and devtmpfs on /dev, each nosuid and
+// noexec.
+func MountPseudo() error {
+	for _, m := range []struct {
+		fstype, target string
+		flags          uintptr
+	}{
+		{"proc", "/proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{"sysfs", "/sys", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+		{"devtmpfs", "/dev", unix.MS_NOSUID | unix.MS_NOEXEC},
+	} {
+		if err := os.MkdirAll(m.target, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount(m.fstype, m.target, m.fstype, m.flags, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("mounting %s on %s: %w", m.fstype, m.target, err)
+		}
+	}
+	return nil
+}
+
+// Modules is the module list of the initramfs.
+type Modules []initramfs.Module
+
+// ReadModules reads the initramfs module list.
+func ReadModules() (Modules, error) {
+	data, err := os.ReadFile(initramfs.ModuleListPath)
+	if err != nil {
+		return nil, err
+	}
+	return initramfs.ParseModuleList(data)
+}
+
+// Load loads the modules of group in list order. A module already loaded
+// (shared by two groups) is fine.
+func (m Modules) Load(group string) error {
+	for _, mod := range m {
+		if mod.Group != group {
+			continue
+		}
+		if err := loadModule(mod.Path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loadModule(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("loading module: %w", err)
+	}
+	defer f.Close()
+	flags := 0
+	if !strings.HasSuffix(path, ".ko") {
+		// .ko.xz, .ko.zst, .ko.gz: the kernel decompresses them itself.
+		flags |= unix.MODULE_INIT_COMPRESSED_FILE
+	}
+	if err := unix.FinitModule(int(f.Fd()), "", flags); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("loading module %s: %w", path, err)
+	}
+	return nil
+}
+
+// MountRoot mounts v on target with its explicit type, nodev and nosuid,
+// read-only when readOnly, loading the filesystem's modules first.
+func MountRoot(v Volume, target string, readOnly bool, mods Modules) error {
+	fstype := v.Info.Type.MountType()
+	if fstype == "" {
+		return fmt.Errorf("%s: %s cannot be mounted", v.Device, v.Info.Type)
+	}
+	if err := mods.Load(fstype); err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_NODEV | unix.MS_NOSUID)
+	if readOnly {
+		flags |= unix.MS_RDONLY
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount(v.Device, target, fstype, flags, ""); err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("mounting %s: the appliance kernel has no %s support: %w", v, fstype, err)
+		}
+		return fmt.Errorf("mounting %s as %s: %w", v, fstype, err)
+	}
+	return nil
+}
+
+// Unmount flushes and unmounts target.
+func Unmount(target string) error {
+	unix.Sync()
+	if err := unix.Unmount(target, 0); err != nil {
+		return fmt.Errorf("unmounting %s: %w", target, err)
+	}
+	return nil
+}
+
+// PowerOff flushes everything and powers the VM off. It returns only if
+// the kernel refuses.
+func PowerOff() error {
+	unix.Sync()
+	return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+}
+
+// Cmdline reads the kernel command line parameter name ("" when absent).
+func Cmdline(name string) string {
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return ""
+	}
+	for f := range strings.FieldsSeq(string(b)) {
+		if k, v, _ := strings.Cut(f, "="); k == name {
+			return v
+		}
+	}
+	return ""
+}

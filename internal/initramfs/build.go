@@ -1,0 +1,301 @@
+package initramfs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// AgentEnv names the environment variable that points at a prebuilt agent
+// binary when no explicit one is given.
+const AgentEnv = "GUESTINJECT_AGENT"
+
+// ModulePath is the module the agent is built from.
+const ModulePath = "github.com/guestinject/guestinject"
+
+// AgentPackage is the agent's main package.
+const AgentPackage = ModulePath + "/internal/agent/cmd/guestinject-agent"
+
+// formatVersion changes whenever the archive layout changes, so stale
+// cache entries are never used.
+const formatVersion = "1"
+
+// Config says which kernel and agent to use and where to cache.
+// The zero value chooses everything itself.
+type Config struct {
+	// Kernel is the kernel image; "" means $GUESTINJECT_KERNEL, then the
+	// newest /boot/vmlinuz-* with modules under /lib/modules.
+	Kernel string
+	// Agent is a prebuilt static agent binary; "" means $GUESTINJECT_AGENT,
+	// then building AgentPackage from the module's source with the go
+	// command (see the package documentation).
+	Agent string
+	// CacheDir holds built agents and archives; "" means
+	// os.UserCacheDir()/guestinject.
+	CacheDir string
+	// Logger receives progress at debug level; nil logs nothing.
+	Logger *slog.Logger
+
+	// bootDir and modulesRoot are /boot and /lib/modules; tests change them.
+	bootDir, modulesRoot string
+}
+
+// Appliance is what the VM boots.
+type Appliance struct {
+	Kernel        string // kernel image path
+	KernelVersion string
+	Initramfs     string // archive path in the cache
+}
+
+// Build returns the kernel and an initramfs for it holding the agent as
+// /init and the kernel modules the appliance needs, building the archive
+// into the cache unless an identical one is there.
+func Build(ctx context.Context, cfg Config) (*Appliance, error) {
+	if cfg.bootDir == "" {
+		cfg.bootDir = "/boot"
+	}
+	if cfg.modulesRoot == "" {
+		cfg.modulesRoot = "/lib/modules"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	k, err := findKernel(cfg.Kernel, cfg.bootDir, cfg.modulesRoot)
+	if err != nil {
+		return nil, err
+	}
+	cache, err := cacheDir(cfg.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	km, err := readKernelModules(k.ModulesDir)
+	if err != nil {
+		return nil, err
+	}
+	mods, copies, err := km.plan()
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lock(ctx, filepath.Join(cache, "lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	agentPath := cfg.Agent
+	if agentPath == "" {
+		agentPath = os.Getenv(AgentEnv)
+	}
+	if agentPath == "" {
+		start := time.Now()
+		if agentPath, err = buildAgent(ctx, cache); err != nil {
+			return nil, err
+		}
+		log.Debug("agent built", "path", agentPath, "took", time.Since(start))
+	}
+	agent, err := os.ReadFile(agentPath)
+	if err != nil {
+		return nil, fmt.Errorf("initramfs: agent: %w", err)
+	}
+
+	key := sha256.New()
+	fmt.Fprintf(key, "format %s\nkernel %s\n", formatVersion, k.Version)
+	key.Write(formatModuleList(mods))
+	archives := slices.Sorted(mapKeys(copies))
+	for _, a := range archives {
+		fi, err := os.Stat(copies[a])
+		if err != nil {
+			return nil, fmt.Errorf("initramfs: module: %w", err)
+		}
+		fmt.Fprintf(key, "%s %d %d\n", copies[a], fi.Size(), fi.ModTime().UnixNano())
+	}
+	agentSum := sha256.Sum256(agent)
+	key.Write(agentSum[:])
+	name := fmt.Sprintf("initramfs-%s-%s.cpio", k.Version, hex.EncodeToString(key.Sum(nil))[:20])
+	out := filepath.Join(cache, name)
+	app := &Appliance{Kernel: k.Path, KernelVersion: k.Version, Initramfs: out}
+	if _, err := os.Stat(out); err == nil {
+		return app, nil
+	}
+
+	start := time.Now()
+	var buf bytes.Buffer
+	cw := &cpioWriter{w: &buf}
+	for _, d := range []string{"dev", "proc", "sys", "sysroot", "etc", "etc/guestinject", "lib", "lib/modules"} {
+		cw.dir(d)
+	}
+	cw.charDev("dev/console", 0o600, 5, 1) // so the kernel gives /init a console
+	cw.file("init", 0o755, agent)
+	cw.file(strings.TrimPrefix(ModuleListPath, "/"), 0o644, formatModuleList(mods))
+	for _, a := range archives {
+		data, err := os.ReadFile(copies[a])
+		if err != nil {
+			return nil, fmt.Errorf("initramfs: module: %w", err)
+		}
+		cw.file(strings.TrimPrefix(a, "/"), 0o644, data)
+	}
+	if err := cw.close(); err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(out, buf.Bytes()); err != nil {
+		return nil, err
+	}
+	log.Debug("initramfs built", "path", out, "bytes", buf.Len(), "took", time.Since(start))
+	return app, nil
+}
+
+func mapKeys(m map[string]string) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func cacheDir(dir string) (string, error) {
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return "", fmt.Errorf("initramfs: no cache directory: %w", err)
+		}
+		dir = filepath.Join(base, "guestinject")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("initramfs: cache: %w", err)
+	}
+	return dir, nil
+}
+
+// lock takes an exclusive flock on path, so processes sharing the cache
+// build one thing at a time.
+func lock(ctx context.Context, path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("initramfs: cache lock: %w", err)
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("initramfs: cache lock: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("initramfs: waiting for the cache lock: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// writeAtomic writes data to a temporary file next to path and renames it
+// into place, so readers see the whole file or none.
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("initramfs: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("initramfs: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// built remembers agents this process has built, by source directory:
+// the source of a running program does not change under it often enough
+// to pay for a go build on every session.
+var built sync.Map // source dir -> agent path
+
+// buildAgent builds the agent from the module source with the go command
+// into the cache and returns its path. The caller holds the cache lock.
+func buildAgent(ctx context.Context, cache string) (string, error) {
+	src, err := moduleSource(ctx)
+	if err != nil {
+		return "", err
+	}
+	if p, ok := built.Load(src); ok {
+		return p.(string), nil
+	}
+	sum := sha256.Sum256([]byte(src))
+	out := filepath.Join(cache, "agent-"+hex.EncodeToString(sum[:8]), "guestinject-agent")
+	if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
+		return "", fmt.Errorf("initramfs: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", out, AgentPackage)
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("initramfs: building the agent (%s) in %s: %w\n%s", AgentPackage, src, err, bytes.TrimSpace(output))
+	}
+	built.Store(src, out)
+	return out, nil
+}
+
+// goTool is the go command from PATH (go test and go run put their own
+// first).
+func goTool() string { return "go" }
+
+// moduleSource finds the source of this module: next to this file when
+// running from a source tree (tests, a checkout), else in the module cache
+// through the go command, as the module a program depends on.
+func moduleSource(ctx context.Context) (string, error) {
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		dir := filepath.Join(filepath.Dir(file), "..", "..")
+		if gomod, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && isModule(gomod) {
+			return filepath.Clean(dir), nil
+		}
+	}
+	cmd := exec.CommandContext(ctx, goTool(), "list", "-m", "-f", "{{.Dir}}", ModulePath)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	dir := strings.TrimSpace(string(out))
+	if err != nil || dir == "" {
+		return "", fmt.Errorf("initramfs: cannot find the source of %s to build the agent (run from a module that requires it, "+
+			"or set %s to a prebuilt agent): %v %s", ModulePath, AgentEnv, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return dir, nil
+}
+
+func isModule(gomod []byte) bool {
+	for line := range strings.Lines(string(gomod)) {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return f[1] == ModulePath
+		}
+	}
+	return false
+}
