@@ -12,6 +12,7 @@ needs=(
 	mkfs.xfs            xfsprogs
 	sfdisk              fdisk
 	mkfs.vfat           dosfstools
+	genisoimage         genisoimage
 	openssl             openssl
 	python3             python3
 	prlimit             util-linux

@@ -1,0 +1,35 @@
+// Package imagecheck inspects untrusted disk images without trusting them and
+// decides, under a caller's Policy, whether they are safe to hand to QEMU.
+//
+// The caller always declares the format it expects. Check verifies that the
+// content agrees with that declaration, that no other format also matches
+// (polyglots), and that the header cannot make QEMU reach outside the file:
+// no backing files or parent links, no external data files, no VMDK extents
+// other than the image itself. It also bounds the virtual size, refuses
+// unknown incompatible features, corrupt or dirty images, and encryption
+// unless the policy allows it.
+//
+// Detection follows QEMU rather than the specifications: the same probe rules
+// over the first 2048 bytes (a file is raw only when no QEMU driver would
+// claim it), the same VMDK descriptor parsing quirks, and the same
+// virtual-size computation for each format (the VHD creator-dependent
+// geometry rule, VMDK footers overriding headers, VDI rounding).
+//
+// Inspection is bounded and inert: at most MaxBytesRead bytes are read from
+// any image whatever its headers claim, allocations are sized by that bound,
+// nothing named inside an image is ever opened, and every read honours the
+// context.
+//
+// Bytes read, in 4 KiB pages, besides the 2048-byte probe, the last sector
+// (VHD footers) and up to 16 KiB of ISO/UDF volume recognition: qcow2 its
+// header and extension area (64 KiB at most); qed, vdi, luks and vhd their
+// fixed headers; vmdk the embedded descriptor (64 KiB at most), the 10 KiB
+// QEMU scans for parent hints and, for footer images, the last 1536 bytes;
+// vhdx two 4 KiB headers, the 64 KiB region table, its metadata table and
+// items. Images made by qemu-img need 4 to 96 KiB; no path can exceed
+// MaxBytesRead (256 KiB), which the reader enforces.
+//
+// When qemu-img is installed, CrossCheck runs `qemu-img info` on the image
+// under CPU and address-space limits and requires it to agree with the
+// pure-Go verdict.
+package imagecheck

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package imagecheck
+
+const syscallNoFollowCtty = 0
