@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/guestinject/guestinject/imagecheck"
+
 	"github.com/guestinject/guestinject/internal/agent/guest"
 	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/wire"
@@ -81,6 +83,7 @@ type Session struct {
 	console *consoleTail
 	log     *slog.Logger
 	qemuImg string
+	policy  imagecheck.Policy
 
 	mu    sync.Mutex
 	ended bool // committed or closed
@@ -101,7 +104,7 @@ var (
 // call takes its own. On any error nothing is left behind: no process,
 // no socket, no temporary file, and the images are unchanged.
 func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err error) {
-	o := options{memoryMiB: DefaultMemoryMiB, bootTimeout: DefaultBootTimeout, qemuImg: "qemu-img"}
+	o := options{memoryMiB: DefaultMemoryMiB, bootTimeout: DefaultBootTimeout, qemuImg: "qemu-img", policy: imagecheck.DefaultPolicy()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -128,7 +131,7 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 	if err != nil {
 		return nil, fmt.Errorf("appliance: %w", err)
 	}
-	s := &Session{dir: dir, console: newConsoleTail(consoleMax, o.log), log: log, qemuImg: o.qemuImg, exited: make(chan struct{})}
+	s := &Session{dir: dir, console: newConsoleTail(consoleMax, o.log), log: log, qemuImg: o.qemuImg, policy: o.policy, exited: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.teardown()
@@ -230,27 +233,18 @@ func (s *Session) prepareDisk(ctx context.Context, i int, d Disk) (sessionDisk, 
 	return sessionDisk{Disk: d, abs: abs, overlay: overlay}, nil
 }
 
-// virtualSize asks qemu-img for the image's size, opening it with its
-// declared format and without any backing file.
+// virtualSize checks the image with imagecheck under the session's policy
+// — format declared and confirmed by content, no backing or data file,
+// size bounded — and returns its virtual size. qemu-img never parses an
+// unchecked header.
 func (s *Session) virtualSize(ctx context.Context, path, format string) (int64, error) {
-	out, err := s.run(ctx, s.qemuImg, "info", "--output=json", "-f", format, path)
+	info, err := imagecheck.CheckFile(ctx, path, imagecheck.Format(format), s.policy)
 	if err != nil {
-		return 0, err
-	}
-	var info struct {
-		VirtualSize     int64  `json:"virtual-size"`
-		BackingFilename string `json:"backing-filename"`
-		FormatSpecific  struct {
-			Data struct {
-				DataFile string `json:"data-file"`
-			} `json:"data"`
-		} `json:"format-specific"`
-	}
-	if err := json.Unmarshal(out, &info); err != nil {
-		return 0, fmt.Errorf("appliance: qemu-img info %s: %w", path, err)
-	}
-	if info.BackingFilename != "" || info.FormatSpecific.Data.DataFile != "" {
-		return 0, &fs.PathError{Op: "open", Path: path, Err: ErrImageReferences}
+		var rej *imagecheck.RejectionError
+		if errors.As(err, &rej) && (errors.Is(err, imagecheck.ReasonBackingFile) || errors.Is(err, imagecheck.ReasonDataFile)) {
+			return 0, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: %w", ErrImageReferences, err)}
+		}
+		return 0, fmt.Errorf("appliance: %w", err)
 	}
 	if info.VirtualSize <= 0 {
 		return 0, fmt.Errorf("appliance: %s: bad virtual size %d", path, info.VirtualSize)

@@ -2,6 +2,7 @@ package appliance_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -107,8 +109,26 @@ func TestQcow2WithBackingFileRefused(t *testing.T) {
 	img := filepath.Join(dir, "evil.qcow2")
 	run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", secret, img)
 	_, err := appliance.Open(context.Background(), []appliance.Disk{{Path: img, Format: "qcow2"}})
-	if err == nil || !strings.Contains(err.Error(), appliance.ErrImageReferences.Error()) {
-		t.Errorf("Open = %v, want ErrImageReferences", err)
+	if !errors.Is(err, appliance.ErrImageReferences) || !errors.Is(err, imagecheck.ReasonBackingFile) {
+		t.Errorf("Open = %v, want ErrImageReferences and imagecheck.ReasonBackingFile", err)
+	}
+}
+
+// A qcow2 image declared raw is refused before QEMU sees it: the guest
+// could otherwise have written a qcow2 header naming host files into its
+// own raw disk.
+func TestDeclaredRawButQcow2Refused(t *testing.T) {
+	needE2E(t)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "disguised.img")
+	run(t, "qemu-img", "create", "-q", "-f", "qcow2", img, "16M")
+	before := fileHash(t, img)
+	_, err := appliance.Open(context.Background(), []appliance.Disk{{Path: img, Format: "raw"}})
+	if !errors.Is(err, imagecheck.ReasonFormatMismatch) {
+		t.Errorf("Open = %v, want imagecheck.ReasonFormatMismatch", err)
+	}
+	if fileHash(t, img) != before {
+		t.Error("a refused image changed")
 	}
 }
 

@@ -3,6 +3,8 @@ package appliance
 import (
 	"log/slog"
 	"time"
+
+	"github.com/guestinject/guestinject/imagecheck"
 )
 
 // Defaults, sized for TCG on a small machine.
@@ -18,6 +20,7 @@ type options struct {
 	memoryMiB               int
 	bootTimeout             time.Duration
 	qemuImg                 string
+	policy                  imagecheck.Policy
 }
 
 // Option configures Open.
@@ -49,3 +52,8 @@ func WithMemory(mib int) Option { return func(o *options) { o.memoryMiB = mib } 
 // WithBootTimeout bounds the time from launch to the agent's first answer
 // (default DefaultBootTimeout); the context of Open bounds it too.
 func WithBootTimeout(d time.Duration) Option { return func(o *options) { o.bootTimeout = d } }
+
+// WithPolicy checks every image against p instead of
+// imagecheck.DefaultPolicy() (raw and qcow2 up to 1 TiB). The appliance
+// itself opens only raw and qcow2 images.
+func WithPolicy(p imagecheck.Policy) Option { return func(o *options) { o.policy = p } }
