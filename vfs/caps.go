@@ -6,7 +6,11 @@ import (
 )
 
 // XattrFS is implemented by backends that handle extended attributes, such
-// as "security.selinux". None of these calls follows a final symlink.
+// as "security.selinux". None of these calls follows a final symlink. The
+// Linux rules apply: "user." attributes exist only on regular files and
+// directories (elsewhere fs.ErrPermission), "security." and "trusted." ones
+// also on symlinks, values are at most 64 KiB (ErrTooLarge), and unknown
+// namespaces fail with ErrNotSupported.
 type XattrFS interface {
 	FS
 	// Lgetxattr returns the value of attribute attr of name.

@@ -26,10 +26,11 @@ type FS interface {
 	// the root. Anything but a regular file, directories included, fails
 	// with ErrNotRegular without being opened.
 	Open(ctx context.Context, name string) (File, error)
-	// MkdirAll creates name and any missing parents with mode perm (before
-	// umask-free application: backends set exactly perm) owned by the
-	// backend's default owner. Existing directories, also reached through
-	// symlinks in the root, are left as they are.
+	// MkdirAll creates name and any missing parents with exactly mode perm
+	// (no umask) owned by the backend's default owner. Existing
+	// directories, also reached through symlinks in the root, are left as
+	// they are; a dangling symlink in the way fails with fs.ErrExist and
+	// its target is not created.
 	MkdirAll(ctx context.Context, name string, perm fs.FileMode) error
 	// WriteFile atomically writes the content read from r to the regular
 	// file name, as opts says. The parent directory must exist. A final
@@ -86,7 +87,8 @@ type WriteOptions struct {
 	// exactly, without a umask.
 	Perm fs.FileMode
 	// UID and GID own a file the call creates; -1 leaves the backend's
-	// default owner (the writing process).
+	// default owner: the writing process, and for the group, as on Linux,
+	// the directory's group when the directory is setgid.
 	UID, GID int
 	// Inherit makes a file that replaces or extends an existing one keep
 	// the existing file's mode, owner and extended attributes (such as its
