@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/guestinject/guestinject/internal/memlayout"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )
@@ -61,9 +62,39 @@ func (n naiveFS) Lchown(_ context.Context, name string, uid, gid int) error {
 func (n naiveFS) Remove(_ context.Context, name string) error { return os.Remove(n.host(name)) }
 func (n naiveFS) Close() error                                { return nil }
 
+// followsFinalLink is a correct backend with one flaw: WriteFile follows
+// a final symlink (in the root) instead of refusing it.
+type followsFinalLink struct{ vfs.FS }
+
+func (f followsFinalLink) WriteFile(ctx context.Context, name string, r io.Reader, opts vfs.WriteOptions) error {
+	for range 8 {
+		info, err := f.Lstat(ctx, name)
+		if err != nil || info.Mode().Type() != fs.ModeSymlink {
+			break
+		}
+		target, err := f.Readlink(ctx, name)
+		if err != nil {
+			break
+		}
+		if !strings.HasPrefix(target, "/") {
+			dir, _ := vfs.Split(name)
+			target = vfs.Join(dir, target)
+		}
+		name = filepath.Clean(target)
+	}
+	return f.FS.WriteFile(ctx, name, r, opts)
+}
+
 // brokenHarnesses are backends with known flaws, run by
 // TestBrokenBackend in a child process.
 var brokenHarnesses = map[string]vfstest.Harness{
+	"follows-final-link": {
+		New: func(t *testing.T, _ string, layout vfstest.Layout) vfs.FS {
+			return followsFinalLink{memlayout.MustBuild(layout)}
+		},
+		// The wrapper hides the capabilities of the memfs inside.
+		Caps: vfstest.Caps{Owners: true, DeviceNodes: true},
+	},
 	"naive": {
 		New: func(t *testing.T, dir string, layout vfstest.Layout) vfs.FS {
 			if err := layout.WriteDir(dir); err != nil {
@@ -103,6 +134,15 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 				"Errors/InvalidPaths",
 			},
 			say: []string{"host outside the guest root changed", "opening a FIFO blocked"},
+		},
+		{
+			backend: "follows-final-link",
+			fail: []string{
+				"Write/FinalSymlinkRefused",
+				"Hostile/AbsoluteLinkToHostIsInRoot",
+				"Hostile/LinkChains",
+			},
+			say: []string{"writefile replace /etc/resolv.conf: succeeded, want error is a symlink"},
 		},
 	} {
 		t.Run(tc.backend, func(t *testing.T) {
