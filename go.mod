@@ -7,6 +7,7 @@ tool go.uber.org/mock/mockgen
 require (
 	github.com/google/go-cmp v0.7.0
 	go.uber.org/mock v0.6.0
+	golang.org/x/crypto v0.50.0
 	golang.org/x/sys v0.45.0
 )
 

@@ -13,6 +13,9 @@ needs=(
 	sfdisk              fdisk
 	mkfs.vfat           dosfstools
 	genisoimage         genisoimage
+	ifquery             ifupdown
+	netplan             netplan.io
+	/usr/lib/python3/dist-packages/yaml python3-yaml
 	openssl             openssl
 	python3             python3
 	prlimit             util-linux

@@ -1,0 +1,78 @@
+// Package inject puts what an orchestrator needs into a guest before its
+// first boot: SSH keys, passwords, network configuration, metadata, files,
+// the host name and first-boot commands. It works only through a vfs.FS,
+// so the same Spec runs over the in-memory backend in tests, over a host
+// directory, or over the appliance for untrusted images.
+//
+// # Plan, then apply
+//
+// NewPlan reads the guest (its /etc/passwd, /etc/group, /etc/shadow,
+// /etc/os-release, existing authorized_keys...), validates every item of the
+// Spec and decides every change without writing anything: it is the dry
+// run. Plan.Apply then makes the changes, and Apply does both. The Report
+// lists every change — path, action, resulting mode, owner and size — and
+// encodes to JSON for audit logs. Nothing is silently skipped: each item is
+// applied, reported as kept (already in place, or kept as the spec asked),
+// or the call fails with an *ItemError naming the item and the path.
+//
+// # The guest is hostile
+//
+// Users, groups and homes come from the guest's own /etc files, parsed by a
+// fuzzed parser and read with size limits, so a 2 GiB /etc/passwd is an
+// error, not an out-of-memory. A name that appears twice in passwd or
+// shadow is refused rather than guessed. Paths resolve inside the guest
+// root (the vfs contract): a home directory that is an absolute symlink, or
+// "/../../x" in passwd, stays inside the guest. Writes never follow a final
+// symlink and never touch FIFOs or devices; a ~/.ssh that is a symlink is
+// refused, because tightening its mode would change whatever it points at.
+//
+// # SSH keys
+//
+// Keys are parsed with golang.org/x/crypto/ssh and added only when their key
+// material is not already authorized. ~/.ssh (0700) and authorized_keys
+// (0600) are created for the user when missing; existing ones keep their
+// modes unless sshd's StrictModes would refuse them (group or world
+// writable, or owned by another user), which are tightened.
+//
+// # Passwords
+//
+// Plaintext passwords are hashed with SHA-512 crypt and a CSPRNG salt;
+// given hashes are checked (SHA-512, SHA-256, yescrypt and bcrypt are
+// accepted; DES and MD5 refused). /etc/shadow is edited in place — only the
+// hash and last-change fields of the user's line change — and replaced
+// atomically with its mode, owner and labels. A world-readable shadow is
+// refused; a user whose passwd entry still holds the hash gets "x" there.
+//
+// # Network
+//
+// Network is a typed model (interfaces by name or MAC, static addresses,
+// gateways, routes, MTU, DNS, DHCPv4/v6); ParseNetworkData builds one from
+// OpenStack's network_data.json. It is rendered for netplan, NetworkManager
+// keyfiles, RHEL ifcfg, Debian ifupdown or systemd-networkd, chosen from
+// what the guest has installed and its os-release, or forced with
+// Network.Renderer. Netplan and NetworkManager files are 0600.
+//
+// # SELinux and first boot
+//
+// Replaced files keep their extended attributes, SELinux labels included.
+// When the guest has SELinux enabled, the files and directories the plan
+// creates are relabelled at first boot by restorecon on exactly those paths
+// — the first of the first-boot scripts — or, when no first-boot hook can be
+// installed, by a full relabel requested with /.autorelabel.
+// First-boot commands run once, in order, from a systemd unit (or a
+// sysvinit script) that disables itself; their output goes to
+// /var/log/guestinject-firstboot.log in the guest.
+//
+// # Order and failures
+//
+// All reads and validation happen before the first write. Changes are made
+// in this order: files, metadata, host name, network, SSH keys, passwords
+// (shadow before passwd), first-boot scripts and, last, the symlink that
+// arms them. Each file is replaced atomically by the backend, and owners
+// are set before modes, since chown clears set-id bits. If Apply fails
+// part-way, every earlier change is complete, none after it was begun, and
+// the failed file is either old or new: the guest is consistent but holds
+// only part of the spec, and the Report lists what was done. Callers that
+// need all-or-nothing, like the appliance, discard the whole overlay on
+// failure, so the image stays byte-identical.
+package inject

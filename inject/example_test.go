@@ -1,0 +1,99 @@
+package inject_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/vfs/memfs"
+)
+
+// exampleGuest is a tiny guest in memory; real callers get a vfs.FS from
+// the appliance or a mount backend.
+func exampleGuest() *memfs.FS {
+	g := memfs.New()
+	for _, n := range []memfs.Node{
+		{Path: "/etc", Mode: fs.ModeDir | 0o755},
+		{Path: "/etc/passwd", Mode: 0o644, Data: []byte("root:x:0:0:root:/root:/bin/sh\n")},
+		{Path: "/etc/shadow", Mode: 0o640, GID: 42, Data: []byte("root:*:19000:0:99999:7:::\n")},
+		{Path: "/etc/hostname", Mode: 0o644, Data: []byte("localhost\n")},
+		{Path: "/root", Mode: fs.ModeDir | 0o700},
+	} {
+		if err := g.Add(n); err != nil {
+			panic(err)
+		}
+	}
+	return g
+}
+
+func ExampleApply() {
+	ctx := context.Background()
+	guest := exampleGuest()
+	report, err := inject.Apply(ctx, guest, inject.Spec{
+		Hostname: "web-1",
+		SSHKeys: []inject.SSHKeys{{
+			Keys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin"},
+		}},
+		Passwords: []inject.Password{{Plaintext: "correct horse battery staple"}},
+		Metadata:  map[string]string{"role": "web"},
+		Now:       time.Date(2024, 10, 1, 0, 0, 0, 0, time.UTC),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, c := range report.Changes {
+		fmt.Printf("%-7s %-26s %s %d:%d\n", c.Action, c.Path, inject.OctalMode(c.Mode), c.UID, c.GID)
+	}
+	// Output:
+	// create  /meta.js                   0644 0:0
+	// replace /etc/hostname              0644 0:0
+	// create  /etc/hosts                 0644 0:0
+	// mkdir   /root/.ssh                 0700 0:0
+	// create  /root/.ssh/authorized_keys 0600 0:0
+	// replace /etc/shadow                0640 0:42
+}
+
+func ExampleNewPlan() {
+	ctx := context.Background()
+	guest := exampleGuest()
+	plan, err := inject.NewPlan(ctx, guest, inject.Spec{
+		Files: []inject.File{{Path: "/opt/app/run.sh", Content: []byte("#!/bin/sh\n"), Mode: 0o755}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// A dry run: the changes are decided, nothing is written yet.
+	enc := json.NewEncoder(os.Stdout)
+	for _, c := range plan.Changes() {
+		if err := enc.Encode(c); err != nil {
+			fmt.Println(err)
+		}
+	}
+	// Output:
+	// {"item":"files[0]","path":"/opt","action":"mkdir","mode":"0755","uid":0,"gid":0}
+	// {"item":"files[0]","path":"/opt/app","action":"mkdir","mode":"0755","uid":0,"gid":0}
+	// {"item":"files[0]","path":"/opt/app/run.sh","action":"create","mode":"0755","uid":0,"gid":0,"size":10}
+}
+
+func ExampleParseNetworkData() {
+	n, err := inject.ParseNetworkData([]byte(`{
+		"links": [{"id": "tap0", "type": "ovs", "ethernet_mac_address": "fa:16:3e:12:34:56", "mtu": 1450}],
+		"networks": [{"id": "net0", "type": "ipv4", "link": "tap0", "ip_address": "10.0.0.5", "netmask": "255.255.255.0",
+			"routes": [{"network": "0.0.0.0", "netmask": "0.0.0.0", "gateway": "10.0.0.1"}]}],
+		"services": [{"type": "dns", "address": "10.0.0.2"}]
+	}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	i := n.Interfaces[0]
+	fmt.Println(i.MAC, i.Addresses, i.Gateway4, i.MTU, n.DNS.Servers)
+	// Output:
+	// fa:16:3e:12:34:56 [10.0.0.5/24] 10.0.0.1 1450 [10.0.0.2]
+}

@@ -1,0 +1,158 @@
+package inject
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"testing"
+	"time"
+
+	"go.uber.org/mock/gomock"
+
+	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/vfsmock"
+)
+
+// fakeInfo is a FileInfo with an owner, for the mock.
+type fakeInfo struct {
+	name     string
+	mode     fs.FileMode
+	size     int64
+	uid, gid int
+}
+
+func (f fakeInfo) Name() string       { return f.name }
+func (f fakeInfo) Size() int64        { return f.size }
+func (f fakeInfo) Mode() fs.FileMode  { return f.mode }
+func (f fakeInfo) ModTime() time.Time { return time.Time{} }
+func (f fakeInfo) IsDir() bool        { return f.mode.IsDir() }
+func (f fakeInfo) Sys() any           { return &vfs.Attr{UID: f.uid, GID: f.gid, Nlink: 1} }
+
+func notExist(name string) error {
+	return &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrNotExist}
+}
+
+// TestReplaceSetuidOwnerBeforeMode checks the order of calls when a file is
+// replaced with a new owner and a setuid mode: content first (keeping the
+// old file's labels), then owner, then mode, because chown clears set-id
+// bits. Nothing is read while applying.
+func TestReplaceSetuidOwnerBeforeMode(t *testing.T) {
+	ctrl := gomock.NewController(t)
+	m := vfsmock.NewFS(ctrl)
+	ctx := context.Background()
+	const name = "/usr/bin/tool"
+	m.EXPECT().Lstat(gomock.Any(), name).Return(fakeInfo{name: "tool", mode: 0o644, size: 3, uid: 1000, gid: 1000}, nil)
+	plan, err := NewPlan(ctx, m, Spec{Files: []File{{Path: name, Content: []byte("new"), Mode: fs.ModeSetuid | 0o755}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomock.InOrder(
+		m.EXPECT().WriteFile(gomock.Any(), name, gomock.Any(), vfs.WriteOptions{Policy: vfs.Replace, Inherit: true}).
+			DoAndReturn(func(_ context.Context, _ string, r io.Reader, _ vfs.WriteOptions) error {
+				data, err := io.ReadAll(r)
+				if err != nil || string(data) != "new" {
+					t.Errorf("content %q, %v", data, err)
+				}
+				return nil
+			}),
+		m.EXPECT().Lchown(gomock.Any(), name, 0, 0).Return(nil),
+		m.EXPECT().Chmod(gomock.Any(), name, fs.ModeSetuid|0o755).Return(nil),
+	)
+	rep, err := plan.Apply(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Changes) != 3 {
+		t.Errorf("report: %+v", rep.Changes)
+	}
+	if _, err := plan.Apply(ctx, m); !errors.Is(err, ErrApplied) {
+		t.Errorf("second Apply = %v, want ErrApplied", err)
+	}
+}
+
+// TestApplyStopsAtFirstError injects a full disk in the middle of a run.
+func TestApplyStopsAtFirstError(t *testing.T) {
+	ctrl := gomock.NewController(t)
+	m := vfsmock.NewFS(ctrl)
+	ctx := context.Background()
+	for _, n := range []string{"/etc/a", "/etc/b", "/etc/c"} {
+		m.EXPECT().Lstat(gomock.Any(), n).Return(nil, notExist(n))
+	}
+	m.EXPECT().Stat(gomock.Any(), "/etc").Return(fakeInfo{name: "etc", mode: fs.ModeDir | 0o755}, nil).Times(3)
+	m.EXPECT().Open(gomock.Any(), selinuxConfig).Return(nil, notExist(selinuxConfig))
+	plan, err := NewPlan(ctx, m, Spec{Files: []File{{Path: "/etc/a"}, {Path: "/etc/b"}, {Path: "/etc/c"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := &fs.PathError{Op: "write", Path: "/etc/b", Err: vfs.ErrNoSpace}
+	newFile := vfs.WriteOptions{Policy: vfs.Replace, Perm: 0o644}
+	gomock.InOrder(
+		m.EXPECT().WriteFile(gomock.Any(), "/etc/a", gomock.Any(), newFile).Return(nil),
+		m.EXPECT().WriteFile(gomock.Any(), "/etc/b", gomock.Any(), newFile).Return(full),
+	)
+	rep, err := plan.Apply(ctx, m)
+	var ie *ItemError
+	if !errors.Is(err, vfs.ErrNoSpace) || !errors.As(err, &ie) || ie.Item != "files[1]" || ie.Path != "/etc/b" {
+		t.Fatalf("Apply error = %v, want ErrNoSpace for files[1] /etc/b", err)
+	}
+	if len(rep.Changes) != 1 || rep.Changes[0].Path != "/etc/a" {
+		t.Errorf("report: %+v", rep.Changes)
+	}
+}
+
+// TestPasswordWritesShadowBeforePasswd checks that the old password stays
+// in force if the run stops between the two writes.
+func TestPasswordWritesShadowBeforePasswd(t *testing.T) {
+	ctrl := gomock.NewController(t)
+	m := vfsmock.NewFS(ctrl)
+	ctx := context.Background()
+	files := map[string]string{
+		"/etc/passwd": "root:$6$old$inpasswd:0:0::/root:/bin/sh\n",
+		"/etc/shadow": "root:*:1::::::\n",
+	}
+	m.EXPECT().Open(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, name string) (vfs.File, error) {
+		return memFile{Reader: bytes.NewReader([]byte(files[name])), info: fakeInfo{size: int64(len(files[name]))}}, nil
+	}).AnyTimes()
+	m.EXPECT().Lstat(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, name string) (fs.FileInfo, error) {
+		return fakeInfo{mode: 0o600, size: int64(len(files[name]))}, nil
+	}).AnyTimes()
+	plan, err := NewPlan(ctx, m, Spec{Now: testNow, Passwords: []Password{{Hash: "$5$saltsalt$" + string(bytes.Repeat([]byte("A"), 43))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomock.InOrder(
+		m.EXPECT().WriteFile(gomock.Any(), "/etc/shadow", gomock.Any(), inheritOpts).Return(nil),
+		m.EXPECT().WriteFile(gomock.Any(), "/etc/passwd", gomock.Any(), inheritOpts).Return(&fs.PathError{Op: "write", Path: "/etc/passwd", Err: vfs.ErrIO}),
+	)
+	if _, err := plan.Apply(ctx, m); !errors.Is(err, vfs.ErrIO) {
+		t.Fatalf("Apply = %v, want ErrIO", err)
+	}
+}
+
+// TestApplyHonoursCancellation stops before the first write.
+func TestApplyHonoursCancellation(t *testing.T) {
+	ctrl := gomock.NewController(t)
+	m := vfsmock.NewFS(ctrl)
+	m.EXPECT().Lstat(gomock.Any(), "/etc/a").Return(nil, notExist("/etc/a"))
+	m.EXPECT().Stat(gomock.Any(), "/etc").Return(fakeInfo{mode: fs.ModeDir | 0o755}, nil)
+	m.EXPECT().Open(gomock.Any(), selinuxConfig).Return(nil, notExist(selinuxConfig))
+	plan, err := NewPlan(context.Background(), m, Spec{Files: []File{{Path: "/etc/a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := plan.Apply(ctx, m); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Apply = %v, want context.Canceled", err)
+	}
+}
+
+type memFile struct {
+	*bytes.Reader
+	info fakeInfo
+}
+
+func (f memFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f memFile) Close() error               { return nil }

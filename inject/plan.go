@@ -1,0 +1,208 @@
+package inject
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strconv"
+
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// Action is what a Change does.
+type Action string
+
+// Actions, in the words of the Report.
+const (
+	ActionMkdir    Action = "mkdir"    // create a directory (and missing parents)
+	ActionCreate   Action = "create"   // create a file
+	ActionReplace  Action = "replace"  // replace a file's content atomically
+	ActionAppend   Action = "append"   // add to the end of a file, atomically
+	ActionChown    Action = "chown"    // set a file's owner
+	ActionChmod    Action = "chmod"    // set a file's mode
+	ActionSymlink  Action = "symlink"  // create a symlink
+	ActionSetxattr Action = "setxattr" // set an extended attribute
+	ActionKeep     Action = "keep"     // leave an existing file alone, as asked
+)
+
+// Change is one change to the guest: what Plan decided and Apply did.
+type Change struct {
+	// Item names the spec item the change serves, e.g. "passwords[0] (root)".
+	Item   string
+	Path   string
+	Action Action
+	// Mode, UID and GID are the file's resulting mode and owner.
+	Mode     fs.FileMode
+	UID, GID int
+	// Size is the resulting size of a written file; -1 until a streamed
+	// file has been written.
+	Size int64
+	// Target is the target of a symlink.
+	Target string
+	// Detail says more, e.g. "2 keys added".
+	Detail string
+}
+
+// MarshalJSON writes the mode in octal with its set-id and sticky bits
+// ("0600", "4755"), as an audit log reader expects.
+func (c Change) MarshalJSON() ([]byte, error) {
+	type change struct {
+		Item   string `json:"item"`
+		Path   string `json:"path"`
+		Action Action `json:"action"`
+		Mode   string `json:"mode,omitempty"`
+		UID    int    `json:"uid"`
+		GID    int    `json:"gid"`
+		Size   *int64 `json:"size,omitempty"`
+		Target string `json:"target,omitempty"`
+		Detail string `json:"detail,omitempty"`
+	}
+	out := change{Item: c.Item, Path: c.Path, Action: c.Action, UID: c.UID, GID: c.GID, Target: c.Target, Detail: c.Detail}
+	if c.Action != ActionSymlink && c.Action != ActionSetxattr {
+		out.Mode = OctalMode(c.Mode)
+	}
+	if c.Action == ActionCreate || c.Action == ActionReplace || c.Action == ActionAppend {
+		out.Size = &c.Size
+	}
+	return json.Marshal(out)
+}
+
+// OctalMode formats the permission, set-id and sticky bits of m as
+// chmod(1) takes them: "0644", "4755".
+func OctalMode(m fs.FileMode) string {
+	n := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		n |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		n |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		n |= 0o1000
+	}
+	s := strconv.FormatUint(uint64(n), 8)
+	for len(s) < 4 {
+		s = "0" + s
+	}
+	return s
+}
+
+// Report lists every change Apply made, in order.
+type Report struct {
+	Changes []Change `json:"changes"`
+}
+
+// Plan is the complete list of changes for one Spec on one guest, decided
+// by reading and validating everything first. Apply it with Plan.Apply.
+type Plan struct {
+	steps []step
+	// applied guards against applying twice: streamed sources are gone.
+	applied bool
+}
+
+// Changes returns the changes the plan will make, in order.
+func (p *Plan) Changes() []Change {
+	out := make([]Change, len(p.steps))
+	for i, s := range p.steps {
+		out[i] = s.change
+	}
+	return out
+}
+
+type opKind int
+
+const (
+	opMkdirAll opKind = iota
+	opWrite
+	opChown
+	opChmod
+	opSymlink
+	opSetxattr
+	opNone
+)
+
+// step is one vfs call and the change it makes.
+type step struct {
+	op     opKind
+	change Change
+	data   []byte    // content of opWrite, or value of opSetxattr
+	src    io.Reader // streamed content of opWrite
+	opts   vfs.WriteOptions
+	attr   string // name of the opSetxattr attribute
+	// baseSize is the existing size an append adds to.
+	baseSize int64
+}
+
+// ErrApplied: a Plan is applied at most once.
+var ErrApplied = errors.New("plan already applied")
+
+// Apply makes the plan's changes in order and returns a Report of those it
+// made. On error it stops at once; the Report then lists the changes made
+// before the failure, and the error (an *ItemError) names the item and path
+// that failed. See the package documentation for what a mid-way failure
+// leaves in the guest.
+func (p *Plan) Apply(ctx context.Context, fsys vfs.FS) (*Report, error) {
+	if p.applied {
+		return nil, ErrApplied
+	}
+	p.applied = true
+	rep := &Report{Changes: []Change{}}
+	for _, s := range p.steps {
+		if err := ctx.Err(); err != nil {
+			return rep, itemErr(s.change.Item, s.change.Path, err)
+		}
+		c, err := s.run(ctx, fsys)
+		if err != nil {
+			return rep, itemErr(s.change.Item, s.change.Path, err)
+		}
+		rep.Changes = append(rep.Changes, c)
+	}
+	return rep, nil
+}
+
+func (s step) run(ctx context.Context, fsys vfs.FS) (Change, error) {
+	c := s.change
+	switch s.op {
+	case opMkdirAll:
+		return c, fsys.MkdirAll(ctx, c.Path, c.Mode)
+	case opWrite:
+		if s.src == nil {
+			return c, fsys.WriteFile(ctx, c.Path, bytes.NewReader(s.data), s.opts)
+		}
+		cr := &countingReader{r: s.src}
+		if err := fsys.WriteFile(ctx, c.Path, cr, s.opts); err != nil {
+			return c, err
+		}
+		c.Size = s.baseSize + cr.n
+		return c, nil
+	case opChown:
+		return c, fsys.Lchown(ctx, c.Path, c.UID, c.GID)
+	case opChmod:
+		return c, fsys.Chmod(ctx, c.Path, c.Mode)
+	case opSymlink:
+		return c, vfs.Symlink(ctx, fsys, c.Target, c.Path)
+	case opSetxattr:
+		return c, vfs.Lsetxattr(ctx, fsys, c.Path, s.attr, s.data)
+	case opNone:
+		return c, nil
+	}
+	return c, fmt.Errorf("unknown step %d", s.op)
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// inheritOpts replaces a file keeping its mode, owner and labels.
+var inheritOpts = vfs.WriteOptions{Policy: vfs.Replace, Inherit: true}

@@ -1,0 +1,281 @@
+package inject
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"time"
+
+	"github.com/guestinject/guestinject/internal/guestetc"
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// Limits on guest files read while planning: the guest controls their
+// sizes, so anything larger is refused rather than read.
+const (
+	maxEtcFile            = 8 << 20 // passwd, group, shadow, hosts, os-release...
+	maxAuthorizedKeysFile = 4 << 20
+)
+
+// NewPlan reads and validates everything spec needs from the guest and decides
+// every change, without writing anything. Errors are *ItemError values
+// naming the item and path, wrapping the sentinels of this package, of vfs
+// and of io/fs.
+func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
+	p := &planner{
+		fsys:    fsys,
+		now:     spec.Now,
+		written: map[string]string{},
+	}
+	if p.now.IsZero() {
+		p.now = time.Now()
+	}
+	phases := []func(context.Context, *Spec) error{
+		p.planFiles,
+		p.planMetadata,
+		p.planHostname,
+		p.planNetwork,
+		p.planSSHKeys,
+		p.planPasswords,
+		p.planFirstBoot, // also schedules the SELinux relabel of everything above
+	}
+	for _, phase := range phases {
+		if err := phase(ctx, &spec); err != nil {
+			return nil, err
+		}
+	}
+	return &Plan{steps: p.steps}, nil
+}
+
+// Apply plans spec and applies the plan: NewPlan followed by Plan.Apply.
+func Apply(ctx context.Context, fsys vfs.FS, spec Spec) (*Report, error) {
+	plan, err := NewPlan(ctx, fsys, spec)
+	if err != nil {
+		return nil, err
+	}
+	return plan.Apply(ctx, fsys)
+}
+
+// planner holds what Plan has read and decided so far.
+type planner struct {
+	fsys  vfs.FS
+	now   time.Time
+	steps []step
+	// written maps each path a step writes to the item that writes it.
+	written map[string]string
+	// created lists the new files and directories, for SELinux labelling.
+	created []string
+	// cached guest files, read at most once.
+	etc map[string][]byte
+}
+
+func (p *planner) add(s step) { p.steps = append(p.steps, s) }
+
+// claim records that item writes name, refusing a second writer.
+func (p *planner) claim(item, name string) error {
+	if other, ok := p.written[name]; ok && other != item {
+		return itemErrf(item, name, ErrConflict, "also written by %s", other)
+	}
+	p.written[name] = item
+	return nil
+}
+
+// lstat returns the FileInfo of name, or nil when nothing is there.
+func (p *planner) lstat(ctx context.Context, name string) (fs.FileInfo, error) {
+	info, err := p.fsys.Lstat(ctx, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return info, err
+}
+
+// readEtc reads a guest file once, bounded; a missing file is nil, nil.
+func (p *planner) readEtc(ctx context.Context, name string) ([]byte, error) {
+	if data, ok := p.etc[name]; ok {
+		return data, nil
+	}
+	data, err := vfs.ReadFile(ctx, p.fsys, name, maxEtcFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.etc == nil {
+		p.etc = map[string][]byte{}
+	}
+	p.etc[name] = data
+	return data, nil
+}
+
+// existing describes a file a write would replace: its info, or nil when
+// the name is free. Anything but a regular file is refused, and a final
+// symlink is never followed.
+func (p *planner) existing(ctx context.Context, item, name string) (fs.FileInfo, error) {
+	info, err := p.lstat(ctx, name)
+	if err != nil {
+		return nil, itemErr(item, name, err)
+	}
+	if info == nil {
+		return nil, nil
+	}
+	switch t := info.Mode().Type(); {
+	case t == 0:
+		return info, nil
+	case t&fs.ModeSymlink != 0:
+		return nil, itemErr(item, name, fmt.Errorf("%w: %w: refusing to write through it", ErrUnsafe, vfs.ErrIsSymlink))
+	case t&fs.ModeDir != 0:
+		return nil, itemErr(item, name, fmt.Errorf("%w: %w: a directory is in the way", ErrUnsafe, vfs.ErrIsDir))
+	default:
+		return nil, itemErr(item, name, fmt.Errorf("%w: %w: refusing to replace a %v", ErrUnsafe, vfs.ErrNotRegular, t))
+	}
+}
+
+// ensureParent plans the creation of name's missing parent directories
+// with mode perm, owned by uid and gid (the backend's default owner, root,
+// when uid is -1). Existing directories are left alone; a non-directory in
+// the way is an error.
+func (p *planner) ensureParent(ctx context.Context, item, name string, perm fs.FileMode, uid, gid int) error {
+	dir, _ := vfs.Split(name)
+	return p.ensureDir(ctx, item, dir, perm, uid, gid)
+}
+
+func (p *planner) ensureDir(ctx context.Context, item, dir string, perm fs.FileMode, uid, gid int) error {
+	var missing []string
+	for d := dir; ; d, _ = vfs.Split(d) {
+		if p.plannedDir(d) {
+			break
+		}
+		info, err := p.fsys.Stat(ctx, d)
+		if err == nil {
+			if !info.IsDir() {
+				return itemErrf(item, d, vfs.ErrNotDir, "a %v is in the way", info.Mode().Type())
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return itemErr(item, d, err)
+		}
+		missing = append(missing, d)
+		if d == "/" {
+			break
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		d := missing[i]
+		p.add(step{op: opMkdirAll, change: Change{Item: item, Path: d, Action: ActionMkdir, Mode: perm, UID: max(uid, 0), GID: max(gid, 0)}})
+		if uid >= 0 && (uid != 0 || gid != 0) {
+			p.add(step{op: opChown, change: Change{Item: item, Path: d, Action: ActionChown, Mode: perm, UID: uid, GID: gid}})
+		}
+		p.created = append(p.created, d)
+		p.written[d] = item
+	}
+	return nil
+}
+
+// plannedDir reports whether an earlier step creates directory d.
+func (p *planner) plannedDir(d string) bool {
+	for _, s := range p.steps {
+		if s.op == opMkdirAll && s.change.Path == d {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFile plans writing data (or streaming src) to name: created with
+// perm and owner, or replacing an existing file whose mode, owner and
+// extended attributes are kept (Inherit) and then set to perm and owner
+// when they differ, owner first because chown clears set-id bits.
+func (p *planner) writeFile(item, name string, old fs.FileInfo, data []byte, perm fs.FileMode, uid, gid int) {
+	c := Change{Item: item, Path: name, Action: ActionCreate, Mode: perm, UID: uid, GID: gid, Size: int64(len(data))}
+	if old == nil {
+		p.add(step{op: opWrite, change: c, data: data, opts: vfs.WriteOptions{Policy: vfs.Replace, Perm: perm, UID: uid, GID: gid}})
+		p.created = append(p.created, name)
+		return
+	}
+	c.Action = ActionReplace
+	c.Mode, c.UID, c.GID = modeOwner(old)
+	p.add(step{op: opWrite, change: c, data: data, opts: vfs.WriteOptions{Policy: vfs.Replace, Inherit: true}})
+	p.setModeOwner(item, name, old, perm, uid, gid)
+}
+
+// setModeOwner plans chown and chmod of an existing file to perm, uid and
+// gid where they differ from old.
+func (p *planner) setModeOwner(item, name string, old fs.FileInfo, perm fs.FileMode, uid, gid int) {
+	oldMode, oldUID, oldGID := modeOwner(old)
+	chowned := false
+	if oldUID != uid || oldGID != gid {
+		p.add(step{op: opChown, change: Change{Item: item, Path: name, Action: ActionChown, Mode: oldMode, UID: uid, GID: gid}})
+		chowned = true
+	}
+	if oldMode != perm || (chowned && perm&(fs.ModeSetuid|fs.ModeSetgid) != 0) {
+		p.add(step{op: opChmod, change: Change{Item: item, Path: name, Action: ActionChmod, Mode: perm, UID: uid, GID: gid}})
+	}
+}
+
+// modeOwner returns the permission and special bits and owner of info;
+// without ownership information the owner is reported as -1.
+func modeOwner(info fs.FileInfo) (fs.FileMode, int, int) {
+	mode := info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+	if a, ok := vfs.AttrOf(info); ok {
+		return mode, a.UID, a.GID
+	}
+	return mode, -1, -1
+}
+
+// days is the number of whole days from the epoch to t, as shadow counts.
+func days(t time.Time) int64 { return t.Unix() / 86400 }
+
+// guestUser looks name up in the guest's /etc/passwd.
+func (p *planner) guestUser(ctx context.Context, item, name string) (guestetc.User, error) {
+	data, err := p.readEtc(ctx, "/etc/passwd")
+	if err != nil {
+		return guestetc.User{}, itemErr(item, "/etc/passwd", err)
+	}
+	if data == nil {
+		return guestetc.User{}, itemErrf(item, "/etc/passwd", ErrNoUser, "the guest has no /etc/passwd")
+	}
+	u, err := guestetc.ParsePasswd(data).User(name)
+	if errors.Is(err, guestetc.ErrNotFound) {
+		return guestetc.User{}, itemErr(item, "/etc/passwd", fmt.Errorf("%w: %w", ErrNoUser, err))
+	}
+	if err != nil {
+		return guestetc.User{}, itemErr(item, "/etc/passwd", err)
+	}
+	return u, nil
+}
+
+// guestGroup looks name up in the guest's /etc/group.
+func (p *planner) guestGroup(ctx context.Context, item, name string) (guestetc.Group, error) {
+	data, err := p.readEtc(ctx, "/etc/group")
+	if err != nil {
+		return guestetc.Group{}, itemErr(item, "/etc/group", err)
+	}
+	g, err := guestetc.ParseGroup(data).Group(name)
+	if errors.Is(err, guestetc.ErrNotFound) {
+		return guestetc.Group{}, itemErr(item, "/etc/group", fmt.Errorf("%w: %w", ErrNoUser, err))
+	}
+	if err != nil {
+		return guestetc.Group{}, itemErr(item, "/etc/group", err)
+	}
+	return g, nil
+}
+
+// homeOf returns a user's home directory as a guest path. The kernel
+// resolves "/.." to "/", so cleaning the passwd field gives the directory
+// the guest itself would use; anything still invalid is refused.
+func homeOf(item string, u guestetc.User) (string, error) {
+	if !path.IsAbs(u.Home) {
+		return "", itemErrf(item, "/etc/passwd", ErrUnsafe, "user %q has a relative home directory %q", u.Name, u.Home)
+	}
+	home := path.Clean(u.Home)
+	if err := vfs.CheckPath("home", home); err != nil {
+		return "", itemErr(item, "/etc/passwd", err)
+	}
+	return home, nil
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
