@@ -1,0 +1,146 @@
+package guestinject_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guestinject/guestinject"
+	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/vfs/vfstest"
+)
+
+func needTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if _, err := os.Stat("/usr/sbin/" + tool); err == nil {
+				continue
+			}
+			if os.Getenv("GUESTINJECT_E2E") == "1" {
+				t.Fatalf("%s is required with GUESTINJECT_E2E=1", tool)
+			}
+			t.Skipf("%s not installed", tool)
+		}
+	}
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		name = p
+	} else {
+		name = "/usr/sbin/" + name
+	}
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// guestImage builds a small Debian-like ext4 image without mounting.
+func guestImage(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	if err := os.Mkdir(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	layout := vfstest.MustParseLayout(`
+d /etc mode=0755 owner=0:0
+f /etc/passwd owner=0:0 data="root:x:0:0:root:/root:/bin/bash\n"
+f /etc/group owner=0:0 data="root:x:0:\n"
+f /etc/shadow mode=0640 owner=0:42 data="root:*:19000:0:99999:7:::\n"
+f /etc/os-release owner=0:0 data="ID=debian\nVERSION_ID=\"12\"\n"
+f /etc/hostname owner=0:0 data="localhost\n"
+f /etc/hosts owner=0:0 data="127.0.0.1 localhost\n"
+d /root mode=0700 owner=0:0
+`)
+	if err := layout.WriteDir(tree); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(dir, "guest.img")
+	run(t, "mkfs.ext4", "-q", "-F", "-d", tree, img, "64M")
+	return img
+}
+
+func fileSum(t *testing.T, p string) [32]byte {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(data)
+}
+
+func TestInjectImage(t *testing.T) {
+	needTools(t, "mkfs.ext4", "debugfs", "qemu-img", "qemu-system-x86_64")
+	img := guestImage(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin"
+	report, err := guestinject.InjectImage(ctx, img, "raw", inject.Spec{
+		SSHKeys:  []inject.SSHKeys{{Keys: []string{key}}},
+		Hostname: "web-1",
+		Files:    []inject.File{{Path: "/etc/motd", Content: []byte("managed\n"), Mode: 0o644}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Changes) == 0 {
+		t.Error("empty report")
+	}
+	for path, want := range map[string]string{
+		"/root/.ssh/authorized_keys": key + "\n",
+		"/etc/hostname":              "web-1\n",
+		"/etc/motd":                  "managed\n",
+	} {
+		got := run(t, "debugfs", "-R", "cat "+path, img)
+		if i := strings.Index(got, "\n"); strings.HasPrefix(got, "debugfs ") && i >= 0 {
+			got = got[i+1:]
+		}
+		if got != want {
+			t.Errorf("%s in the image = %q, want %q", path, got, want)
+		}
+	}
+	if stat := run(t, "debugfs", "-R", "stat /root/.ssh/authorized_keys", img); !strings.Contains(stat, "Mode:  0600") {
+		t.Errorf("authorized_keys mode:\n%s", stat)
+	}
+}
+
+func TestInjectImageRefusesAndLeavesImage(t *testing.T) {
+	needTools(t, "mkfs.ext4", "qemu-img", "qemu-system-x86_64")
+	img := guestImage(t)
+	before := fileSum(t, img)
+	ctx := context.Background()
+
+	// A spec that cannot be applied: the image stays as it was.
+	_, err := guestinject.InjectImage(ctx, img, "raw", inject.Spec{SSHKeys: []inject.SSHKeys{{User: "nobody-here", Keys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x"}}}})
+	if !errors.Is(err, inject.ErrNoUser) {
+		t.Errorf("unknown user: got %v, want inject.ErrNoUser", err)
+	}
+	if fileSum(t, img) != before {
+		t.Error("a failed injection changed the image")
+	}
+
+	// No declared format, no injection.
+	if _, err := guestinject.InjectImage(ctx, img, "", inject.Spec{Hostname: "x"}); !errors.Is(err, imagecheck.ReasonNoDeclaredFormat) {
+		t.Errorf("undeclared format: got %v", err)
+	}
+	// Declared qcow2, content raw.
+	if _, err := guestinject.InjectImage(ctx, img, "qcow2", inject.Spec{Hostname: "x"}); !errors.Is(err, imagecheck.ReasonFormatMismatch) {
+		t.Errorf("declared qcow2 for a raw image: got %v", err)
+	}
+	if got := fileSum(t, img); !bytes.Equal(got[:], before[:]) {
+		t.Error("a refused image changed")
+	}
+}
