@@ -7,9 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/guestinject/guestinject/internal/testimage"
 )
 
 // needE2E skips the test when a prerequisite (QEMU, a kernel, mkfs) is
@@ -26,26 +27,10 @@ func needE2E(t testing.TB) {
 	if kernels, _ := filepath.Glob("/boot/vmlinuz-*"); len(kernels) == 0 && os.Getenv("GUESTINJECT_KERNEL") == "" {
 		missing = append(missing, "a kernel in /boot")
 	}
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("GUESTINJECT_E2E") == "1" {
-		t.Fatalf("missing %s (GUESTINJECT_E2E=1)", strings.Join(missing, ", "))
-	}
-	t.Skipf("missing %s; set GUESTINJECT_E2E=1 to make this a failure", strings.Join(missing, ", "))
+	testimage.Need(t, missing...)
 }
 
-func sbinPath(tool string) string {
-	if p, err := exec.LookPath(tool); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		if p := filepath.Join(dir, tool); fileExists(p) {
-			return p
-		}
-	}
-	return ""
-}
+func sbinPath(tool string) string { return testimage.Tool(tool) }
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
@@ -54,14 +39,7 @@ func fileExists(p string) bool {
 
 func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(sbinPath(name), args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, stderr.String())
-	}
-	return string(out)
+	return testimage.Run(t, name, args...)
 }
 
 // writeTree creates files (path -> content) under dir; a path ending in
@@ -89,7 +67,7 @@ func writeTree(t testing.TB, dir string, files map[string]string) {
 // without mounting anything.
 func ext4Image(t testing.TB, img, dir string, sizeMiB int) {
 	t.Helper()
-	run(t, "mkfs.ext4", "-q", "-F", "-d", dir, img, strconv.Itoa(sizeMiB)+"M")
+	testimage.Ext4(t, img, dir, int64(sizeMiB))
 }
 
 func fileHash(t testing.TB, p string) string {

@@ -25,11 +25,23 @@ var (
 	_ vfs.SymlinkFS = (*DirFS)(nil)
 )
 
-// DirOption configures OpenDir.
-type DirOption struct{ apply inroot.Option }
+// DirOption configures OpenDir. The options that also make sense for Open
+// (WithLogger) are OpenOptions too.
+type DirOption struct {
+	apply inroot.Option
+	log   *slog.Logger
+}
 
-// WithLogger logs every change the DirFS makes at debug level.
-func WithLogger(l *slog.Logger) DirOption { return DirOption{inroot.WithLogger(l)} }
+// WithLogger logs every change the DirFS makes at debug level; given to
+// Open, it also logs the session's attach and teardown steps.
+func WithLogger(l *slog.Logger) DirOption { return DirOption{apply: inroot.WithLogger(l), log: l} }
+
+func (o DirOption) applyOpen(oo *openOptions) {
+	oo.dirOpts = append(oo.dirOpts, o)
+	if o.log != nil {
+		oo.log = o.log
+	}
+}
 
 // OpenDir opens the host directory dir as a guest root. dir itself is
 // resolved as an ordinary host path; everything below it is resolved

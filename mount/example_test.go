@@ -56,3 +56,25 @@ func ExampleOpenDir() {
 	// <nil>
 	// <nil> -rw------- 22
 }
+
+// Injecting an SSH key into a raw image the caller built itself. With
+// WithOverlay the image would stay unchanged unless Commit succeeds.
+func ExampleOpen() {
+	ctx := context.Background()
+	s, err := mount.Open(ctx, mount.Image{Path: "/var/lib/images/golden.raw", Format: mount.Raw},
+		mount.AcceptHostKernelRisk(), mount.FilesystemLabel("root"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.MkdirAll(ctx, "/root/.ssh", 0o700); err != nil {
+		log.Fatal(err)
+	}
+	key := strings.NewReader("ssh-ed25519 AAAA user\n")
+	if err := s.WriteFile(ctx, "/root/.ssh/authorized_keys", key, vfs.WriteOptions{Perm: 0o600, UID: 0, GID: 0}); err != nil {
+		log.Fatal(err)
+	}
+	if err := s.Commit(ctx); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -14,8 +14,10 @@ import (
 )
 
 // CancelGrace is how long a cancelled call waits for the agent to answer
-// before the connection is given up as wedged.
-const CancelGrace = 5 * time.Second
+// before the connection is given up as wedged. It is generous because an
+// emulated (TCG) appliance on a loaded host can take seconds to drain an
+// upload; it only matters when the agent has stopped answering.
+const CancelGrace = 30 * time.Second
 
 // Client is the host end of a connection: a vfs.FS (with the XattrFS and
 // SymlinkFS capabilities) whose calls run in the agent. Calls are
@@ -146,18 +148,16 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 		}
 	}
 	cancelled := false
+	wait := ctx // until cancelled, then the grace period
 	var data []byte
 	for {
-		wait := ctx
-		if cancelled {
-			var stop context.CancelFunc
-			wait, stop = context.WithTimeout(context.Background(), CancelGrace)
-			defer stop()
-		}
 		f, err := c.next(wait)
 		if err != nil {
 			if !cancelled && ctx.Err() != nil {
 				cancelled = true
+				grace, stop := context.WithTimeout(context.Background(), CancelGrace)
+				defer stop()
+				wait = grace
 				if err := c.w.Write(FrameCancel, id, nil); err != nil {
 					c.fail(err)
 					return nil, nil, pathErr(ctx.Err())

@@ -1,0 +1,153 @@
+// Package testimage builds guest disk images for tests with the standard
+// tools (mkfs.ext4 -d, mkfs.xfs, mkfs.vfat, sfdisk, qemu-img), without
+// mounting anything, and reports missing tools the way CI expects.
+package testimage
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// E2EEnv is the environment variable that turns a missing prerequisite
+// into a test failure instead of a skip.
+const E2EEnv = "GUESTINJECT_E2E"
+
+// Need skips t when a prerequisite is missing, or fails it when
+// GUESTINJECT_E2E=1 says the machine must have everything. missing lists
+// what is absent; an empty list does nothing.
+func Need(t testing.TB, missing ...string) {
+	t.Helper()
+	if len(missing) == 0 {
+		return
+	}
+	if os.Getenv(E2EEnv) == "1" {
+		t.Fatalf("missing %s (%s=1)", strings.Join(missing, ", "), E2EEnv)
+	}
+	t.Skipf("missing %s; set %s=1 to make this a failure", strings.Join(missing, ", "), E2EEnv)
+}
+
+// NeedTools is Need for the tools named, looked up in $PATH and the sbin
+// directories.
+func NeedTools(t testing.TB, tools ...string) {
+	t.Helper()
+	var missing []string
+	for _, tool := range tools {
+		if Tool(tool) == "" {
+			missing = append(missing, tool)
+		}
+	}
+	Need(t, missing...)
+}
+
+// Tool returns the path of an executable found in $PATH, /usr/sbin or
+// /sbin, or "" when there is none.
+func Tool(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin"} {
+		p := filepath.Join(dir, name)
+		if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() {
+			return p
+		}
+	}
+	return ""
+}
+
+// Run runs a tool and returns its standard output, failing t with the
+// tool's standard error when it fails.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	return RunIn(t, "", name, args...)
+}
+
+// RunIn is Run with stdin as the tool's standard input.
+func RunIn(t testing.TB, stdin, name string, args ...string) string {
+	t.Helper()
+	path := Tool(name)
+	if path == "" {
+		t.Fatalf("%s: not installed", name)
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// Ext4 builds a raw ext4 image of sizeMiB at img holding the tree in dir.
+func Ext4(t testing.TB, img, dir string, sizeMiB int64) {
+	t.Helper()
+	Run(t, "mkfs.ext4", "-q", "-F", "-d", dir, img, strconv.FormatInt(sizeMiB, 10)+"M")
+}
+
+// Ext4Exact is Ext4 without lost+found, so the image's root holds exactly
+// the tree in dir.
+func Ext4Exact(t testing.TB, img, dir string, sizeMiB int64) {
+	t.Helper()
+	Ext4(t, img, dir, sizeMiB)
+	Run(t, "debugfs", "-w", "-R", "rmdir /lost+found", img)
+}
+
+// Sparse creates img as a sparse file of size bytes.
+func Sparse(t testing.TB, img string, size int64) {
+	t.Helper()
+	f, err := os.Create(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// GPTOffset is the byte offset of the Linux partition of a GPT image.
+const GPTOffset = 10240 * 512
+
+// GPT builds a 64 MiB GPT disk at img: partition 1 an EFI system
+// partition with vfat labelled "EFI", partition 2 a Linux partition with
+// ext4 labelled "root" built from tree, at GPTOffset.
+func GPT(t testing.TB, img, tree string) {
+	t.Helper()
+	Sparse(t, img, 64<<20)
+	layout := "label: gpt\n" +
+		"start=2048, size=8192, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n" +
+		"start=10240, size=118784, type=0FC63DAF-8483-4772-8E79-3D69D7C47709\n"
+	RunIn(t, layout, "sfdisk", "-q", img)
+	Run(t, "mkfs.vfat", "-n", "EFI", "--offset", "2048", img, "4096")
+	Run(t, "mkfs.ext4", "-q", "-F", "-L", "root", "-d", tree, "-E", fmt.Sprintf("offset=%d", GPTOffset), img, "59392k")
+}
+
+// Qcow2 converts the raw image src into a qcow2 image at dst.
+func Qcow2(t testing.TB, src, dst string) {
+	t.Helper()
+	Run(t, "qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", src, dst)
+}
+
+// FileHash returns the SHA-256 of the file at path, in hex.
+func FileHash(t testing.TB, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

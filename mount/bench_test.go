@@ -1,0 +1,63 @@
+package mount_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/mount"
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// benchmarkWriteCommit measures the appliance's BenchmarkWriteCommit
+// injection on the host: Open, a hostname, an authorized_keys file,
+// Commit.
+func benchmarkWriteCommit(b *testing.B, format string, opts ...mount.OpenOption) {
+	dir := b.TempDir()
+	tree := mustMkdir(b, filepath.Join(dir, "tree"))
+	mustMkdir(b, filepath.Join(tree, "root"))
+	mustMkdir(b, filepath.Join(tree, "etc"))
+	img := filepath.Join(dir, "disk.raw")
+	testimage.Ext4(b, img, tree, 64)
+	if format == mount.QCOW2 {
+		testimage.Qcow2(b, img, img+".qcow2")
+		img += ".qcow2"
+	}
+	state := stateDir(b, dir)
+	opts = append(opts, mount.AcceptHostKernelRisk(), mount.WithStateDir(state))
+	ctx := b.Context()
+	for b.Loop() {
+		s, err := mount.Open(ctx, mount.Image{Path: img, Format: format}, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("host\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.MkdirAll(ctx, "/root/.ssh", 0o700); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.WriteFile(ctx, "/root/.ssh/authorized_keys", strings.NewReader("ssh-ed25519 AAAA k\n"), vfs.WriteOptions{Perm: 0o600}); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWriteCommitRaw(b *testing.B) {
+	needHostMount(b)
+	benchmarkWriteCommit(b, mount.Raw)
+}
+
+func BenchmarkWriteCommitRawOverlay(b *testing.B) {
+	needFUSEExport(b)
+	benchmarkWriteCommit(b, mount.Raw, mount.WithOverlay())
+}
+
+func BenchmarkWriteCommitQcow2(b *testing.B) {
+	needFUSEExport(b)
+	benchmarkWriteCommit(b, mount.QCOW2)
+}

@@ -1,0 +1,337 @@
+package mount
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// teardownTimeout bounds a teardown that runs after the caller's context
+// has ended (on an error or cancellation in Open, and in Close).
+const teardownTimeout = 30 * time.Second
+
+// Session is a guest filesystem from an image mounted on the host. Its
+// vfs methods are those of a DirFS on the mount point, so every guest path
+// is resolved inside the guest root. End it with Commit or Close.
+//
+// Without an overlay (a raw image opened without WithOverlay) every write
+// goes straight into the image: Close keeps the changes as Commit does,
+// and a crash mid-way leaves the image with the changes made so far, as
+// far as the kernel had written them back, and a filesystem that needs
+// its journal replayed (or, for vfat, checking). With an overlay (qcow2,
+// or WithOverlay) writes land in a private qcow2 file: Commit merges it,
+// Close and crashes discard it, and the image is unchanged until Commit's
+// merge.
+type Session struct {
+	*DirFS
+
+	image    Image
+	abs      string
+	volume   Volume
+	log      *slog.Logger
+	qemuImg  string
+	overlay  string // "" without an overlay
+	imgFile  *os.File
+	dir      *sessionDir
+	daemon   *storageDaemon
+	loop     *loopDevice
+	mounted  string // mount point while mounted
+	mu       sync.Mutex
+	ended    bool
+	released bool
+}
+
+var (
+	_ vfs.XattrFS   = (*Session)(nil)
+	_ vfs.SymlinkFS = (*Session)(nil)
+)
+
+// Open attaches image, finds its filesystem and mounts it on the host for
+// injection. It refuses unless opts include AcceptHostKernelRisk. The
+// image's content is checked against its declared format with imagecheck
+// first. A raw image is bound to a loop device (LOOP_CONFIGURE with
+// autoclear and partition scan, read-only for Image.ReadOnly); a qcow2
+// image, or any image with WithOverlay, is exported as a raw file by
+// qemu-storage-daemon over FUSE and that file is bound instead. The volume
+// to mount is chosen by Partition, FilesystemLabel or FilesystemUUID, or
+// else is the only Linux filesystem on the image; its type, read from its
+// superblock, must be ext2, ext3, ext4, xfs, btrfs or vfat, and it is
+// mounted with that type and nodev, nosuid and noexec on a private mount
+// point. Open first cleans up after crashed sessions in its state
+// directory (see Cleanup). On any error, and when ctx ends, everything
+// attached so far is released.
+func Open(ctx context.Context, image Image, opts ...OpenOption) (_ *Session, err error) {
+	o := openOptions{storageD: "qemu-storage-daemon", qemuImg: "qemu-img"}
+	for _, opt := range opts {
+		opt.applyOpen(&o)
+	}
+	log := o.log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pathErr := func(err error) error { return &fs.PathError{Op: "mount", Path: image.Path, Err: err} }
+	if !o.trusted {
+		return nil, pathErr(ErrNotTrusted)
+	}
+	if image.Format != Raw && image.Format != QCOW2 {
+		return nil, pathErr(fmt.Errorf("%w: %q (declare %q or %q)", ErrUnsupportedFormat, image.Format, Raw, QCOW2))
+	}
+	abs, err := filepath.Abs(image.Path)
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, pathErr(err)
+	}
+	s := &Session{image: image, abs: abs, log: log, qemuImg: o.qemuImg}
+	defer func() {
+		if err != nil {
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+			defer cancel()
+			if terr := s.release(tctx); terr != nil {
+				err = errors.Join(err, terr)
+			} else if terr := s.removeDir(); terr != nil {
+				err = errors.Join(err, terr)
+			}
+			s.closeImage()
+		}
+	}()
+
+	flags := os.O_RDWR
+	if image.ReadOnly {
+		flags = os.O_RDONLY
+	}
+	if s.imgFile, err = os.OpenFile(abs, flags, 0); err != nil {
+		return nil, err
+	}
+	fi, err := s.imgFile.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, pathErr(errors.New("not a regular file"))
+	}
+	policy := imagecheck.DefaultPolicy()
+	if o.policy != nil {
+		policy = *o.policy
+	}
+	// The same descriptor is checked and then attached (or reopened by the
+	// daemon under the same name), so the content checked is the content
+	// served unless the caller swaps files under its own path.
+	info, err := imagecheck.Check(ctx, s.imgFile, fi.Size(), imagecheck.Format(image.Format), policy)
+	if err != nil {
+		return nil, pathErr(err)
+	}
+
+	if err := sweep(ctx, o.stateDir, log); err != nil {
+		log.Warn("mount: cleaning up after dead sessions", "err", err)
+	}
+	stateDir := o.stateDir
+	if stateDir == "" {
+		stateDir = os.TempDir()
+	}
+	if s.dir, err = newSessionDir(stateDir); err != nil {
+		return nil, pathErr(err)
+	}
+	log.Debug("mount: session directory", "dir", s.dir.path)
+
+	backing := s.imgFile
+	if image.Format == QCOW2 || o.overlay {
+		if !image.ReadOnly {
+			s.overlay = s.dir.file(overlayName)
+			if err := qemuImgCreateOverlay(ctx, o.qemuImg, s.overlay, abs, image.Format, info.VirtualSize); err != nil {
+				return nil, pathErr(err)
+			}
+		}
+		spec := exportSpec{image: abs, format: image.Format, overlay: s.overlay, readOnly: image.ReadOnly, export: s.dir.file(exportName)}
+		if s.daemon, err = startStorageDaemon(ctx, o.storageD, spec, s.dir.file(daemonPidName)); err != nil {
+			return nil, pathErr(err)
+		}
+		log.Debug("mount: exported", "export", spec.export, "overlay", s.overlay)
+		if backing, err = os.OpenFile(spec.export, flags, 0); err != nil {
+			return nil, pathErr(err)
+		}
+		defer backing.Close() // the loop device holds its own reference
+	}
+	bfi, err := backing.Stat()
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	vols, err := scanVolumes(backing, bfi.Size())
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	if s.volume, err = o.selector.choose(vols); err != nil {
+		return nil, pathErr(err)
+	}
+	if s.loop, err = attachLoop(ctx, backing, s.volume.offset, s.volume.size, image.ReadOnly); err != nil {
+		return nil, pathErr(err)
+	}
+	log.Debug("mount: attached", "device", "/dev/"+s.loop.name, "volume", s.volume.String())
+	if err := ctx.Err(); err != nil {
+		return nil, pathErr(err)
+	}
+	target := s.dir.file(mountPointName)
+	mflags := uintptr(unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC)
+	if image.ReadOnly {
+		mflags |= unix.MS_RDONLY
+	}
+	fstype := allowedTypes[s.volume.Info.Type]
+	device := "/dev/" + s.loop.name
+	if err := unix.Mount(device, target, fstype, mflags, ""); err != nil {
+		return nil, pathErr(fmt.Errorf("mounting %s (%s) as %s: %w", s.volume, device, fstype, err))
+	}
+	s.mounted = target
+	log.Debug("mount: mounted", "volume", s.volume.String(), "type", fstype, "at", target)
+	if s.DirFS, err = OpenDir(target, o.dirOpts...); err != nil {
+		return nil, pathErr(err)
+	}
+	return s, nil
+}
+
+// Volume returns the volume the session mounted.
+func (s *Session) Volume() Volume { return s.volume }
+
+// Commit ends the session keeping its changes: it flushes the filesystem,
+// unmounts it, detaches the loop device, stops the storage daemon and, with
+// an overlay, merges the overlay into the image. If anything fails before
+// the merge, an overlay's changes are discarded and the image is as it
+// was. Calls after Commit or Close fail with vfs.ErrClosed.
+func (s *Session) Commit(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return &fs.PathError{Op: "commit", Path: s.image.Path, Err: vfs.ErrClosed}
+	}
+	s.ended = true
+	if err := s.syncFS(); err != nil {
+		s.teardown(ctx)
+		return &fs.PathError{Op: "commit", Path: s.image.Path, Err: err}
+	}
+	if err := s.release(ctx); err != nil {
+		return &fs.PathError{Op: "commit", Path: s.image.Path, Err: err}
+	}
+	var err error
+	switch {
+	case s.overlay != "":
+		err = qemuImgCommit(ctx, s.qemuImg, s.abs, s.image.Format, s.overlay)
+	case !s.image.ReadOnly:
+		// The loop device wrote through the page cache.
+		err = s.imgFile.Sync()
+	}
+	err = errors.Join(err, s.removeDir())
+	if err != nil {
+		return &fs.PathError{Op: "commit", Path: s.image.Path, Err: err}
+	}
+	s.closeImage()
+	s.log.Debug("mount: committed", "image", s.abs)
+	return nil
+}
+
+// Close ends the session: it unmounts the filesystem, detaches the loop
+// device, stops the storage daemon and removes the session directory. With
+// an overlay, the changes are discarded and the image is unchanged;
+// without one (raw images), the changes are already in the image and
+// Close keeps them as Commit would. After a successful Commit, Close does
+// nothing; after a failed one it releases what Commit could not. An error
+// means something is still in use (ErrTeardown: a file open in the mount,
+// for instance); Close can be called again, and Cleanup in a later
+// process finishes the job if the process dies first.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended = true
+	if s.released && s.dir == nil {
+		return nil
+	}
+	defer s.closeImage()
+	ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
+	defer cancel()
+	if err := s.teardown(ctx); err != nil {
+		return &fs.PathError{Op: "close", Path: s.image.Path, Err: err}
+	}
+	return nil
+}
+
+func (s *Session) teardown(ctx context.Context) error {
+	if err := s.release(ctx); err != nil {
+		return err
+	}
+	return s.removeDir()
+}
+
+// syncFS flushes the mounted filesystem to the device.
+func (s *Session) syncFS() error {
+	if s.mounted == "" {
+		return nil
+	}
+	f, err := os.OpenFile(s.mounted, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return &os.PathError{Op: "syncfs", Path: s.mounted, Err: err}
+	}
+	return nil
+}
+
+// release undoes the attach in reverse order: unmount, loop device,
+// storage daemon. It stops at an unmount it cannot do, because everything
+// else is still in use by that mount.
+func (s *Session) release(ctx context.Context) error {
+	if s.released {
+		return nil
+	}
+	if s.DirFS != nil {
+		s.DirFS.Close()
+	}
+	if s.mounted != "" {
+		if err := unmount(ctx, s.mounted); err != nil {
+			return fmt.Errorf("%w: %w", ErrTeardown, err)
+		}
+		s.log.Debug("mount: unmounted", "at", s.mounted)
+		s.mounted = ""
+	}
+	var errs []error
+	if s.loop != nil {
+		errs = append(errs, s.loop.detach(ctx))
+		s.loop = nil
+	}
+	if s.daemon != nil {
+		errs = append(errs, s.daemon.stop(ctx))
+		s.daemon = nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	s.released = true
+	return nil
+}
+
+func (s *Session) removeDir() error {
+	if s.dir == nil {
+		return nil
+	}
+	err := s.dir.remove()
+	s.dir = nil
+	return err
+}
+
+func (s *Session) closeImage() {
+	if s.imgFile != nil {
+		s.imgFile.Close()
+		s.imgFile = nil
+	}
+}
