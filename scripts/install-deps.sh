@@ -7,6 +7,7 @@ set -euo pipefail
 needs=(
 	qemu-img            qemu-utils
 	qemu-system-x86_64  qemu-system-x86
+	qemu-storage-daemon qemu-system-common
 	mkfs.ext4           e2fsprogs
 	debugfs             e2fsprogs
 	mkfs.xfs            xfsprogs
