@@ -32,11 +32,6 @@ func needE2E(t testing.TB) {
 
 func sbinPath(tool string) string { return testimage.Tool(tool) }
 
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	return testimage.Run(t, name, args...)
