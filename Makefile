@@ -4,9 +4,13 @@ STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME    ?= 5s
 PKGS        := ./...
 
-.PHONY: all test deps lint fmt-check vet staticcheck generate generate-check unit fuzz bench
+.PHONY: all demo test deps lint fmt-check vet staticcheck generate generate-check unit fuzz bench
 
 all: test
+
+## demo: build a sample guest image, check it and inject into it through the appliance
+demo:
+	./scripts/demo.sh
 
 ## test: everything CI checks: formatting, vet, staticcheck, generated code, race-enabled tests, short fuzz runs
 test: deps lint generate-check unit fuzz

@@ -7,8 +7,11 @@ tool go.uber.org/mock/mockgen
 require (
 	github.com/google/go-cmp v0.7.0
 	go.uber.org/mock v0.6.0
+	go.yaml.in/yaml/v3 v3.0.4
 	golang.org/x/crypto v0.50.0
 	golang.org/x/sys v0.45.0
+	libvirt.org/go/libvirt v1.11010.0
+	libvirt.org/go/libvirtxml v1.11010.0
 )
 
 require (

@@ -277,7 +277,11 @@ func TestOverlayCloseDiscardsCommitMerges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer s.Close()
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+			})
 			if data, err := vfs.ReadFile(ctx, s, "/etc/hostname", 100); err != nil || string(data) != "committed\n" {
 				t.Errorf("after Commit /etc/hostname is %q, %v", data, err)
 			}

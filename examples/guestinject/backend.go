@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/mount"
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// Backend names.
+const (
+	backendAppliance = "appliance"
+	backendLibvirt   = "libvirt"
+	backendMount     = "mount"
+)
+
+// backendArgs choose how the guest filesystem is opened.
+type backendArgs struct {
+	name    string
+	connect string
+	domain  string
+	trusted bool
+}
+
+func (b *backendArgs) register(fs *flag.FlagSet) {
+	fs.StringVar(&b.name, "backend", backendAppliance, "how to open the guest: appliance (a throwaway QEMU VM), libvirt (the appliance VM started by libvirt) or mount (the host kernel mounts the image: trusted images only, needs --trusted and root)")
+	fs.StringVar(&b.connect, "connect", "", "libvirt connection `URI` for --backend libvirt (default qemu:///system)")
+	fs.StringVar(&b.domain, "domain", "", "with --backend libvirt: the domain `NAME` to attach the appliance to")
+	fs.BoolVar(&b.trusted, "trusted", false, "with --backend mount: accept that the host kernel parses the image's filesystem")
+}
+
+func (b *backendArgs) validate() error {
+	switch b.name {
+	case backendAppliance, backendMount:
+		if b.connect != "" || b.domain != "" {
+			return usagef("--connect and --domain need --backend libvirt")
+		}
+		if b.name == backendMount && !b.trusted {
+			return usagef("--backend mount makes the host kernel parse the image's filesystem; add --trusted if you built the image yourself, or use the appliance")
+		}
+	case backendLibvirt:
+	default:
+		return usagef("--backend %q: want appliance, libvirt or mount", b.name)
+	}
+	return nil
+}
+
+// guestSession is an open guest filesystem: Commit keeps its changes,
+// Close without Commit discards them.
+type guestSession interface {
+	vfs.FS
+	Commit(ctx context.Context) error
+}
+
+// target is the image a command opens.
+type target struct {
+	path     string
+	format   imagecheck.Format
+	readOnly bool
+	policy   imagecheck.Policy
+}
+
+// openGuest opens t through the chosen backend.
+func openGuest(ctx context.Context, b backendArgs, t target, log *slog.Logger) (guestSession, error) {
+	switch b.name {
+	case backendMount:
+		opts := []mount.OpenOption{mount.AcceptHostKernelRisk(), mount.WithPolicy(t.policy), mount.WithLogger(log)}
+		if !t.readOnly {
+			// All or nothing, as with the appliance: a raw image would
+			// otherwise be written in place.
+			opts = append(opts, mount.WithOverlay())
+		}
+		return mount.Open(ctx, mount.Image{Path: t.path, Format: string(t.format), ReadOnly: t.readOnly}, opts...)
+	case backendLibvirt:
+		return openLibvirt(ctx, b, t, log)
+	}
+	disks := []appliance.Disk{{Path: t.path, Format: string(t.format), ReadOnly: t.readOnly}}
+	return appliance.Open(ctx, disks, appliance.WithPolicy(t.policy), appliance.WithLogger(log))
+}
+
+// progress reports the steps that take time on standard error.
+type progress struct {
+	w io.Writer // nil when quiet
+}
+
+// step announces what and returns a function that reports its duration.
+func (p progress) step(what string) func() {
+	if p.w == nil {
+		return func() {}
+	}
+	start := time.Now()
+	fmt.Fprintf(p.w, "guestinject: %s...\n", what)
+	return func() {
+		fmt.Fprintf(p.w, "guestinject: %s: done in %s\n", what, roundDuration(time.Since(start)))
+	}
+}
+
+func newProgress(a *imageArgs, stderr io.Writer) progress {
+	if a.quiet {
+		return progress{}
+	}
+	return progress{w: stderr}
+}
+
+// newLogger logs to stderr with --verbose and nowhere otherwise.
+func newLogger(a *imageArgs, stderr io.Writer) *slog.Logger {
+	if !a.verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// checkImage runs imagecheck on t before any backend sees it.
+func checkImage(ctx context.Context, t target, prog progress) (*imagecheck.Info, error) {
+	done := prog.step(fmt.Sprintf("checking %s as %s", t.path, t.format))
+	info, err := imagecheck.CheckFile(ctx, t.path, t.format, t.policy)
+	if err != nil {
+		return info, err
+	}
+	done()
+	return info, nil
+}
+
+// openingStep describes what opening the guest involves, for progress.
+func openingStep(backend string) string {
+	if backend == backendMount {
+		return "mounting the image on the host"
+	}
+	return "booting the appliance (the first run also builds it)"
+}
+
+// withGuest checks the image, opens it, and runs fn on the guest. With
+// commit, the changes are kept when fn succeeds; otherwise, or when fn
+// fails, they are discarded and the image is unchanged.
+func withGuest(ctx context.Context, a *imageArgs, t target, stderr io.Writer, fn func(ctx context.Context, g guestSession) error, commit bool) error {
+	if err := a.backend.validate(); err != nil {
+		return err
+	}
+	prog := newProgress(a, stderr)
+	if t.path != "" { // a libvirt domain's disks are checked by the backend
+		if _, err := checkImage(ctx, t, prog); err != nil {
+			return err
+		}
+	}
+	done := prog.step(openingStep(a.backend.name))
+	g, err := openGuest(ctx, a.backend, t, newLogger(a, stderr))
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	done()
+	if err := fn(ctx, g); err != nil {
+		if commit {
+			return fmt.Errorf("%w (the image is unchanged)", err)
+		}
+		return err
+	}
+	if !commit {
+		return nil
+	}
+	done = prog.step("committing the changes into " + t.path)
+	if err := g.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	done()
+	return nil
+}
+
+// roundDuration keeps two or three significant digits: 4ms, 210ms, 2.41s.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d < 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	case d < time.Second:
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(10 * time.Millisecond)
+}
+
+// positionalNames are the arguments a command takes: IMAGE first, unless
+// the guest is a libvirt domain named by --domain.
+func (b *backendArgs) positionalNames(rest ...string) []string {
+	if b.domain != "" {
+		return rest
+	}
+	return append([]string{"IMAGE"}, rest...)
+}
+
+// resolveTarget reads IMAGE from the positional arguments and the declared
+// format; with --domain both come from the domain's definition.
+func (a *imageArgs) resolveTarget(cmd string, pos []string, readOnly bool, rest ...string) (target, []string, error) {
+	if err := wantPositional(cmd, pos, a.backend.positionalNames(rest...)...); err != nil {
+		return target{}, nil, err
+	}
+	t := target{readOnly: readOnly, policy: a.policy()}
+	if a.backend.domain != "" {
+		if a.backend.name != backendLibvirt {
+			return target{}, nil, usagef("--domain needs --backend libvirt")
+		}
+		if a.format != "" {
+			return target{}, nil, usagef("--format is taken from the domain's definition with --domain")
+		}
+		return t, pos, nil
+	}
+	f, err := a.declared()
+	if err != nil {
+		return target{}, nil, err
+	}
+	t.path, t.format = pos[0], f
+	return t, pos[1:], nil
+}

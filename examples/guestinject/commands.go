@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/imagecheck"
+)
+
+// Exit statuses, documented in the package comment and in the help.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitRejected    = 3
+	exitUnavailable = 4
+)
+
+// command is one subcommand.
+type command struct {
+	name     string
+	synopsis string
+	summary  string
+	run      func(ctx context.Context, args []string, io stdio) error
+	flags    func() *flag.FlagSet // the command's flags, for help
+}
+
+func commands() []command {
+	return []command{
+		{"check", "check IMAGE --format F [--max-size S] [--cross-check] [--json]",
+			"verify that an image is what it claims and safe to open", runCheck, func() *flag.FlagSet { return newCheckFlags(new(checkArgs)) }},
+		{"inject", "inject IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE] [--hostname H]\n" +
+			"       [--network FILE.json|FILE.yaml] [--meta K=V] [--file SRC:DST[:MODE[:OWNER]]]\n" +
+			"       [--firstboot SCRIPT] [--dry-run] [--backend appliance|libvirt|mount] [--json]",
+			"put keys, passwords, network, metadata and files into the guest", runInject, func() *flag.FlagSet { return newInjectFlags(new(injectArgs)) }},
+		{"inspect", "inspect IMAGE --format F [--json]",
+			"report the image, its operating system and filesystems", runInspect, func() *flag.FlagSet { return newInspectFlags(new(inspectArgs)) }},
+		{"cat", "cat IMAGE --format F PATH",
+			"print a guest file (read-only)", runCat, func() *flag.FlagSet { return newCatFlags(new(catArgs)) }},
+		{"ls", "ls IMAGE --format F [-l] [--json] PATH",
+			"list a guest directory (read-only)", runLs, func() *flag.FlagSet { return newLsFlags(new(lsArgs)) }},
+	}
+}
+
+// usageError is a mistake on the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// unavailableError is a backend or prerequisite that is missing: exit status 4.
+type unavailableError struct{ msg string }
+
+func (e *unavailableError) Error() string { return e.msg }
+
+// rejectedError reports a check that refused the image, already printed.
+var errRejectedPrinted = errors.New("image rejected")
+
+func run(ctx context.Context, args []string, io stdio) int {
+	if len(args) == 0 {
+		printUsage(io.err)
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		return runHelp(rest, io)
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return exitCode(c.run(ctx, rest, io), io.err)
+		}
+	}
+	fmt.Fprintf(io.err, "guestinject: unknown command %q\n\n", name)
+	printUsage(io.err)
+	return exitUsage
+}
+
+// exitCode prints err (unless it was printed already) and maps it to an
+// exit status.
+func exitCode(err error, stderr io.Writer) int {
+	var usage *usageError
+	var unavailable *unavailableError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "guestinject: %v\nRun 'guestinject help' for usage.\n", err)
+		return exitUsage
+	case errors.Is(err, errRejectedPrinted):
+		return exitRejected
+	case errors.Is(err, imagecheck.ErrRejected), errors.Is(err, appliance.ErrImageReferences),
+		errors.Is(err, appliance.ErrUnsupportedFormat):
+		fmt.Fprintf(stderr, "guestinject: %v\n", err)
+		return exitRejected
+	case errors.As(err, &unavailable):
+		fmt.Fprintf(stderr, "guestinject: %v\n", err)
+		return exitUnavailable
+	}
+	fmt.Fprintf(stderr, "guestinject: %v\n", err)
+	return exitFailed
+}
+
+func runHelp(args []string, io stdio) int {
+	if len(args) == 0 {
+		printUsage(io.out)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			printCommandHelp(io.out, c)
+			return exitOK
+		}
+	}
+	fmt.Fprintf(io.err, "guestinject: no help for %q\n", args[0])
+	return exitUsage
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, "guestinject checks disk images and injects files into them before first boot.\n\nUsage:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  guestinject %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nRun 'guestinject help COMMAND' or 'guestinject COMMAND --help' for its options.\n\n")
+	fmt.Fprint(w, exitStatusHelp)
+}
+
+const exitStatusHelp = `Exit status:
+  0  success (check: the image is safe under the policy)
+  1  the operation failed (I/O, the guest refused a change, a boot failure...)
+  2  usage error
+  3  the image was rejected as unsafe or not what --format declares
+  4  a backend or prerequisite is not available
+`
+
+func printCommandHelp(w io.Writer, c command) {
+	fmt.Fprintf(w, "Usage: guestinject %s\n\n%s.\n\n", c.synopsis, upperFirst(c.summary))
+	if extra := commandNotes[c.name]; extra != "" {
+		fmt.Fprintf(w, "%s\n", extra)
+	}
+	fmt.Fprint(w, "Options (one or two dashes; before or after the arguments):\n")
+	fs := c.flags()
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintf(w, "\n%s", exitStatusHelp)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// newFlagSet returns a FlagSet whose -h prints the command's full help.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// commandNotes say, per command, what the option list cannot.
+var commandNotes = map[string]string{
+	"check": `IMAGE is inspected without trusting it: the content must be the declared
+format and nothing else, name no other file (backing file, data file, VMDK
+extent), and claim a virtual size within --max-size. Nothing else opens it.
+Sizes take a unit: 512M, 50G, 1T (powers of 1024).
+`,
+	"inject": `The image is checked first, then opened in a single-use appliance VM whose
+kernel parses the guest filesystem. Every change is planned before the first
+write; the changes reach the image only if all of them succeed (the image is
+otherwise left byte-for-byte unchanged). --dry-run prints the plan and opens the
+image read-only. Passwords come from a file or from standard input ("-"), never
+from the command line. With --json the report (or plan) is printed as JSON.
+
+Progress goes to standard error; the first run builds the appliance's agent and
+initramfs (seconds), later runs reuse them from the user cache directory.
+
+Examples:
+  guestinject inject guest.qcow2 --format qcow2 --ssh-key root:id_ed25519.pub \
+      --password root:- --hostname web-1 --network net.yaml < password.txt
+  guestinject inject guest.img --format raw --file motd:/etc/motd:0644:root:root --dry-run
+`,
+	"inspect": `Reports what the image header says, the filesystem of an unpartitioned raw
+image (from its superblock), and, read through the appliance: the guest's
+os-release, host name, init system, network configuration files, /etc/fstab
+and login users. The image is opened read-only.
+`,
+	"cat": `Prints the guest file PATH (absolute, resolved inside the guest) to standard
+output. The image is opened read-only.
+`,
+	"ls": `Lists the guest directory PATH. Symlinks are shown, not followed. The image is
+opened read-only.
+`,
+}

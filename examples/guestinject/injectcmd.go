@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/guestinject/guestinject/inject"
+)
+
+type injectArgs struct {
+	imageArgs
+	sshKeys, passwords, meta, files, firstBoot listFlag
+	hostname, network, renderer                string
+	dryRun                                     bool
+}
+
+func newInjectFlags(a *injectArgs) *flag.FlagSet {
+	fs := newFlagSet("inject")
+	a.imageArgs.register(fs)
+	a.backend.register(fs)
+	fs.Var(&a.sshKeys, "ssh-key", "authorize SSH keys from `USER:FILE`: FILE's authorized_keys lines, for guest USER; repeatable")
+	fs.Var(&a.passwords, "password", "set a password from `USER:FILE`: guest USER gets FILE's first line (FILE \"-\" is standard input); repeatable")
+	fs.StringVar(&a.hostname, "hostname", "", "set the guest's host name `H` (/etc/hostname and /etc/hosts)")
+	fs.StringVar(&a.network, "network", "", "configure the network from `FILE`: OpenStack network_data.json (.json) or guestinject's YAML (.yaml)")
+	fs.StringVar(&a.renderer, "network-renderer", "", "write the network for `NAME` (ifupdown, netplan, networkmanager, ifcfg, networkd) instead of detecting it")
+	fs.Var(&a.meta, "meta", "add `K=V` to the Nova-style /meta.js; repeatable")
+	fs.Var(&a.files, "file", "copy a host file: `SRC:DST[:MODE[:OWNER]]`, MODE octal (default 0644), OWNER USER[:GROUP] by guest name or number (default root:root); repeatable")
+	fs.Var(&a.firstBoot, "firstboot", "run the host shell `SCRIPT` once, as root, at the guest's first boot; repeatable")
+	fs.BoolVar(&a.dryRun, "dry-run", false, "print the plan and change nothing (the image is opened read-only)")
+	return fs
+}
+
+// buildSpec turns the flags into an inject.Spec and the host files it
+// streams, which the caller closes.
+func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error) {
+	var spec inject.Spec
+	var opened []*os.File
+	fail := func(err error) (inject.Spec, []*os.File, error) {
+		closeAll(opened)
+		return inject.Spec{}, nil, err
+	}
+	for _, s := range a.sshKeys {
+		k, err := parseSSHKeyFlag(s, stdin)
+		if err != nil {
+			return fail(err)
+		}
+		spec.SSHKeys = append(spec.SSHKeys, k)
+	}
+	for _, s := range a.passwords {
+		p, err := parsePasswordFlag(s, stdin)
+		if err != nil {
+			return fail(err)
+		}
+		spec.Passwords = append(spec.Passwords, p)
+	}
+	spec.Hostname = a.hostname
+	if a.network != "" {
+		n, err := readNetworkFile(a.network)
+		if err != nil {
+			return fail(err)
+		}
+		if a.renderer != "" {
+			n.Renderer = inject.Renderer(a.renderer)
+		}
+		spec.Network = n
+	} else if a.renderer != "" {
+		return fail(usagef("--network-renderer needs --network"))
+	}
+	meta, err := parseMetaFlags(a.meta)
+	if err != nil {
+		return fail(err)
+	}
+	spec.Metadata = meta
+	for _, s := range a.files {
+		fsp, err := parseFileFlag(s)
+		if err != nil {
+			return fail(err)
+		}
+		f, src, err := fsp.open()
+		if err != nil {
+			return fail(err)
+		}
+		opened = append(opened, src)
+		spec.Files = append(spec.Files, f)
+	}
+	for i, s := range a.firstBoot {
+		c, err := parseFirstBoot(s, i, stdin)
+		if err != nil {
+			return fail(err)
+		}
+		spec.FirstBoot = append(spec.FirstBoot, c)
+	}
+	if isEmptySpec(spec) {
+		return fail(&usageError{msg: errNothingToDo.Error()})
+	}
+	return spec, opened, nil
+}
+
+func isEmptySpec(s inject.Spec) bool {
+	return len(s.SSHKeys) == 0 && len(s.Passwords) == 0 && s.Hostname == "" && s.Network == nil &&
+		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+func runInject(ctx context.Context, args []string, io stdio) error {
+	var a injectArgs
+	pos, err := parseArgs(newInjectFlags(&a), args, io.out)
+	if err != nil {
+		return err
+	}
+	if err := a.backend.validate(); err != nil {
+		return err
+	}
+	t, _, err := a.resolveTarget("inject", pos, a.dryRun)
+	if err != nil {
+		return err
+	}
+	spec, opened, err := a.buildSpec(io.in)
+	if err != nil {
+		return err
+	}
+	defer closeAll(opened)
+	prog := newProgress(&a.imageArgs, io.err)
+	var changes []inject.Change
+	err = withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g guestSession) error {
+		done := prog.step("planning")
+		plan, err := inject.NewPlan(ctx, g, spec)
+		if err != nil {
+			return err
+		}
+		done()
+		if a.dryRun {
+			changes = plan.Changes()
+			return nil
+		}
+		done = prog.step(fmt.Sprintf("applying %d changes", len(plan.Changes())))
+		report, err := plan.Apply(ctx, g)
+		if err != nil {
+			return err
+		}
+		done()
+		changes = report.Changes
+		return nil
+	}, !a.dryRun)
+	if err != nil {
+		return err
+	}
+	return printChanges(io.out, changes, a.json, a.dryRun)
+}
+
+// changesOutput is inject's JSON output: the Report, or the plan of a
+// dry run.
+type changesOutput struct {
+	DryRun  bool            `json:"dry_run"`
+	Changes []inject.Change `json:"changes"`
+}
+
+func printChanges(w io.Writer, changes []inject.Change, asJSON, dryRun bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(changesOutput{DryRun: dryRun, Changes: changes})
+	}
+	if dryRun {
+		fmt.Fprintf(w, "dry run: %d changes planned, none made\n", len(changes))
+	}
+	for _, c := range changes {
+		fmt.Fprintf(w, "%-7s %-40s %s %d:%d", c.Action, c.Path, inject.OctalMode(c.Mode), c.UID, c.GID)
+		if c.Target != "" {
+			fmt.Fprintf(w, " -> %s", c.Target)
+		}
+		if c.Detail != "" {
+			fmt.Fprintf(w, "  (%s)", c.Detail)
+		}
+		fmt.Fprintf(w, "  [%s]\n", c.Item)
+	}
+	return nil
+}

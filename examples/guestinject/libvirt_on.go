@@ -1,0 +1,23 @@
+//go:build libvirt
+
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/appliance/libvirt"
+)
+
+// openLibvirt boots the appliance as a transient libvirt domain, on the
+// image or on the disks of the shut-off domain --domain names.
+func openLibvirt(ctx context.Context, b backendArgs, t target, log *slog.Logger) (guestSession, error) {
+	opts := []appliance.Option{appliance.WithPolicy(t.policy), appliance.WithLogger(log)}
+	if b.domain != "" {
+		return libvirt.OpenDomain(ctx, b.connect, b.domain, opts...)
+	}
+	opts = append(opts, appliance.WithLauncher(libvirt.Launcher{URI: b.connect}))
+	disks := []appliance.Disk{{Path: t.path, Format: string(t.format), ReadOnly: t.readOnly}}
+	return appliance.Open(ctx, disks, opts...)
+}

@@ -1,0 +1,53 @@
+// Command guestinject checks virtual machine disk images and puts SSH keys,
+// passwords, a host name, network configuration, metadata and files into
+// them before their first boot, in the spirit of virt-customize.
+//
+// Usage:
+//
+//	guestinject check   IMAGE --format F [--max-size S] [--json]
+//	guestinject inject  IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE]
+//	                    [--hostname H] [--network FILE.json|FILE.yaml] [--meta K=V]
+//	                    [--file SRC:DST[:MODE[:OWNER]]] [--firstboot SCRIPT] [--dry-run]
+//	                    [--backend appliance|libvirt|mount] [--json]
+//	guestinject inspect IMAGE --format F [--json]
+//	guestinject cat     IMAGE --format F PATH
+//	guestinject ls      IMAGE --format F [-l] PATH [--json]
+//
+// The image format is always declared, never probed, and every image is
+// checked with the imagecheck package before anything else opens it. The
+// guest filesystem is read and written by a single-use appliance VM, so the
+// host kernel never parses it; changes reach the image only when the whole
+// injection succeeded.
+//
+// The libvirt backend (--backend libvirt, --connect, --domain) needs cgo
+// and libvirt's headers; it is included when built with -tags libvirt.
+//
+// Passwords are read from a file, or from standard input when the file is
+// "-", never from the command line.
+//
+// Exit status: 0 success; 1 the operation failed; 2 usage error; 3 the
+// image was rejected as unsafe (check prints why); 4 a backend or
+// prerequisite is not available. Run "guestinject help COMMAND" for the
+// options of each command.
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+// stdio is the command's standard streams, replaceable in tests.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
