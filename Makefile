@@ -44,8 +44,9 @@ generate-check:
 		cp $$tmp/vfsmock.go vfs/vfsmock/vfsmock.go; \
 		echo "vfs/vfsmock/vfsmock.go is out of date: run make generate"; exit 1; fi
 
+# One package at a time: the emulated VMs of the appliance tests get the CPU.
 unit:
-	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	$(GO) test -race -count=1 -p 1 -timeout 45m $(PKGS)
 
 ## fuzz: run every fuzz target briefly (FUZZTIME, default 5s)
 fuzz:
