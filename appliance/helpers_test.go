@@ -1,9 +1,6 @@
 package appliance_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,16 +64,7 @@ func ext4Image(t testing.TB, img, dir string, sizeMiB int) {
 
 func fileHash(t testing.TB, p string) string {
 	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return testimage.FileHash(t, p)
 }
 
 // debugfsCat reads a file from an ext4 image with debugfs, independently
