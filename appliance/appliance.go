@@ -140,8 +140,9 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 
 	spec := MachineSpec{
 		Kernel: app.Kernel, Initramfs: app.Initramfs, MemoryMiB: o.memoryMiB,
-		Cmdline:     "console=ttyS0 quiet panic=-1 no_timer_check tsc=reliable cryptomgr.notests 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp edd=off",
+		Cmdline:     "console=ttyS0 quiet panic=-1 no_timer_check tsc=reliable cryptomgr.notests 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp",
 		AgentSocket: filepath.Join(dir, "agent.sock"), PortName: guest.PortName, Console: s.console,
+		Dir: dir,
 	}
 	if log.Enabled(ctx, slog.LevelDebug) {
 		spec.Cmdline += " " + guest.DebugParam + "=1"

@@ -35,6 +35,11 @@ type MachineSpec struct {
 	// Console receives the VM's serial console. It must be drained
 	// continuously: a console that stalls can stall the guest.
 	Console io.Writer
+	// Dir is the session's private directory (mode 0700), which holds
+	// the overlays and AgentSocket. A launcher may keep files of its own
+	// in it, and may open it to the user its VM runs as; it is removed
+	// after the VM is gone.
+	Dir string
 }
 
 // MachineDisk is one disk: a qcow2 overlay that receives every write, on

@@ -17,6 +17,11 @@ needs=(
 	ifquery             ifupdown
 	netplan             netplan.io
 	/usr/lib/python3/dist-packages/yaml python3-yaml
+	libvirtd            libvirt-daemon-system
+	virtlogd            libvirt-daemon-system
+	virsh               libvirt-clients
+	/usr/include/libvirt/libvirt.h libvirt-dev
+	pkg-config          pkg-config
 	openssl             openssl
 	python3             python3
 	prlimit             util-linux

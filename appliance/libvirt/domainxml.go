@@ -1,0 +1,179 @@
+package libvirt
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/guestinject/guestinject/appliance"
+)
+
+// hostFacts is what a launch needs to know about the hypervisor behind a
+// connection, read from its capabilities.
+type hostFacts struct {
+	domainType string   // "kvm" when the host offers it, else "qemu" (TCG)
+	secModels  []string // active security drivers, e.g. "dac", "selinux"
+	// qemuUID and qemuGID are the user and group QEMU runs as (the DAC
+	// base label), or -1 when the connection does not say.
+	qemuUID, qemuGID int
+}
+
+// parseCaps reads the facts from a capabilities document.
+func parseCaps(capsXML string) (hostFacts, error) {
+	var caps libvirtxml.Caps
+	if err := caps.Unmarshal(capsXML); err != nil {
+		return hostFacts{}, fmt.Errorf("parsing capabilities: %w", err)
+	}
+	f := hostFacts{domainType: "qemu", qemuUID: -1, qemuGID: -1}
+	for _, g := range caps.Guests {
+		if g.OSType != "hvm" || g.Arch.Name != "x86_64" {
+			continue
+		}
+		for _, d := range g.Arch.Domains {
+			if d.Type == "kvm" {
+				f.domainType = "kvm"
+			}
+		}
+	}
+	for _, m := range caps.Host.SecModel {
+		if m.Name == "" || m.Name == "none" {
+			continue
+		}
+		f.secModels = append(f.secModels, m.Name)
+		if m.Name != "dac" {
+			continue
+		}
+		for _, l := range m.Labels {
+			if l.Type != f.domainType {
+				continue
+			}
+			var uid, gid int
+			// The DAC base label is "+UID:+GID".
+			if _, err := fmt.Sscanf(strings.TrimSpace(l.Value), "+%d:+%d", &uid, &gid); err == nil {
+				f.qemuUID, f.qemuGID = uid, gid
+			}
+		}
+	}
+	return f, nil
+}
+
+// bootFiles are the paths the domain boots from: the spec's own, or
+// private copies of them.
+type bootFiles struct {
+	kernel, initramfs, consoleLog string
+}
+
+// buildDomain describes the appliance VM for spec as a transient domain.
+// Every disk is a qcow2 overlay over its image with both formats and the
+// whole chain spelled out, so libvirt and QEMU read no format or backing
+// name from any header; the image is a backing node, which QEMU opens
+// read-only.
+func buildDomain(name string, spec appliance.MachineSpec, boot bootFiles, host hostFacts) (*libvirtxml.Domain, error) {
+	if len(spec.Disks) > 26 {
+		return nil, fmt.Errorf("%d disks: at most 26", len(spec.Disks))
+	}
+	port0 := uint(0)
+	d := &libvirtxml.Domain{
+		Type:        host.domainType,
+		Name:        name,
+		Description: "guestinject appliance (transient, single use)",
+		Memory:      &libvirtxml.DomainMemory{Value: uint(spec.MemoryMiB), Unit: "MiB"},
+		VCPU:        &libvirtxml.DomainVCPU{Value: 1},
+		OS: &libvirtxml.DomainOS{
+			Type:    &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "pc", Type: "hvm"},
+			Kernel:  boot.kernel,
+			Initrd:  boot.initramfs,
+			Cmdline: spec.Cmdline,
+		},
+		// The agent powers off through ACPI.
+		Features: &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}},
+		Clock:    &libvirtxml.DomainClock{Offset: "utc"},
+		// The VM ends for good on power off, on a guest panic (the kernel
+		// is told to reboot at once) and on a QEMU crash.
+		OnPoweroff: "destroy",
+		OnReboot:   "destroy",
+		OnCrash:    "destroy",
+		Devices: &libvirtxml.DomainDeviceList{
+			Controllers: []libvirtxml.DomainController{{Type: "usb", Model: "none"}},
+			Serials: []libvirtxml.DomainSerial{{
+				Source: &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: boot.consoleLog, Append: "off"}},
+				Target: &libvirtxml.DomainSerialTarget{Type: "isa-serial", Port: &port0},
+			}},
+			Channels: []libvirtxml.DomainChannel{{
+				// QEMU connects to the socket the host listens on. The
+				// host removes the socket once connected, so libvirt must
+				// not relabel it (restoring a missing file fails the
+				// whole restore); stageBootFiles opens it to QEMU's group.
+				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{
+					Mode: "connect", Path: spec.AgentSocket,
+					SecLabel: noRelabel(host.secModels),
+				}},
+				Target: &libvirtxml.DomainChannelTarget{VirtIO: &libvirtxml.DomainChannelTargetVirtIO{Name: spec.PortName}},
+			}},
+			MemBalloon: &libvirtxml.DomainMemBalloon{Model: "none"},
+		},
+		SecLabel: secLabels(host.secModels),
+	}
+	for i, md := range spec.Disks {
+		disk, err := overlayDisk(i, md, host)
+		if err != nil {
+			return nil, err
+		}
+		d.Devices.Disks = append(d.Devices.Disks, disk)
+	}
+	return d, nil
+}
+
+// secLabels asks every active security driver for a fresh label of its
+// own: a per-VM SELinux/AppArmor context, and for DAC the configured QEMU
+// user, with libvirt relabelling each file the VM uses.
+func secLabels(models []string) []libvirtxml.DomainSecLabel {
+	var labels []libvirtxml.DomainSecLabel
+	for _, m := range models {
+		labels = append(labels, libvirtxml.DomainSecLabel{Type: "dynamic", Model: m, Relabel: "yes"})
+	}
+	return labels
+}
+
+// noRelabel tells every active security driver to leave a file as it is.
+func noRelabel(models []string) []libvirtxml.DomainDeviceSecLabel {
+	var labels []libvirtxml.DomainDeviceSecLabel
+	for _, m := range models {
+		labels = append(labels, libvirtxml.DomainDeviceSecLabel{Model: m, Relabel: "no"})
+	}
+	return labels
+}
+
+func overlayDisk(i int, md appliance.MachineDisk, host hostFacts) (libvirtxml.DomainDisk, error) {
+	source := &libvirtxml.DomainDiskSourceFile{File: md.Base}
+	if slices.Contains(host.secModels, "dac") {
+		// Libvirt never gives a read-only image back after handing it
+		// to QEMU's user (other VMs may share it), so it must not take
+		// the caller's image in the first place: QEMU reads it with the
+		// permissions it has, which checkReadable verifies.
+		source.SecLabel = []libvirtxml.DomainDeviceSecLabel{{Model: "dac", Relabel: "no"}}
+	}
+	base := &libvirtxml.DomainDiskBackingStore{
+		Format: &libvirtxml.DomainDiskFormat{Type: md.BaseFormat},
+		Source: &libvirtxml.DomainDiskSource{File: source},
+	}
+	switch md.BaseFormat {
+	case "raw":
+	case "qcow2":
+		// An empty backingStore says the chain ends here: a backing
+		// file named in the image's header is never opened.
+		base.BackingStore = &libvirtxml.DomainDiskBackingStore{}
+	default:
+		return libvirtxml.DomainDisk{}, fmt.Errorf("cannot attach format %q", md.BaseFormat)
+	}
+	return libvirtxml.DomainDisk{
+		Device:       "disk",
+		Driver:       &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
+		Source:       &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: md.Overlay}},
+		BackingStore: base,
+		Target:       &libvirtxml.DomainDiskTarget{Dev: "vd" + string(rune('a'+i)), Bus: "virtio"},
+		Serial:       md.Serial,
+	}, nil
+}

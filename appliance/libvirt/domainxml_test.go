@@ -1,0 +1,100 @@
+package libvirt
+
+import (
+	"strings"
+	"testing"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/guestinject/guestinject/appliance"
+)
+
+const testCaps = `<capabilities><host><secmodel><model>none</model><doi>0</doi></secmodel>
+<secmodel><model>dac</model><doi>0</doi><baselabel type='kvm'>+64055:+108</baselabel><baselabel type='qemu'>+64055:+64055</baselabel></secmodel></host>
+<guest><os_type>hvm</os_type><arch name='x86_64'><domain type='qemu'/></arch></guest></capabilities>`
+
+func TestParseCaps(t *testing.T) {
+	h, err := parseCaps(testCaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.domainType != "qemu" || h.qemuUID != 64055 || h.qemuGID != 64055 || len(h.secModels) != 1 || h.secModels[0] != "dac" {
+		t.Errorf("parseCaps = %+v", h)
+	}
+	kvm, err := parseCaps(strings.Replace(testCaps, "<domain type='qemu'/>", "<domain type='qemu'/><domain type='kvm'/>", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kvm.domainType != "kvm" || kvm.qemuGID != 108 {
+		t.Errorf("with kvm: parseCaps = %+v", kvm)
+	}
+}
+
+// TestBuildDomain checks the parts of the domain that confinement and
+// "nothing is probed" rest on, by reading the XML back.
+func TestBuildDomain(t *testing.T) {
+	spec := appliance.MachineSpec{
+		Kernel: "/k", Initramfs: "/i", Cmdline: "console=ttyS0", MemoryMiB: 256,
+		AgentSocket: "/d/agent.sock", PortName: "org.example.port", Dir: "/d",
+		Disks: []appliance.MachineDisk{
+			{Overlay: "/d/overlay0.qcow2", Base: "/img/a.raw", BaseFormat: "raw", Serial: "s0"},
+			{Overlay: "/d/overlay1.qcow2", Base: "/img/b.qcow2", BaseFormat: "qcow2", Serial: "s1"},
+		},
+	}
+	host := hostFacts{domainType: "qemu", secModels: []string{"selinux", "dac"}, qemuUID: 1, qemuGID: 2}
+	def, err := buildDomain("n", spec, bootFiles{kernel: "/d/vmlinuz", initramfs: "/d/initramfs", consoleLog: "/d/console.log"}, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := def.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got libvirtxml.Domain
+	if err := got.Unmarshal(out); err != nil {
+		t.Fatal(err)
+	}
+	if got.OnPoweroff != "destroy" || got.OnCrash != "destroy" || got.OnReboot != "destroy" {
+		t.Errorf("lifecycle actions = %s/%s/%s, want destroy", got.OnPoweroff, got.OnReboot, got.OnCrash)
+	}
+	if got.OS.Kernel != "/d/vmlinuz" || got.OS.Initrd != "/d/initramfs" || got.OS.Cmdline != "console=ttyS0" {
+		t.Errorf("boot = %+v", got.OS)
+	}
+	if len(got.SecLabel) != 2 || got.SecLabel[0].Type != "dynamic" || got.SecLabel[0].Model != "selinux" || got.SecLabel[1].Model != "dac" {
+		t.Errorf("seclabels = %+v, want dynamic selinux and dac", got.SecLabel)
+	}
+	ch := got.Devices.Channels
+	if len(ch) != 1 || ch[0].Source.UNIX == nil || ch[0].Source.UNIX.Mode != "connect" || ch[0].Source.UNIX.Path != "/d/agent.sock" || ch[0].Target.VirtIO.Name != "org.example.port" {
+		t.Errorf("channel = %+v", ch)
+	}
+	if s := got.Devices.Serials; len(s) != 1 || s[0].Source.File == nil || s[0].Source.File.Path != "/d/console.log" {
+		t.Errorf("serial = %+v", s)
+	}
+	disks := got.Devices.Disks
+	if len(disks) != 2 {
+		t.Fatalf("%d disks", len(disks))
+	}
+	for i, d := range disks {
+		md := spec.Disks[i]
+		if d.Driver.Type != "qcow2" || d.Source.File.File != md.Overlay || d.Serial != md.Serial || d.ReadOnly != nil {
+			t.Errorf("disk %d overlay = %+v", i, d)
+		}
+		b := d.BackingStore
+		if b == nil || b.Format.Type != md.BaseFormat || b.Source.File.File != md.Base {
+			t.Fatalf("disk %d backing = %+v", i, b)
+		}
+		if l := b.Source.File.SecLabel; len(l) != 1 || l[0].Model != "dac" || l[0].Relabel != "no" {
+			t.Errorf("disk %d: image seclabel = %+v, want DAC relabel=no", i, l)
+		}
+	}
+	if disks[0].BackingStore.BackingStore != nil {
+		t.Error("raw image has a backing store")
+	}
+	// An empty <backingStore/> reads back with an empty source.
+	if end := disks[1].BackingStore.BackingStore; end == nil || (end.Source != nil && end.Source.File != nil) || end.Format != nil {
+		t.Errorf("qcow2 image chain does not end explicitly: %+v", end)
+	}
+	if _, err := buildDomain("n", appliance.MachineSpec{Disks: []appliance.MachineDisk{{BaseFormat: "vmdk"}}}, bootFiles{}, host); err == nil {
+		t.Error("vmdk image accepted")
+	}
+}

@@ -1,0 +1,163 @@
+package libvirt_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guestinject/guestinject/appliance"
+	applibvirt "github.com/guestinject/guestinject/appliance/libvirt"
+	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// TestWriteCommit injects through a libvirt-launched appliance and reads
+// the result back from the image with debugfs.
+func TestWriteCommit(t *testing.T) {
+	launcher := needLibvirt(t)
+	img := filepath.Join(imageDir(t), "disk.raw")
+	ext4Image(t, img, map[string]string{"etc/hostname": "old-host\n", "root/": ""})
+	owner := ownerOf(t, img)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// At debug level the agent reports its boot steps on the console.
+	debug := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := appliance.Open(ctx, rawDisk(img), appliance.WithLauncher(launcher), appliance.WithLogger(debug))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !strings.Contains(s.Console(), "guestinject-agent: root mounted") {
+		t.Errorf("console log not copied to the session; got %q", s.Console())
+	}
+	got, err := vfs.ReadFile(ctx, s, "/etc/hostname", 1<<10)
+	if err != nil || string(got) != "old-host\n" {
+		t.Fatalf("ReadFile(/etc/hostname) = %q, %v", got, err)
+	}
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("new-host\n"), vfs.WriteOptions{Perm: 0o644, UID: -1, GID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MkdirAll(ctx, "/root/.ssh", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample test@example\n"
+	if err := s.WriteFile(ctx, "/root/.ssh/authorized_keys", strings.NewReader(key), vfs.WriteOptions{Perm: 0o600, UID: 0, GID: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := debugfs(t, img, "cat /etc/hostname"); got != "new-host\n" {
+		t.Errorf("debugfs cat /etc/hostname = %q", got)
+	}
+	if got := debugfs(t, img, "cat /root/.ssh/authorized_keys"); got != key {
+		t.Errorf("debugfs cat authorized_keys = %q", got)
+	}
+	if st := debugfs(t, img, "stat /root/.ssh/authorized_keys"); !strings.Contains(st, "Mode:  0600") {
+		t.Errorf("authorized_keys mode: %s", st)
+	}
+	// libvirt hands the image to its QEMU user while the VM runs and
+	// must give it back.
+	if now := ownerOf(t, img); now != owner {
+		t.Errorf("image owner after the session = %v, before = %v", now, owner)
+	}
+}
+
+// TestCloseDiscards checks that a session closed without Commit leaves
+// the image byte for byte as it was and no domain behind.
+func TestCloseDiscards(t *testing.T) {
+	launcher := needLibvirt(t)
+	img := filepath.Join(imageDir(t), "disk.raw")
+	ext4Image(t, img, map[string]string{"etc/hostname": "keep\n"})
+	before := testimage.FileHash(t, img)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := appliance.Open(ctx, rawDisk(img), appliance.WithLauncher(launcher))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("changed\n"), vfs.WriteOptions{Perm: 0o644, UID: -1, GID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := testimage.FileHash(t, img); after != before {
+		t.Error("image changed by a session closed without Commit")
+	}
+	if names := applianceDomains(t); len(names) > 0 {
+		t.Errorf("domains left running: %v", names)
+	}
+}
+
+// applianceDomains lists the running appliance domains on qemu:///system.
+func applianceDomains(t testing.TB) []string {
+	t.Helper()
+	var names []string
+	for _, name := range strings.Fields(testimage.Run(t, "virsh", "-q", "-c", "qemu:///system", "list", "--name")) {
+		if strings.HasPrefix(name, "guestinject-") {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+type owner struct{ uid, gid uint32 }
+
+func ownerOf(t testing.TB, path string) owner {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := statOwner(fi)
+	return owner{uid, gid}
+}
+
+// TestUnreadableImage: an image QEMU's user cannot reach is refused
+// before boot, naming the directory in the way.
+func TestUnreadableImage(t *testing.T) {
+	launcher := needLibvirt(t)
+	private := filepath.Join(imageDir(t), "private")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(private, "disk.raw")
+	ext4Image(t, img, map[string]string{"etc/hostname": "x\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := appliance.Open(ctx, rawDisk(img), appliance.WithLauncher(launcher))
+	var aerr *applibvirt.AccessError
+	if !errors.Is(err, applibvirt.ErrNotAccessible) || !errors.As(err, &aerr) || aerr.Blocker != private {
+		t.Fatalf("Open = %v, want an AccessError naming %s", err, private)
+	}
+}
+
+// TestOnlyImporter keeps the cgo dependency contained: no other package
+// of the module imports this one.
+func TestOnlyImporter(t *testing.T) {
+	const self = "github.com/guestinject/guestinject/appliance/libvirt"
+	out, err := exec.Command("go", "list", "-test", "-f", `{{.ImportPath}}:{{join .Imports " "}}`, "github.com/guestinject/guestinject/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, ":")
+		if strings.HasPrefix(pkg, self) {
+			continue // this package and its tests
+		}
+		if slices.Contains(strings.Fields(imports), self) {
+			t.Errorf("%s imports %s", pkg, self)
+		}
+	}
+}
