@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -139,7 +138,7 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 	}()
 
 	spec := MachineSpec{
-		Kernel: app.Kernel, Initramfs: app.Initramfs, MemoryMiB: o.memoryMiB,
+		Kernel: app.Kernel, KernelELF: app.KernelELF, Initramfs: app.Initramfs, MemoryMiB: o.memoryMiB,
 		Cmdline:     "console=ttyS0 quiet panic=-1 no_timer_check tsc=reliable cryptomgr.notests 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp",
 		AgentSocket: filepath.Join(dir, "agent.sock"), PortName: guest.PortName, Console: s.console,
 		Dir: dir,
@@ -226,9 +225,7 @@ func (s *Session) prepareDisk(ctx context.Context, i int, d Disk) (sessionDisk, 
 		return sessionDisk{}, err
 	}
 	overlay := filepath.Join(s.dir, fmt.Sprintf("overlay%d.qcow2", i))
-	// -u: the backing file is named for reference only; QEMU and the
-	// commit get every node spelled out.
-	if _, err := s.run(ctx, s.qemuImg, "create", "-q", "-f", "qcow2", "-u", "-F", d.Format, "-b", abs, overlay, strconv.FormatInt(size, 10)); err != nil {
+	if err := createOverlay(overlay, size); err != nil {
 		return sessionDisk{}, err
 	}
 	return sessionDisk{Disk: d, abs: abs, overlay: overlay}, nil

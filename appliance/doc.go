@@ -31,8 +31,14 @@
 //
 // The default launcher (QEMU) runs qemu-system-x86_64 directly: no
 // default devices, no user config, no network, the seccomp sandbox on,
-// KVM when available and TCG otherwise, 256 MiB of memory. The VM gets
-// SIGKILL if the process that started it dies. The host listens on a unix
+// KVM when available and TCG otherwise, 256 MiB of memory. It is tuned
+// for boot time under TCG — a q35 machine, the "max" CPU model (whose
+// RDRAND seeds the guest's random pool at once), qboot as firmware when
+// QEMU ships it, and the kernel booted uncompressed through its PVH entry
+// point when it has one (the initramfs builder extracts it once into the
+// cache). The overlay's file node ignores the guest's flushes: it is
+// scratch until Commit, which merges it only after the VM exited. The VM
+// gets SIGKILL if the process that started it dies. The host listens on a unix
 // socket in a private 0700 directory and accepts exactly one connection.
 // The serial console is drained continuously into a bounded in-memory tail
 // (and to the logger at debug level); its last lines are part of every

@@ -26,8 +26,12 @@ type Machine interface {
 // MachineSpec is everything a launcher needs. Paths are absolute.
 type MachineSpec struct {
 	Kernel, Initramfs, Cmdline string
-	MemoryMiB                  int
-	Disks                      []MachineDisk
+	// KernelELF, when set, is an uncompressed copy of Kernel that boots
+	// through its PVH entry point, much faster under TCG; a launcher may
+	// boot it instead of Kernel.
+	KernelELF string
+	MemoryMiB int
+	Disks     []MachineDisk
 	// AgentSocket is a unix socket the host listens on; the VM's
 	// virtio-serial port PortName must connect to it.
 	AgentSocket string

@@ -58,7 +58,12 @@ type Config struct {
 type Appliance struct {
 	Kernel        string // kernel image path
 	KernelVersion string
-	Initramfs     string // archive path in the cache
+	// KernelELF is an uncompressed copy of Kernel in the cache that boots
+	// through its PVH entry point, skipping the decompression and real-mode
+	// setup that cost a large part of a TCG boot; "" when the kernel lacks
+	// CONFIG_PVH or uses a compression this package does not decode.
+	KernelELF string
+	Initramfs string // archive path in the cache
 }
 
 // Build returns the kernel and an initramfs for it holding the agent as
@@ -129,6 +134,11 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	name := fmt.Sprintf("initramfs-%s-%s.cpio", k.Version, hex.EncodeToString(key.Sum(nil))[:20])
 	out := filepath.Join(cache, name)
 	app := &Appliance{Kernel: k.Path, KernelVersion: k.Version, Initramfs: out}
+	if app.KernelELF, err = extractELF(k, cache); err != nil {
+		// Not fatal: the bzImage boots too, only slower.
+		log.Debug("booting the compressed kernel", "reason", err)
+		app.KernelELF = ""
+	}
 	if _, err := os.Stat(out); err == nil {
 		return app, nil
 	}
