@@ -53,5 +53,6 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 ## bench: run the benchmarks (see BENCHMARKS.md)
-bench: deps
+bench:
+	./scripts/install-deps.sh bench
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 -timeout 60m $(PKGS)

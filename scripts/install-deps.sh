@@ -28,6 +28,11 @@ needs=(
 	setpriv             util-linux
 )
 
+# "bench" also installs what only the benchmarks compare against.
+if [[ ${1:-} == bench ]]; then
+	needs+=(guestfish libguestfs-tools)
+fi
+
 missing=()
 for ((i = 0; i < ${#needs[@]}; i += 2)); do
 	what=${needs[i]} pkg=${needs[i + 1]}
