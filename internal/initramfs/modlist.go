@@ -38,8 +38,8 @@ func ParseModuleList(data []byte) ([]Module, error) {
 			continue
 		}
 		group, path, ok := strings.Cut(line, " ")
-		if !ok || group == "" || strings.ContainsAny(group, " \t") || !strings.HasPrefix(path, "/lib/modules/") ||
-			strings.ContainsAny(path, " \t") || strings.Contains(path, "/..") {
+		if !ok || group == "" || hasSpaceOrControl(group) || !strings.HasPrefix(path, "/lib/modules/") ||
+			hasSpaceOrControl(path) || strings.Contains(path, "/..") {
 			return nil, fmt.Errorf("initramfs: module list line %d: malformed %q", n, line)
 		}
 		mods = append(mods, Module{Group: group, Path: path})
@@ -56,4 +56,10 @@ func formatModuleList(mods []Module) []byte {
 		fmt.Fprintf(&b, "%s %s\n", m.Group, m.Path)
 	}
 	return b.Bytes()
+}
+
+// hasSpaceOrControl reports whether s holds a blank or a control character
+// (a stray "\r" included), which no module group or path has.
+func hasSpaceOrControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0
 }
