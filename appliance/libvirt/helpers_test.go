@@ -75,21 +75,7 @@ func imageDir(t testing.TB) string {
 // "/" is a directory.
 func writeTree(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
-	for p, content := range files {
-		full := filepath.Join(dir, p)
-		if strings.HasSuffix(p, "/") {
-			if err := os.MkdirAll(full, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testimage.WriteTree(t, dir, files)
 }
 
 // ext4Image builds a raw ext4 image at img holding files.

@@ -151,3 +151,24 @@ func FileHash(t testing.TB, path string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// WriteTree creates files (path -> content) under dir; a path ending in
+// "/" is a directory.
+func WriteTree(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for p, content := range files {
+		full := filepath.Join(dir, p)
+		if strings.HasSuffix(p, "/") {
+			if err := os.MkdirAll(full, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
