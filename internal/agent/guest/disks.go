@@ -49,6 +49,7 @@ type Volume struct {
 	Disk      int    // host's disk index
 	ReadOnly  bool   // the host will not keep changes to this disk
 	Partition int    // partition number; 0 for a whole disk
+	LV        string // "vg/lv" for an LVM logical volume, else ""
 	Info      blkid.Info
 	Err       error // why Info is unknown
 }
