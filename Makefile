@@ -52,7 +52,6 @@ unit:
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
-## bench: run the benchmarks (see BENCHMARKS.md)
+## bench: run every benchmark and rewrite the generated tables of BENCHMARKS.md
 bench:
-	./scripts/install-deps.sh bench
-	$(GO) test -run='^$$' -bench=. -benchmem -count=5 -timeout 60m $(PKGS)
+	./scripts/bench.sh

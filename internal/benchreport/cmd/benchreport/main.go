@@ -1,0 +1,119 @@
+// Command benchreport reads `go test -bench` output and writes the report
+// of BENCHMARKS.md (see package benchreport). With -splice FILE it
+// replaces the generated part of FILE in place instead of printing.
+//
+//	go test -run '^$' -bench . -count 5 ./... | benchreport -command 'make bench' -splice BENCHMARKS.md
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/guestinject/guestinject/internal/benchreport"
+)
+
+func main() {
+	command := flag.String("command", "make bench", "the command named as the report's source")
+	splice := flag.String("splice", "", "replace the generated part of this Markdown `file`")
+	load := flag.String("load", "", "load averages before the run (default: now)")
+	flag.Parse()
+	if err := run(*command, *splice, *load); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+func run(command, splice, load string) error {
+	results, err := benchreport.Parse(os.Stdin)
+	if err != nil {
+		return err
+	}
+	if len(results) == 0 {
+		return fmt.Errorf("no benchmark results in the input")
+	}
+	if load == "" {
+		load = loadAverage()
+	}
+	var report bytes.Buffer
+	if err := benchreport.Write(&report, results, describe(load), command); err != nil {
+		return err
+	}
+	if splice == "" {
+		_, err := os.Stdout.Write(report.Bytes())
+		return err
+	}
+	doc, err := os.ReadFile(splice)
+	if err != nil {
+		return err
+	}
+	out, err := benchreport.Splice(doc, report.Bytes())
+	if err != nil {
+		return fmt.Errorf("%s: %w", splice, err)
+	}
+	return os.WriteFile(splice, out, 0o644)
+}
+
+// describe gathers the machine description; what cannot be read is
+// reported as unknown rather than failing the report.
+func describe(load string) benchreport.Machine {
+	m := benchreport.Machine{
+		CPU:    fmt.Sprintf("%d × %s", runtime.NumCPU(), field("/proc/cpuinfo", "model name")),
+		Memory: field("/proc/meminfo", "MemTotal"),
+		Go:     runtime.Version(),
+		QEMU:   firstLine("qemu-system-x86_64", "--version"),
+		Load:   load,
+		Date:   time.Now(),
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	_, err := os.Stat("/dev/kvm")
+	m.KVM = err == nil
+	if _, err := exec.LookPath("guestfish"); err == nil {
+		m.Guestfsh = firstLine("guestfish", "--version")
+	}
+	return m
+}
+
+func field(path, name string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "unknown"
+	}
+	for line := range strings.Lines(string(data)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == name {
+			return strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return "unknown"
+}
+
+func firstLine(name string, args ...string) string {
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		return name + " unknown"
+	}
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
+}
+
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], ", ")
+}
