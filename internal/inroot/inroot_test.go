@@ -3,8 +3,6 @@ package inroot_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
@@ -67,14 +65,14 @@ func newTree(t *testing.T, layout string) *tree {
 	if err := l.WriteDir(tr.guest); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, tr.canary)
+	before := vfstest.SnapshotHost(t, tr.canary, "")
 	tr.root, err = inroot.Open(tr.guest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = tr.root.Close()
-		if diff := cmp.Diff(before, snapshot(t, tr.canary)); diff != "" {
+		if diff := cmp.Diff(before, vfstest.SnapshotHost(t, tr.canary, "")); diff != "" {
 			t.Errorf("the host canary changed (-before +after):\n%s", diff)
 		}
 		_ = filepath.WalkDir(tr.guest, func(p string, d fs.DirEntry, err error) error {
@@ -115,44 +113,6 @@ func wantErr(t *testing.T, err error, name string, target error) {
 	case !errors.As(err, &pe) || pe.Path != name:
 		t.Errorf("%s: error %v is not an *fs.PathError naming the path", name, err)
 	}
-}
-
-type node struct {
-	Mode    fs.FileMode
-	UID     uint32
-	Target  string
-	SHA256  string
-	ModTime time.Time
-}
-
-func snapshot(t *testing.T, dir string) map[string]node {
-	t.Helper()
-	snap := map[string]node{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		n := node{Mode: info.Mode(), UID: info.Sys().(*syscall.Stat_t).Uid, ModTime: info.ModTime()}
-		switch {
-		case info.Mode().Type() == fs.ModeSymlink:
-			n.Target, err = os.Readlink(p)
-		case info.Mode().IsRegular():
-			var data []byte
-			data, err = os.ReadFile(p)
-			sum := sha256.Sum256(data)
-			n.SHA256 = hex.EncodeToString(sum[:])
-		}
-		snap[strings.TrimPrefix(p, dir)] = n
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap
 }
 
 func file(perm fs.FileMode) vfs.WriteOptions { return vfs.WriteOptions{Perm: perm, UID: -1, GID: -1} }

@@ -112,14 +112,14 @@ func open(t *testing.T, h Harness, layoutText string) *env {
 	if err != nil {
 		t.Fatalf("vfstest: %v", err)
 	}
-	before := snapshotHost(t, base, hostDir)
+	before := SnapshotHost(t, base, hostDir)
 	fsys := h.New(t, hostDir, layout)
 	if fsys == nil {
 		t.Fatal("vfstest: Harness.New returned nil")
 	}
 	t.Cleanup(func() {
 		_ = fsys.Close()
-		after := snapshotHost(t, base, hostDir)
+		after := SnapshotHost(t, base, hostDir)
 		if diff := cmp.Diff(before, after); diff != "" {
 			t.Errorf("host outside the guest root changed (-before +after):\n%s", diff)
 		}
@@ -129,8 +129,8 @@ func open(t *testing.T, h Harness, layoutText string) *env {
 	return &env{T: t, ctx: ctx, fsys: fsys, caps: h.Caps, canary: canary}
 }
 
-// hostNode is what the snapshot records of one host file.
-type hostNode struct {
+// HostNode is what SnapshotHost records of one host file.
+type HostNode struct {
 	Mode    fs.FileMode
 	Size    int64
 	ModTime time.Time
@@ -140,11 +140,13 @@ type hostNode struct {
 	SHA256  string
 }
 
-// snapshotHost records every node under base except the guest root
-// itself (which the backend may build and change as it likes).
-func snapshotHost(t *testing.T, base, skip string) map[string]hostNode {
+// SnapshotHost records every node under base (mode, owner, size, modification
+// time, symlink target, content hash), skipping the directory skip when it
+// is not "" — the guest root, which a backend may change as it likes.
+// Compare two snapshots with cmp.Diff to prove a host tree untouched.
+func SnapshotHost(t *testing.T, base, skip string) map[string]HostNode {
 	t.Helper()
-	snap := map[string]hostNode{}
+	snap := map[string]HostNode{}
 	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -156,7 +158,7 @@ func snapshotHost(t *testing.T, base, skip string) map[string]hostNode {
 		if err != nil {
 			return err
 		}
-		n := hostNode{Mode: info.Mode(), ModTime: info.ModTime()}
+		n := HostNode{Mode: info.Mode(), ModTime: info.ModTime()}
 		if st, ok := info.Sys().(*syscall.Stat_t); ok {
 			n.UID, n.GID = int(st.Uid), int(st.Gid)
 		}
