@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/guestinject/guestinject/internal/agent/guest"
 	"github.com/guestinject/guestinject/internal/initramfs"
+	"github.com/guestinject/guestinject/internal/ownerdir"
 	"github.com/guestinject/guestinject/internal/wire"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -78,19 +78,26 @@ type Session struct {
 	exited  chan struct{} // closed when the VM has exited
 	exitErr error         // set before exited closes
 	dir     string        // private directory: overlays, socket
+	dirLock *ownerdir.Dir // held while dir exists
 	disks   []sessionDisk
 	console *consoleTail
 	log     *slog.Logger
 	qemuImg string
 	policy  imagecheck.Policy
 
-	mu    sync.Mutex
-	ended bool // committed or closed
+	inspection Inspection // what the agent found, fixed at Open
+
+	opTimeout, commitTimeout time.Duration
+
+	mu           sync.Mutex
+	ended        bool // committed or closed
+	teardownOnce sync.Once
 }
 
 type sessionDisk struct {
 	Disk
 	abs, overlay string
+	size         int64 // virtual size, the overlay's too
 }
 
 var (
@@ -103,7 +110,8 @@ var (
 // call takes its own. On any error nothing is left behind: no process,
 // no socket, no temporary file, and the images are unchanged.
 func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err error) {
-	o := options{memoryMiB: DefaultMemoryMiB, bootTimeout: DefaultBootTimeout, qemuImg: "qemu-img", policy: imagecheck.DefaultPolicy()}
+	o := options{memoryMiB: DefaultMemoryMiB, bootTimeout: DefaultBootTimeout, operationTimeout: DefaultOperationTimeout,
+		commitTimeout: DefaultCommitTimeout, qemuImg: "qemu-img", policy: imagecheck.DefaultPolicy()}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -117,6 +125,14 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 	if len(disks) == 0 {
 		return nil, errors.New("appliance: no disks")
 	}
+	var rootParam string
+	if o.root != nil {
+		name, err := o.root.rootName(len(disks))
+		if err != nil {
+			return nil, err
+		}
+		rootParam = name.Param()
+	}
 	start := time.Now()
 	app, err := initramfs.Build(ctx, initramfs.Config{Kernel: o.kernel, Agent: o.agent, CacheDir: o.cacheDir, Logger: o.log})
 	if err != nil {
@@ -126,11 +142,16 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 
 	ctx, cancel := context.WithTimeout(ctx, o.bootTimeout)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "guestinject-")
+	if err := sweepSessions(ctx, os.TempDir(), log); err != nil {
+		log.Warn("appliance: cleaning up after dead sessions", "err", err)
+	}
+	od, err := ownerdir.Create(os.TempDir(), sessionPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("appliance: %w", err)
 	}
-	s := &Session{dir: dir, console: newConsoleTail(consoleMax, o.log), log: log, qemuImg: o.qemuImg, policy: o.policy, exited: make(chan struct{})}
+	dir := od.Path
+	s := &Session{dir: dir, dirLock: od, console: newConsoleTail(consoleMax, o.log), log: log, qemuImg: o.qemuImg, policy: o.policy,
+		opTimeout: o.operationTimeout, commitTimeout: o.commitTimeout, exited: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.teardown()
@@ -141,10 +162,13 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 		Kernel: app.Kernel, KernelELF: app.KernelELF, Initramfs: app.Initramfs, MemoryMiB: o.memoryMiB,
 		Cmdline:     "console=ttyS0 quiet panic=-1 no_timer_check tsc=reliable cryptomgr.notests 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp",
 		AgentSocket: filepath.Join(dir, "agent.sock"), PortName: guest.PortName, Console: s.console,
-		Dir: dir,
+		Dir: dir, RunAs: o.runAs,
 	}
 	if log.Enabled(ctx, slog.LevelDebug) {
 		spec.Cmdline += " " + guest.DebugParam + "=1"
+	}
+	if rootParam != "" {
+		spec.Cmdline += " " + rootParam
 	}
 	for i, d := range disks {
 		sd, err := s.prepareDisk(ctx, i, d)
@@ -155,12 +179,12 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 		spec.Disks = append(spec.Disks, MachineDisk{Overlay: sd.overlay, Base: sd.abs, BaseFormat: d.Format, Serial: guest.DiskSerial(i, d.ReadOnly)})
 	}
 
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: spec.AgentSocket, Net: "unix"})
+	// The socket file goes with the session directory.
+	ln, err := listenUnix(spec.AgentSocket)
 	if err != nil {
 		return nil, fmt.Errorf("appliance: %w", err)
 	}
 	defer ln.Close()
-	ln.SetUnlinkOnClose(true)
 
 	m, err := o.launcher.Launch(ctx, spec)
 	if err != nil {
@@ -194,7 +218,15 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 		return nil, bootErr(err)
 	}
 	s.client = client
-	if _, err := client.Stat(ctx, "/"); err != nil {
+	// The first call: what the agent found, and whether it has a root.
+	report, err := client.Inspect(ctx)
+	if err != nil {
+		return nil, bootErr(err)
+	}
+	if s.inspection, err = inspectionFrom(report, len(disks)); err != nil {
+		if re := (*RootError)(nil); errors.As(err, &re) {
+			return nil, err
+		}
 		return nil, bootErr(err)
 	}
 	if !stop() {
@@ -228,7 +260,7 @@ func (s *Session) prepareDisk(ctx context.Context, i int, d Disk) (sessionDisk, 
 	if err := createOverlay(overlay, size); err != nil {
 		return sessionDisk{}, err
 	}
-	return sessionDisk{Disk: d, abs: abs, overlay: overlay}, nil
+	return sessionDisk{Disk: d, abs: abs, overlay: overlay, size: size}, nil
 }
 
 // virtualSize checks the image with imagecheck under the session's policy
@@ -248,17 +280,6 @@ func (s *Session) virtualSize(ctx context.Context, path, format string) (int64, 
 		return 0, fmt.Errorf("appliance: %s: bad virtual size %d", path, info.VirtualSize)
 	}
 	return info.VirtualSize, nil
-}
-
-func (s *Session) run(ctx context.Context, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("appliance: %s %s: %w: %s", name, args[0], err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
 }
 
 // accept waits for the VM to connect, for it to exit, or for ctx.
@@ -291,23 +312,39 @@ func (s *Session) accept(ctx context.Context, ln *net.UnixListener) (net.Conn, e
 }
 
 // teardown kills the VM, drops the connection and removes every file.
+// It runs once; later calls return at once.
 func (s *Session) teardown() {
-	if s.client != nil {
-		s.client.Close()
-	}
+	s.teardownOnce.Do(func() {
+		s.killVM()
+		if s.client != nil {
+			s.client.Close()
+		}
+		if err := os.RemoveAll(s.dir); err != nil {
+			s.log.Warn("appliance: removing the session directory", "dir", s.dir, "err", err)
+		}
+		s.dirLock.Unlock()
+	})
+}
+
+// killVM stops the VM and returns once it is gone. A call blocked on the
+// agent then fails at once.
+func (s *Session) killVM() {
 	if s.machine != nil {
 		s.machine.Kill()
 		<-s.exited
 	}
-	os.RemoveAll(s.dir)
 }
 
 // Commit makes the agent flush and unmount the guest filesystems and power
-// off, then merges each writable disk's overlay into its image, and ends
-// the session. If anything fails before the merge, the images are
-// unchanged. With several writable disks, a failure during the merge can
-// leave some merged and not others.
-func (s *Session) Commit(ctx context.Context) error {
+// off, checks each writable disk's overlay — what the VM wrote is as
+// untrusted as the image — and merges it into its image, and ends the
+// session. If anything fails before the merge, including an overlay that
+// fails its check, the images are unchanged. With several writable disks,
+// a failure during the merge can leave some merged and not others, and a
+// merge that is cut short (ctx, the commit timeout) leaves its image
+// partly written. A ctx without a deadline gets the commit timeout (see
+// WithCommitTimeout).
+func (s *Session) Commit(ctx context.Context) (err error) {
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -316,6 +353,10 @@ func (s *Session) Commit(ctx context.Context) error {
 	s.ended = true
 	s.mu.Unlock()
 	defer s.teardown()
+	ctx, w := s.guard(ctx, s.commitTimeout)
+	defer w.release()
+	done := w.arm("commit", "/")
+	defer func() { err = done(err) }()
 
 	if err := s.client.Shutdown(ctx); err != nil {
 		return fmt.Errorf("appliance: commit: %w%s", err, s.consoleNote())
@@ -330,11 +371,28 @@ func (s *Session) Commit(ctx context.Context) error {
 	if s.exitErr != nil {
 		return fmt.Errorf("appliance: commit: %w%s", s.exitErr, s.consoleNote())
 	}
-	for _, d := range s.disks {
+	// Every overlay is checked before any is merged.
+	overlays := make([]*os.File, len(s.disks))
+	defer func() {
+		for _, f := range overlays {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	for i, d := range s.disks {
 		if d.ReadOnly {
 			continue
 		}
-		if _, err := s.run(ctx, s.qemuImg, "commit", "-q", "-d", commitSpec(d)); err != nil {
+		if overlays[i], err = checkOverlay(ctx, d, s.policy); err != nil {
+			return err
+		}
+	}
+	for i, d := range s.disks {
+		if d.ReadOnly {
+			continue
+		}
+		if err := s.merge(ctx, d, overlays[i]); err != nil {
 			return fmt.Errorf("appliance: commit %s: %w", d.abs, err)
 		}
 		s.log.Debug("appliance: committed", "image", d.abs)
@@ -343,13 +401,14 @@ func (s *Session) Commit(ctx context.Context) error {
 }
 
 // commitSpec names the overlay and its base explicitly, so qemu-img reads
-// no file name or format from any header.
-func commitSpec(d sessionDisk) string {
+// no file name or format from any header. overlay is the name qemu-img
+// opens the overlay by.
+func commitSpec(d sessionDisk, overlay string) string {
 	base := map[string]any{"driver": d.Format, "file": map[string]any{"driver": "file", "filename": d.abs}}
 	if d.Format == "qcow2" {
 		base["backing"] = nil
 	}
-	j, _ := json.Marshal(map[string]any{"driver": "qcow2", "file": map[string]any{"driver": "file", "filename": d.overlay}, "backing": base})
+	j, _ := json.Marshal(map[string]any{"driver": "qcow2", "file": map[string]any{"driver": "file", "filename": overlay}, "backing": base})
 	return "json:" + string(j)
 }
 
@@ -377,73 +436,117 @@ func (s *Session) Console() string { return s.console.String() }
 
 // Stat implements vfs.FS.
 func (s *Session) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
-	return s.client.Stat(ctx, name)
+	var v fs.FileInfo
+	err := s.call(ctx, "stat", name, func(ctx context.Context) (err error) {
+		v, err = s.client.Stat(ctx, name)
+		return err
+	})
+	return v, err
 }
 
 // Lstat implements vfs.FS.
 func (s *Session) Lstat(ctx context.Context, name string) (fs.FileInfo, error) {
-	return s.client.Lstat(ctx, name)
+	var v fs.FileInfo
+	err := s.call(ctx, "lstat", name, func(ctx context.Context) (err error) {
+		v, err = s.client.Lstat(ctx, name)
+		return err
+	})
+	return v, err
 }
 
 // Readlink implements vfs.FS.
 func (s *Session) Readlink(ctx context.Context, name string) (string, error) {
-	return s.client.Readlink(ctx, name)
+	var v string
+	err := s.call(ctx, "readlink", name, func(ctx context.Context) (err error) {
+		v, err = s.client.Readlink(ctx, name)
+		return err
+	})
+	return v, err
 }
 
 // ReadDir implements vfs.FS.
 func (s *Session) ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error) {
-	return s.client.ReadDir(ctx, name)
+	var v []fs.DirEntry
+	err := s.call(ctx, "readdir", name, func(ctx context.Context) (err error) {
+		v, err = s.client.ReadDir(ctx, name)
+		return err
+	})
+	return v, err
 }
 
 // Open implements vfs.FS.
+// Without a deadline in ctx, the operation timeout applies to the Open
+// and to each later call on the file.
 func (s *Session) Open(ctx context.Context, name string) (vfs.File, error) {
-	return s.client.Open(ctx, name)
+	ctx, w := s.guard(ctx, s.opTimeout)
+	done := w.arm("open", name)
+	f, err := s.client.Open(ctx, name)
+	if err = done(err); err != nil {
+		w.release()
+		return nil, err
+	}
+	if w == nil {
+		return f, nil
+	}
+	return &guardedFile{File: f, w: w, name: name}, nil
 }
 
 // MkdirAll implements vfs.FS.
 func (s *Session) MkdirAll(ctx context.Context, name string, perm fs.FileMode) error {
-	return s.client.MkdirAll(ctx, name, perm)
+	return s.call(ctx, "mkdirall", name, func(ctx context.Context) error { return s.client.MkdirAll(ctx, name, perm) })
 }
 
 // WriteFile implements vfs.FS.
 func (s *Session) WriteFile(ctx context.Context, name string, r io.Reader, opts vfs.WriteOptions) error {
-	return s.client.WriteFile(ctx, name, r, opts)
+	return s.call(ctx, "writefile", name, func(ctx context.Context) error { return s.client.WriteFile(ctx, name, r, opts) })
 }
 
 // Chmod implements vfs.FS.
 func (s *Session) Chmod(ctx context.Context, name string, mode fs.FileMode) error {
-	return s.client.Chmod(ctx, name, mode)
+	return s.call(ctx, "chmod", name, func(ctx context.Context) error { return s.client.Chmod(ctx, name, mode) })
 }
 
 // Lchown implements vfs.FS.
 func (s *Session) Lchown(ctx context.Context, name string, uid, gid int) error {
-	return s.client.Lchown(ctx, name, uid, gid)
+	return s.call(ctx, "lchown", name, func(ctx context.Context) error { return s.client.Lchown(ctx, name, uid, gid) })
 }
 
 // Remove implements vfs.FS.
 func (s *Session) Remove(ctx context.Context, name string) error {
-	return s.client.Remove(ctx, name)
+	return s.call(ctx, "remove", name, func(ctx context.Context) error { return s.client.Remove(ctx, name) })
 }
 
 // Lgetxattr implements vfs.XattrFS.
 func (s *Session) Lgetxattr(ctx context.Context, name, attr string) ([]byte, error) {
-	return s.client.Lgetxattr(ctx, name, attr)
+	var v []byte
+	err := s.call(ctx, "lgetxattr", name, func(ctx context.Context) (err error) {
+		v, err = s.client.Lgetxattr(ctx, name, attr)
+		return err
+	})
+	return v, err
 }
 
 // Lsetxattr implements vfs.XattrFS.
 func (s *Session) Lsetxattr(ctx context.Context, name, attr string, value []byte) error {
-	return s.client.Lsetxattr(ctx, name, attr, value)
+	return s.call(ctx, "lsetxattr", name, func(ctx context.Context) error { return s.client.Lsetxattr(ctx, name, attr, value) })
 }
 
 // Llistxattr implements vfs.XattrFS.
 func (s *Session) Llistxattr(ctx context.Context, name string) ([]string, error) {
-	return s.client.Llistxattr(ctx, name)
+	var v []string
+	err := s.call(ctx, "llistxattr", name, func(ctx context.Context) (err error) {
+		v, err = s.client.Llistxattr(ctx, name)
+		return err
+	})
+	return v, err
 }
 
 // Symlink implements vfs.SymlinkFS.
 func (s *Session) Symlink(ctx context.Context, target, name string) error {
-	return s.client.Symlink(ctx, target, name)
+	return s.call(ctx, "symlink", name, func(ctx context.Context) error { return s.client.Symlink(ctx, target, name) })
 }
 
 // Sync asks the agent to flush the guest filesystems into the overlays.
-func (s *Session) Sync(ctx context.Context) error { return s.client.Sync(ctx) }
+func (s *Session) Sync(ctx context.Context) error {
+	return s.call(ctx, "sync", "/", func(ctx context.Context) error { return s.client.Sync(ctx) })
+}

@@ -12,6 +12,36 @@
 // stay byte-for-byte unchanged — also when QEMU, the guest kernel or the
 // agent fails, or a context ends, at any point before the merge.
 //
+// What the VM wrote is as hostile as the image. Before merging anything,
+// Commit checks every overlay with imagecheck — still qcow2, the virtual
+// size the session created, no backing file or data file named in its
+// header, no encryption or snapshots, a bounded file size — and refuses
+// the lot with ErrOverlayRefused otherwise. qemu-img then merges the
+// checked file (inherited as a descriptor, not reopened by name) under
+// the address-space and CPU limits imagecheck's cross-check applies.
+//
+// # Time
+//
+// The context of Open bounds the boot, and so does WithBootTimeout
+// (DefaultBootTimeout). Every later call whose context has no deadline
+// gets WithOperationTimeout (DefaultOperationTimeout) — each read of an
+// open file counts as a call — and Commit gets WithCommitTimeout
+// (DefaultCommitTimeout) for the sync, power off and merge together. A
+// call that runs out of its default timeout means the VM stopped
+// answering: the VM is killed, the session torn down at once and the call
+// returns a *TimeoutError with the console tail; the images are unchanged
+// unless the merge had begun. A deadline of the caller's own is honoured
+// through the protocol's cancellation instead.
+//
+// # Nothing left behind
+//
+// A session's files (overlays, agent socket, a launcher's own files) live
+// in a private directory in os.TempDir() named after the owning process's
+// pid and start time and locked by it. If the process dies without Close
+// — a panic, a kill — the VM dies with it (parent-death signal), its uid
+// reservation ends with both, and the next Open of the same user removes
+// the directory.
+//
 // Nothing is probed. Each image is opened with its declared format ("raw"
 // or "qcow2"); an image whose header names a backing file or a data file is
 // refused. QEMU gets every block node spelled out (file, format, overlay,
@@ -21,17 +51,36 @@
 //
 // Inside the VM the agent (internal/agent/cmd/guestinject-agent) finds the
 // disks and partitions through sysfs, identifies filesystems by their
-// superblocks, mounts the one Linux filesystem with its explicit type,
-// nodev and nosuid (read-only for a Disk marked ReadOnly), and resolves
-// every guest path inside that root with openat2 RESOLVE_IN_ROOT. If it
-// cannot find exactly one root it still answers, and the host's Open fails
-// with the agent's reason.
+// superblocks, and chooses the guest root: the one Linux filesystem, or,
+// when there are several, the one holding /etc/os-release or /etc/fstab
+// (each looked at alone, mounted read-only), or the one WithRoot names.
+// It mounts the root with its explicit type, nodev and nosuid (read-only
+// for a Disk marked ReadOnly), then the filesystems the root's /etc/fstab
+// names by UUID, LABEL, PARTUUID, PARTLABEL, device or LVM name, each on
+// its mount point resolved inside the root, parents first; swap, bind,
+// pseudo and network entries, and anything that does not match its
+// superblock, are skipped with a reason. Every guest path is resolved
+// inside that tree with openat2 RESOLVE_IN_ROOT. Session.Inspection
+// reports what it found. If it cannot choose a root it still answers, and
+// Open fails with a *RootError wrapping ErrNoRoot, ErrAmbiguousRoot (with
+// the candidates) or ErrRootNotFound.
 //
 // # The VM
 //
 // The default launcher (QEMU) runs qemu-system-x86_64 directly: no
 // default devices, no user config, no network, the seccomp sandbox on,
-// KVM when available and TCG otherwise, 256 MiB of memory. It is tuned
+// KVM when available and TCG otherwise, 256 MiB of memory. QEMU opens no
+// host path of the session: the images (read-only), the overlays, the
+// kernel and the initramfs are opened by the host and inherited as
+// descriptors, and the agent's socket arrives connected. When the caller
+// is root, QEMU starts unprivileged — the seccomp sandbox forbids it to
+// drop privileges itself — under a uid and gid of its own per session,
+// taken from DynamicUIDBase onwards and reserved with a lock in
+// /run/guestinject (or WithRunAs), with no supplementary group but the
+// one that may open /dev/kvm: two compromised VMs cannot signal or trace
+// each other, and neither can open a file of the host's that is not
+// world-readable. A root-only kernel or initramfs is handed over as a
+// sealed memory copy. It is tuned
 // for boot time under TCG — a q35 machine, the "max" CPU model (whose
 // RDRAND seeds the guest's random pool at once), qboot as firmware when
 // QEMU ships it, and the kernel booted uncompressed through its PVH entry
@@ -39,7 +88,8 @@
 // cache). The overlay's file node ignores the guest's flushes: it is
 // scratch until Commit, which merges it only after the VM exited. The VM
 // gets SIGKILL if the process that started it dies. The host listens on a unix
-// socket in a private 0700 directory and accepts exactly one connection.
+// socket in the session's private 0700 directory and accepts exactly one
+// connection.
 // The serial console is drained continuously into a bounded in-memory tail
 // (and to the logger at debug level); its last lines are part of every
 // boot error. Other launchers (libvirt) implement Launcher.

@@ -2,9 +2,11 @@ package appliance_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"strings"
+	"time"
 
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/vfs"
@@ -29,4 +31,35 @@ func ExampleOpen() {
 		log.Fatal(err)
 	}
 	fmt.Println("injected")
+}
+
+// Bound every call of a session, and tell a VM that stopped answering
+// from other failures.
+func ExampleWithOperationTimeout() {
+	ctx := context.Background() // no deadline: the session's defaults apply
+	s, err := appliance.Open(ctx, []appliance.Disk{{Path: "/var/lib/images/guest.qcow2", Format: "qcow2"}},
+		appliance.WithOperationTimeout(30*time.Second), appliance.WithCommitTimeout(5*time.Minute))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.ReadDir(ctx, "/etc"); err != nil {
+		var te *appliance.TimeoutError
+		if errors.As(err, &te) {
+			log.Fatalf("the VM stopped answering; its console said:\n%s", te.Console)
+		}
+		log.Fatal(err)
+	}
+}
+
+// Run QEMU as a user the orchestrator set aside for this session instead
+// of a dynamic one (the caller must be root).
+func ExampleWithRunAs() {
+	ctx := context.Background()
+	s, err := appliance.Open(ctx, []appliance.Disk{{Path: "/var/lib/images/guest.raw", Format: "raw"}},
+		appliance.WithRunAs(64055, 64055))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
 }

@@ -44,6 +44,10 @@ type MachineSpec struct {
 	// in it, and may open it to the user its VM runs as; it is removed
 	// after the VM is gone.
 	Dir string
+	// RunAs, when set, is the user the VM's processes run as (see
+	// WithRunAs); launchers that confine the VM themselves, as libvirt
+	// does, may ignore it.
+	RunAs *User
 }
 
 // MachineDisk is one disk: a qcow2 overlay that receives every write, on

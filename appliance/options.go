@@ -11,6 +11,12 @@ import (
 const (
 	DefaultMemoryMiB   = 256
 	DefaultBootTimeout = 60 * time.Second
+	// DefaultOperationTimeout bounds each Session call whose context has
+	// no deadline (a read of an open file counts as one call).
+	DefaultOperationTimeout = 2 * time.Minute
+	// DefaultCommitTimeout bounds a Commit whose context has no deadline:
+	// the agent's sync and unmount, the power off and the merge.
+	DefaultCommitTimeout = 10 * time.Minute
 )
 
 type options struct {
@@ -19,8 +25,12 @@ type options struct {
 	log                     *slog.Logger
 	memoryMiB               int
 	bootTimeout             time.Duration
+	operationTimeout        time.Duration
+	commitTimeout           time.Duration
+	runAs                   *User
 	qemuImg                 string
 	policy                  imagecheck.Policy
+	root                    *Root
 }
 
 // Option configures Open.
@@ -57,3 +67,28 @@ func WithBootTimeout(d time.Duration) Option { return func(o *options) { o.bootT
 // imagecheck.DefaultPolicy() (raw and qcow2 up to 1 TiB). The appliance
 // itself opens only raw and qcow2 images.
 func WithPolicy(p imagecheck.Policy) Option { return func(o *options) { o.policy = p } }
+
+// WithOperationTimeout bounds each Session call whose context has no
+// deadline (default DefaultOperationTimeout). A call that runs out of it
+// means the VM stopped answering: the session is torn down at once — the
+// VM killed, the overlays deleted, the images unchanged — and the call
+// returns a *TimeoutError. A caller's own deadline is honoured instead,
+// through the protocol's cancellation, and leaves the session usable.
+func WithOperationTimeout(d time.Duration) Option {
+	return func(o *options) { o.operationTimeout = d }
+}
+
+// WithCommitTimeout bounds a Commit whose context has no deadline
+// (default DefaultCommitTimeout), with the same effect as
+// WithOperationTimeout.
+func WithCommitTimeout(d time.Duration) Option { return func(o *options) { o.commitTimeout = d } }
+
+// WithRunAs makes the direct QEMU launcher start QEMU as uid and gid (with
+// no supplementary groups but /dev/kvm's) instead of a dynamic user of its
+// own (see DynamicUIDBase). Only root can start a process as another
+// user. Give every concurrent session its own uid: processes of one uid
+// can signal and trace each other. The libvirt launcher confines its VMs
+// itself and ignores it.
+func WithRunAs(uid, gid uint32) Option {
+	return func(o *options) { o.runAs = &User{UID: uid, GID: gid} }
+}

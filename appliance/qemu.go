@@ -6,11 +6,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // QEMU launches appliances by running qemu-system-x86_64 directly: no
@@ -60,22 +67,56 @@ func (q QEMU) firmware() string {
 }
 
 // Launch implements Launcher.
-func (q QEMU) Launch(ctx context.Context, spec MachineSpec) (Machine, error) {
+//
+// QEMU opens no host path of the session: the images, the overlays, the
+// kernel and the initramfs are opened here and inherited as descriptors
+// (the block nodes name /dev/fdset/N, the kernel and initramfs
+// /proc/self/fd/N), and the agent's socket is connected here and handed
+// over. When the caller is root, QEMU starts as a user of its own (see
+// WithRunAs and DynamicUIDBase) with no supplementary group but the one
+// that may open /dev/kvm, so it can reach nothing else on the host.
+func (q QEMU) Launch(ctx context.Context, spec MachineSpec) (_ Machine, err error) {
 	bin := q.Binary
 	if bin == "" {
 		bin = "qemu-system-x86_64"
 	}
-	args, err := q.args(spec)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	fds := &inheritedFiles{}
+	// The VM holds its own copies once started; ours go either way.
+	defer fds.close()
+	var user *User
+	switch {
+	case spec.RunAs != nil:
+		user = spec.RunAs
+	case os.Geteuid() == 0:
+		res, err := reserveDynamicUser()
+		if err != nil {
+			return nil, err
+		}
+		// The VM inherits the lock, which then holds the uid for exactly
+		// as long as the VM runs, whether or not this process lives.
+		fds.add(res.lock)
+		user = &res.User
+	}
+	files, err := q.openFiles(spec, fds, user != nil && user.UID != uint32(os.Geteuid()))
+	if err != nil {
+		return nil, err
+	}
+	args, err := q.args(spec, files)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = spec.Console
 	cmd.Stderr = spec.Console
+	cmd.Dir = "/"
+	cmd.ExtraFiles = fds.files
 	// The VM dies with the process that started it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if user != nil {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: user.UID, Gid: user.GID, Groups: kvmGroups(cmp.Or(q.Accel, "kvm:tcg"))}
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("appliance: starting QEMU: %w", err)
@@ -88,7 +129,140 @@ func (q QEMU) Launch(ctx context.Context, spec MachineSpec) (Machine, error) {
 	return m, nil
 }
 
-func (q QEMU) args(spec MachineSpec) ([]string, error) {
+// inheritedFiles are the descriptors QEMU inherits: the i-th is its fd
+// 3+i.
+type inheritedFiles struct{ files []*os.File }
+
+func (f *inheritedFiles) add(file *os.File) int {
+	f.files = append(f.files, file)
+	return 2 + len(f.files)
+}
+
+func (f *inheritedFiles) close() {
+	for _, file := range f.files {
+		file.Close()
+	}
+}
+
+// launchFiles are the names QEMU opens, all of inherited descriptors.
+type launchFiles struct {
+	kernel, initramfs string
+	agentFD           int
+	addFD             []string // -add-fd values
+	disks             []launchDisk
+}
+
+type launchDisk struct{ base, overlay string }
+
+// openFiles opens everything the VM needs and adds it to fds. private
+// says QEMU will run as another user, who may lack the right to read the
+// kernel or initramfs: those are then copied into sealed memory files.
+func (q QEMU) openFiles(spec MachineSpec, fds *inheritedFiles, private bool) (*launchFiles, error) {
+	lf := &launchFiles{}
+	var err error
+	if lf.kernel, err = openForVM(fds, cmp.Or(spec.KernelELF, spec.Kernel), private); err != nil {
+		return nil, err
+	}
+	if lf.initramfs, err = openForVM(fds, spec.Initramfs, private); err != nil {
+		return nil, err
+	}
+	set := 0
+	fdset := func(path string, flag int, opaque string) (string, error) {
+		f, err := os.OpenFile(path, flag|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			return "", fmt.Errorf("appliance: %w", err)
+		}
+		set++
+		lf.addFD = append(lf.addFD, fmt.Sprintf("fd=%d,set=%d,opaque=%s", fds.add(f), set, opaque))
+		return "/dev/fdset/" + strconv.Itoa(set), nil
+	}
+	for i, d := range spec.Disks {
+		var ld launchDisk
+		// The base is opened read-only, and only that way: QEMU never
+		// gets a descriptor that could write the image.
+		if ld.base, err = fdset(d.Base, os.O_RDONLY, fmt.Sprintf("base%d", i)); err != nil {
+			return nil, err
+		}
+		if ld.overlay, err = fdset(d.Overlay, os.O_RDWR, fmt.Sprintf("overlay%d", i)); err != nil {
+			return nil, err
+		}
+		lf.disks = append(lf.disks, ld)
+	}
+	conn, err := dialUnix(spec.AgentSocket)
+	if err != nil {
+		return nil, fmt.Errorf("appliance: connecting the agent socket: %w", err)
+	}
+	agent, err := conn.File()
+	conn.Close()
+	if err != nil {
+		return nil, fmt.Errorf("appliance: %w", err)
+	}
+	lf.agentFD = fds.add(agent)
+	return lf, nil
+}
+
+// openForVM opens path for QEMU to read as /proc/self/fd/N. A file that
+// not everyone may read is reopened by that name with the permissions of
+// QEMU's user, so for a VM of its own user it is copied into a sealed
+// memory file first.
+func openForVM(fds *inheritedFiles, path string, private bool) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("appliance: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return "", fmt.Errorf("appliance: %w", err)
+	}
+	if private && fi.Mode().Perm()&0o004 == 0 {
+		mem, err := sealedCopy(f, filepath.Base(path))
+		f.Close()
+		if err != nil {
+			return "", &fs.PathError{Op: "copy", Path: path, Err: err}
+		}
+		f = mem
+	}
+	return "/proc/self/fd/" + strconv.Itoa(fds.add(f)), nil
+}
+
+// sealedCopy copies r into a memory file that can no longer change.
+func sealedCopy(r io.Reader, name string) (*os.File, error) {
+	fd, err := unix.MemfdCreate("guestinject-"+name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, err
+	}
+	mem := os.NewFile(uintptr(fd), "memfd:"+name)
+	if _, err := io.Copy(mem, r); err != nil {
+		mem.Close()
+		return nil, err
+	}
+	if _, err := unix.FcntlInt(mem.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE|unix.F_SEAL_SEAL); err != nil {
+		mem.Close()
+		return nil, err
+	}
+	return mem, nil
+}
+
+// kvmGroups returns the supplementary groups of an unprivileged QEMU: the
+// group of /dev/kvm when the accelerator list asks for KVM and only that
+// group may open it, else none.
+func kvmGroups(accel string) []uint32 {
+	if !slices.Contains(strings.Split(accel, ":"), "kvm") {
+		return []uint32{}
+	}
+	fi, err := os.Stat("/dev/kvm")
+	if err != nil || fi.Mode()&fs.ModeCharDevice == 0 || fi.Mode().Perm()&0o006 == 0o006 || fi.Mode().Perm()&0o060 != 0o060 {
+		return []uint32{}
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Gid == 0 {
+		return []uint32{}
+	}
+	return []uint32{st.Gid}
+}
+
+func (q QEMU) args(spec MachineSpec, lf *launchFiles) ([]string, error) {
 	accel := cmp.Or(q.Accel, "kvm:tcg")
 	machine := cmp.Or(q.Machine, "q35")
 	if machine != "q35" && machine != "pc" {
@@ -101,18 +275,26 @@ func (q QEMU) args(spec MachineSpec) ([]string, error) {
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 		"-m", strconv.Itoa(spec.MemoryMiB), "-smp", "1",
 		"-no-reboot", "-nic", "none",
-		"-kernel", cmp.Or(spec.KernelELF, spec.Kernel), "-initrd", spec.Initramfs, "-append", spec.Cmdline,
+		"-kernel", lf.kernel, "-initrd", lf.initramfs, "-append", spec.Cmdline,
 		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
-		"-chardev", "socket,id=agent,path=" + commaSafe(spec.AgentSocket),
+		"-chardev", "socket,id=agent,fd=" + strconv.Itoa(lf.agentFD),
 		"-device", "virtio-serial-pci,id=serial0",
 		"-device", "virtserialport,chardev=agent,name=" + spec.PortName,
 	}
 	if fw := q.firmware(); fw != "" {
 		args = append(args, "-bios", fw)
 	}
+	if spec.Dir != "" {
+		// Names the session on the process list, so that a VM can be
+		// told apart and found, though it opens nothing there.
+		args = append(args, "-name", commaSafe(spec.Dir))
+	}
+	for _, a := range lf.addFD {
+		args = append(args, "-add-fd", a)
+	}
 	for i, d := range spec.Disks {
 		base := map[string]any{"driver": d.BaseFormat, "node-name": fmt.Sprintf("base%d", i), "read-only": true,
-			"file": map[string]any{"driver": "file", "filename": d.Base, "read-only": true}}
+			"file": map[string]any{"driver": "file", "filename": lf.disks[i].base, "read-only": true}}
 		switch d.BaseFormat {
 		case "raw":
 		case "qcow2":
@@ -125,7 +307,7 @@ func (q QEMU) args(spec MachineSpec) ([]string, error) {
 		// The overlay is scratch until Commit merges it after the VM has
 		// exited, so the guest's many fsyncs need not reach the host disk.
 		overlay := map[string]any{"driver": "qcow2", "node-name": fmt.Sprintf("disk%d", i),
-			"file":    map[string]any{"driver": "file", "filename": d.Overlay, "cache": map[string]any{"no-flush": true}},
+			"file":    map[string]any{"driver": "file", "filename": lf.disks[i].overlay, "cache": map[string]any{"no-flush": true}},
 			"backing": fmt.Sprintf("base%d", i)}
 		for _, node := range []map[string]any{base, overlay} {
 			j, err := json.Marshal(node)

@@ -1,7 +1,6 @@
 package mount
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/guestinject/guestinject/internal/ownerdir"
 )
 
 // sessionPrefix starts the name of every session directory; the owner's
@@ -40,27 +41,18 @@ const unmountTimeout = 10 * time.Second
 // the session's lifetime; the kernel drops the lock when the owner dies.
 type sessionDir struct {
 	path string
-	lock *os.File
+	lock *ownerdir.Dir
 }
 
 func newSessionDir(stateDir string) (*sessionDir, error) {
-	pid := os.Getpid()
-	start, err := processStart(pid)
+	od, err := ownerdir.Create(stateDir, sessionPrefix)
 	if err != nil {
 		return nil, err
 	}
-	path, err := os.MkdirTemp(stateDir, fmt.Sprintf("%s%d-%d-", sessionPrefix, pid, start))
-	if err != nil {
-		return nil, err
-	}
-	lock, err := lockDir(path, 0)
-	if err != nil {
-		os.Remove(path)
-		return nil, err
-	}
-	d := &sessionDir{path: path, lock: lock}
+	d := &sessionDir{path: od.Path, lock: od}
 	exe, _ := os.Executable()
-	owner := fmt.Sprintf("pid=%d start=%d exe=%s\n", pid, start, exe)
+	start, _ := ownerdir.ProcessStart(os.Getpid())
+	owner := fmt.Sprintf("pid=%d start=%d exe=%s\n", os.Getpid(), start, exe)
 	if err := os.WriteFile(d.file(ownerName), []byte(owner), 0o600); err != nil {
 		d.remove()
 		return nil, err
@@ -74,32 +66,12 @@ func newSessionDir(stateDir string) (*sessionDir, error) {
 
 func (d *sessionDir) file(name string) string { return filepath.Join(d.path, name) }
 
-// lockDir opens dir and takes an exclusive flock on it; how is 0 to wait
-// or unix.LOCK_NB to fail at once when someone holds it.
-func lockDir(dir string, how int) (*os.File, error) {
-	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|how)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, &os.PathError{Op: "flock", Path: dir, Err: err}
-	}
-	return f, nil
-}
-
 // remove deletes the directory's known entries and the directory itself,
 // then drops the lock. Entries that are still mount points, or anything
 // it does not know, make it fail instead: it never removes recursively.
 func (d *sessionDir) remove() error {
 	err := removeKnown(d.path)
-	d.lock.Close()
+	d.lock.Unlock()
 	return err
 }
 
@@ -131,72 +103,6 @@ func ignoreNotExist(err error) error {
 		return nil
 	}
 	return err
-}
-
-// processStart returns the start time of process pid in clock ticks since
-// boot, which together with the pid names a process uniquely.
-func processStart(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	st, err := parseProcStat(b)
-	return st.start, err
-}
-
-type procStat struct {
-	state byte
-	start uint64
-}
-
-// parseProcStat reads the state and start time from /proc/<pid>/stat. The
-// command name in parentheses may hold spaces and parentheses itself, so
-// fields are counted from the last ')'.
-func parseProcStat(b []byte) (procStat, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return procStat{}, errors.New("proc stat: no command name")
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	// fields[0] is field 3 (state); starttime is field 22.
-	if len(fields) < 20 || len(fields[0]) != 1 {
-		return procStat{}, errors.New("proc stat: too few fields")
-	}
-	start, err := strconv.ParseUint(fields[19], 10, 64)
-	if err != nil {
-		return procStat{}, fmt.Errorf("proc stat: start time: %w", err)
-	}
-	return procStat{state: fields[0][0], start: start}, nil
-}
-
-// alive reports whether the process pid started at start still runs. A
-// zombie has released its files and locks, so it counts as dead.
-func alive(pid int, start uint64) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	st, err := parseProcStat(b)
-	return err == nil && st.start == start && st.state != 'Z' && st.state != 'X'
-}
-
-// parseSessionName returns the owner encoded in a session directory's
-// name, "guestinject-mount-<pid>-<start>-<random>".
-func parseSessionName(name string) (pid int, start uint64, ok bool) {
-	rest, found := strings.CutPrefix(name, sessionPrefix)
-	if !found {
-		return 0, 0, false
-	}
-	parts := strings.SplitN(rest, "-", 3)
-	if len(parts) != 3 || parts[2] == "" {
-		return 0, 0, false
-	}
-	pid, err1 := strconv.Atoi(parts[0])
-	start, err2 := strconv.ParseUint(parts[1], 10, 64)
-	if err1 != nil || err2 != nil || pid <= 0 || strconv.Itoa(pid) != parts[0] {
-		return 0, 0, false
-	}
-	return pid, start, true
 }
 
 // mountEntry is one line of /proc/self/mountinfo.
@@ -327,34 +233,14 @@ func sweep(ctx context.Context, stateDir string, log *slog.Logger) error {
 	if stateDir == "" {
 		stateDir = os.TempDir()
 	}
-	entries, err := os.ReadDir(stateDir)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, e := range entries {
-		pid, start, ok := parseSessionName(e.Name())
-		if !ok || !e.IsDir() || alive(pid, start) {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		dir := filepath.Join(stateDir, e.Name())
-		if err := sweepSession(ctx, dir, log); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return ownerdir.Stale(ctx, stateDir, sessionPrefix, func(ctx context.Context, dir string) error {
+		return sweepSession(ctx, dir, log)
+	})
 }
 
+// sweepSession cleans up the directory of a dead session; the caller
+// holds its lock.
 func sweepSession(ctx context.Context, dir string, log *slog.Logger) error {
-	lock, err := lockDir(dir, unix.LOCK_NB)
-	if err != nil {
-		// Held by a live owner or another sweeper, or already gone.
-		return nil
-	}
-	defer lock.Close()
 	log.Info("mount: cleaning up after a dead session", "dir", dir)
 	// The guest filesystem first, while a storage daemon that survived
 	// can still take its last writes.
@@ -385,11 +271,11 @@ func killStaleDaemon(dir string) {
 	pid, start, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
 	p, err1 := strconv.Atoi(pid)
 	s, err2 := strconv.ParseUint(start, 10, 64)
-	if !ok || err1 != nil || err2 != nil || p <= 0 || !alive(p, s) {
+	if !ok || err1 != nil || err2 != nil || p <= 0 || !ownerdir.Alive(p, s) {
 		return
 	}
 	unix.Kill(p, unix.SIGKILL)
-	for i := 0; i < 200 && alive(p, s); i++ {
+	for i := 0; i < 200 && ownerdir.Alive(p, s); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 }

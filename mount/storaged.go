@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/guestinject/guestinject/internal/ownerdir"
 )
 
 // storageDaemon is a qemu-storage-daemon exporting one block node as a raw
@@ -97,7 +99,7 @@ func startStorageDaemon(ctx context.Context, bin string, spec exportSpec, pidFil
 		d.err = cmd.Wait()
 		close(d.done)
 	}()
-	if start, err := processStart(cmd.Process.Pid); err == nil {
+	if start, err := ownerdir.ProcessStart(cmd.Process.Pid); err == nil {
 		os.WriteFile(pidFile, []byte(fmt.Sprintf("%d %d\n", cmd.Process.Pid, start)), 0o600)
 	}
 	ctx, cancel := context.WithTimeout(ctx, daemonReadyTimeout)

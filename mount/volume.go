@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/internal/blkid"
+	"github.com/guestinject/guestinject/internal/parttable"
 )
 
 // Volume is a whole disk or a partition of the attached image and what its
@@ -112,10 +113,11 @@ func scanVolumes(r io.ReaderAt, size int64) ([]Volume, error) {
 	if whole.Err == nil {
 		return []Volume{whole}, nil
 	}
-	parts, err := readPartitions(r, size)
+	table, err := parttable.Read(r, size)
 	if err != nil {
 		return nil, err
 	}
+	parts := table.Partitions
 	if len(parts) == 0 {
 		return []Volume{whole}, nil
 	}

@@ -10,6 +10,8 @@ needs=(
 	qemu-storage-daemon qemu-system-common
 	mkfs.ext4           e2fsprogs
 	debugfs             e2fsprogs
+	lvm                 lvm2
+	losetup             mount
 	mkfs.xfs            xfsprogs
 	sfdisk              fdisk
 	mkfs.vfat           dosfstools

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/internal/blkid"
 	"github.com/guestinject/guestinject/internal/guestetc"
@@ -42,6 +43,9 @@ type inspection struct {
 	Network    []string          `json:"network_config,omitempty"`
 	Fstab      []fstabEntry      `json:"fstab,omitempty"`
 	LoginUsers []string          `json:"login_users,omitempty"`
+	// Appliance is what the appliance found on the disks: the root, every
+	// filesystem and where it is mounted, and each fstab line's fate.
+	Appliance *appliance.Inspection `json:"appliance,omitempty"`
 }
 
 type fstabEntry struct {
@@ -112,6 +116,10 @@ func probeWholeDisk(path string) string {
 }
 
 func (r *inspection) readGuest(ctx context.Context, g vfs.FS) error {
+	if a, ok := g.(interface{ Inspection() appliance.Inspection }); ok {
+		in := a.Inspection()
+		r.Appliance = &in
+	}
 	data, err := readOptional(ctx, g, "/etc/os-release")
 	if err == nil && data == nil {
 		data, err = readOptional(ctx, g, "/usr/lib/os-release")
@@ -222,5 +230,33 @@ func (r *inspection) print(w io.Writer) {
 			k = "fstab"
 		}
 		fmt.Fprintf(w, "  %-16s %s on %s (%s)\n", k, e.Device, e.MountPoint, e.Type)
+	}
+	if r.Appliance == nil {
+		return
+	}
+	for i, f := range r.Appliance.Filesystems {
+		k := ""
+		if i == 0 {
+			k = "filesystems"
+		}
+		where := "not mounted"
+		if f.MountPoint != "" {
+			where = "mounted on " + f.MountPoint
+		}
+		if f.Note != "" {
+			where += ": " + f.Note
+		}
+		fmt.Fprintf(w, "  %-16s %s, %s\n", k, f, where)
+	}
+	first := true
+	for _, e := range r.Appliance.Fstab {
+		if e.Mounted && e.Note == "" {
+			continue
+		}
+		k := ""
+		if first {
+			k, first = "fstab skipped", false
+		}
+		fmt.Fprintf(w, "  %-16s line %d: %s %s: %s\n", k, e.Line, e.Source, e.MountPoint, e.Note)
 	}
 }

@@ -43,7 +43,10 @@ func FuzzServe(f *testing.F) {
 		func(w *wire.Writer) error { return w.Write(wire.FrameData, 1, []byte("data")) },
 		func(w *wire.Writer) error { return w.Write(wire.FrameDataEnd, 1, nil) }))
 	f.Add(frames(f, req(1, wire.Request{Op: wire.OpOpen, Name: "/f"}), req(2, wire.Request{Op: wire.OpRead, Handle: 1, Size: 10})))
+	f.Add(frames(f, req(1, wire.Request{Op: wire.OpInspect, Name: "/"}), req(2, wire.Request{Op: wire.OpInspect})))
 	f.Add(frames(f, req(1, wire.Request{Op: wire.OpMkdirAll, Name: "/a/b", Mode: 0o755}), func(w *wire.Writer) error { return w.Write(wire.FrameCancel, 1, nil) }))
+	inspection := &wire.Inspection{Root: 0, OS: wire.OSInfo{ID: "debian"},
+		Filesystems: []wire.Filesystem{{Device: "/dev/vda", Type: "ext4", MountPoint: "/"}}}
 	root, err := inroot.Open(f.TempDir())
 	if err != nil {
 		f.Fatal(err)
@@ -54,7 +57,7 @@ func FuzzServe(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			_ = agent.Serve(context.Background(), conn, root, agent.Hooks{})
+			_ = agent.Serve(context.Background(), conn, root, agent.Hooks{Inspect: func(context.Context) *wire.Inspection { return inspection }})
 		}()
 		<-done
 	})

@@ -22,6 +22,9 @@ type Hooks struct {
 	// Shutdown syncs and unmounts before the agent powers off; it runs
 	// before the answer is sent, and Serve returns after sending it.
 	Shutdown func(ctx context.Context) error
+	// Inspect reports what the agent found on the disks; nil answers
+	// OpInspect with vfs.ErrNotSupported.
+	Inspect func(ctx context.Context) *wire.Inspection
 }
 
 // Serve answers requests from conn against fsys until the host closes the
@@ -325,6 +328,12 @@ func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp w
 		if s.hooks.Sync != nil {
 			err = s.hooks.Sync(ctx)
 		}
+	case wire.OpInspect:
+		if s.hooks.Inspect == nil {
+			err = &fs.PathError{Op: string(req.Op), Path: req.Name, Err: vfs.ErrNotSupported}
+			break
+		}
+		resp.Inspection = s.hooks.Inspect(ctx)
 	case wire.OpShutdown:
 		s.closeFiles()
 		if s.hooks.Shutdown != nil {

@@ -52,6 +52,9 @@ type Config struct {
 
 	// bootDir and modulesRoot are /boot and /lib/modules; tests change them.
 	bootDir, modulesRoot string
+	// lvmTool, when set, replaces the search for the host's lvm binary;
+	// tests point it at a file, or at "" for a host without one.
+	lvmTool *string
 }
 
 // Appliance is what the VM boots.
@@ -92,7 +95,22 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	if err != nil {
 		return nil, err
 	}
-	mods, copies, err := km.plan()
+	lvmTool := findLVMTool()
+	if cfg.lvmTool != nil {
+		lvmTool = *cfg.lvmTool
+	}
+	lvmFiles, lvmKey, err := lvmPayload(lvmTool)
+	if err != nil {
+		// Not fatal: images without LVM do not need it, and the agent
+		// says so when an image does.
+		log.Warn("initramfs: leaving the LVM tools out", "reason", err)
+		lvmFiles, lvmKey = nil, nil
+	}
+	groups := moduleGroups
+	if lvmFiles != nil {
+		groups = append(slices.Clone(groups), moduleGroup{group: DMGroup, modules: dmModules})
+	}
+	mods, copies, err := km.plan(groups)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +149,7 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	}
 	agentSum := sha256.Sum256(agent)
 	key.Write(agentSum[:])
+	fmt.Fprintf(key, "lvm %x\n", lvmKey)
 	name := fmt.Sprintf("initramfs-%s-%s.cpio", k.Version, hex.EncodeToString(key.Sum(nil))[:20])
 	out := filepath.Join(cache, name)
 	app := &Appliance{Kernel: k.Path, KernelVersion: k.Version, Initramfs: out}
@@ -146,8 +165,15 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	start := time.Now()
 	var buf bytes.Buffer
 	cw := &cpioWriter{w: &buf}
+	dirs := map[string]bool{}
+	mkdir := func(d string) {
+		if !dirs[d] {
+			dirs[d] = true
+			cw.dir(d)
+		}
+	}
 	for _, d := range []string{"dev", "proc", "sys", "sysroot", "etc", "etc/guestinject", "lib", "lib/modules"} {
-		cw.dir(d)
+		mkdir(d)
 	}
 	cw.charDev("dev/console", 0o600, 5, 1) // so the kernel gives /init a console
 	cw.file("init", 0o755, agent)
@@ -158,6 +184,16 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 			return nil, fmt.Errorf("initramfs: module: %w", err)
 		}
 		cw.file(strings.TrimPrefix(a, "/"), 0o644, data)
+	}
+	for _, f := range lvmFiles {
+		data, err := os.ReadFile(f.host)
+		if err != nil {
+			return nil, fmt.Errorf("initramfs: LVM tools: %w", err)
+		}
+		for _, d := range parentDirs(f.archive) {
+			mkdir(d)
+		}
+		cw.file(strings.TrimPrefix(f.archive, "/"), f.mode, data)
 	}
 	if err := cw.close(); err != nil {
 		return nil, err

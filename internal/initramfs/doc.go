@@ -19,6 +19,15 @@
 // files are written to a temporary name and renamed into place, so
 // concurrent processes are safe and readers never see a partial archive.
 //
+// When the host has the LVM tools (lvm in /usr/sbin, /sbin or $PATH), the
+// archive also holds lvm at LVMBinary, the shared libraries of its
+// DT_NEEDED closure in LVMLibDir (found in the standard library
+// directories by reading ELF headers, never by running ldd) and its
+// dynamic loader at the path the binary names, plus DMGroup, the
+// device-mapper modules, which the agent loads only when it meets an LVM
+// physical volume. Their content is part of the cache key. Without the
+// tools the archive has neither, and the agent says so of an LVM guest.
+//
 // The agent is Config.Agent, $GUESTINJECT_AGENT, or built with the go
 // command from the module's source (see the appliance package
 // documentation for what that requires).

@@ -125,6 +125,8 @@ func fakeSystem(t *testing.T, versions []string, noModules ...string) Config {
 		t.Fatal(err)
 	}
 	cfg.Agent = agent
+	noLVM := "" // the archive should not depend on the host's lvm2
+	cfg.lvmTool = &noLVM
 	return cfg
 }
 

@@ -13,15 +13,17 @@ import (
 // moduleGroups says which modules each group needs; their dependencies
 // are added from modules.dep. Core must exist (built in or as modules);
 // a filesystem the kernel lacks is left out and fails at mount time.
-var moduleGroups = []struct {
-	group    string
-	modules  []string
-	required bool
-}{
+var moduleGroups = []moduleGroup{
 	{CoreGroup, []string{"virtio_pci", "virtio_blk", "virtio_console"}, true},
 	{"ext4", []string{"ext4"}, false},
 	{"xfs", []string{"xfs"}, false},
 	{"btrfs", []string{"btrfs"}, false},
+}
+
+type moduleGroup struct {
+	group    string
+	modules  []string
+	required bool
 }
 
 // moduleName is the kernel's name of a module file: no directory, no
@@ -110,10 +112,10 @@ func (km *kernelModules) loadOrder(name string) (files []string, ok bool) {
 
 // plan lists the modules for every group, with the host files to copy
 // (archive path -> host path).
-func (km *kernelModules) plan() ([]Module, map[string]string, error) {
+func (km *kernelModules) plan(groups []moduleGroup) ([]Module, map[string]string, error) {
 	var mods []Module
 	copies := map[string]string{}
-	for _, g := range moduleGroups {
+	for _, g := range groups {
 		inGroup := map[string]bool{}
 		for _, name := range g.modules {
 			files, ok := km.loadOrder(name)

@@ -172,3 +172,58 @@ func WriteTree(t testing.TB, dir string, files map[string]string) {
 		}
 	}
 }
+
+// Part is a partition of a disk built by GPTDisk.
+type Part struct {
+	SizeMiB int64
+	Name    string // GPT partition name (PARTLABEL)
+	GUID    string // GPT unique partition GUID (PARTUUID); random when ""
+	// Tree, when not "", is copied into an ext4 filesystem made in the
+	// partition with the label and UUID below; otherwise the partition
+	// is left empty.
+	Tree        string
+	Label, UUID string
+}
+
+// GPTDisk builds a GPT disk at img with parts laid out one after the
+// other from sector 2048, each Linux-typed, and returns the byte offset
+// of each partition (for debugfs "img?offset=N").
+func GPTDisk(t testing.TB, img string, parts ...Part) []int64 {
+	t.Helper()
+	var total int64 = 2 // MiB: the table and the backup
+	for _, p := range parts {
+		total += p.SizeMiB
+	}
+	Sparse(t, img, total<<20)
+	layout := "label: gpt\n"
+	offsets := make([]int64, len(parts))
+	start := int64(2048)
+	for i, p := range parts {
+		offsets[i] = start * 512
+		sectors := p.SizeMiB << 11
+		layout += fmt.Sprintf("start=%d, size=%d, type=0FC63DAF-8483-4772-8E79-3D69D7C47709", start, sectors)
+		if p.Name != "" {
+			layout += fmt.Sprintf(", name=%q", p.Name)
+		}
+		if p.GUID != "" {
+			layout += ", uuid=" + p.GUID
+		}
+		layout += "\n"
+		start += sectors
+	}
+	RunIn(t, layout, "sfdisk", "-q", img)
+	for i, p := range parts {
+		if p.Tree == "" {
+			continue
+		}
+		args := []string{"-q", "-F", "-d", p.Tree, "-E", fmt.Sprintf("offset=%d", offsets[i])}
+		if p.Label != "" {
+			args = append(args, "-L", p.Label)
+		}
+		if p.UUID != "" {
+			args = append(args, "-U", p.UUID)
+		}
+		Run(t, "mkfs.ext4", append(args, img, strconv.FormatInt(p.SizeMiB<<10, 10)+"k")...)
+	}
+	return offsets
+}

@@ -433,6 +433,22 @@ func (c *Client) Symlink(ctx context.Context, target, name string) error {
 	return c.simple(ctx, "symlink", name, &Request{Op: OpSymlink, Name: name, Target: target})
 }
 
+// Inspect asks the agent what it found on the disks. The answer is
+// checked (Inspection.Check); one that fails breaks the connection.
+func (c *Client) Inspect(ctx context.Context) (*Inspection, error) {
+	resp, _, err := c.call(ctx, "inspect", "/", &Request{Op: OpInspect, Name: "/"}, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Inspection == nil {
+		return nil, c.badAnswer("inspect", "/", "no inspection")
+	}
+	if err := resp.Inspection.Check(); err != nil {
+		return nil, c.badAnswer("inspect", "/", err.Error())
+	}
+	return resp.Inspection, nil
+}
+
 // Sync asks the agent to flush the guest filesystems to the disks.
 func (c *Client) Sync(ctx context.Context) error {
 	return c.simple(ctx, "sync", "/", &Request{Op: OpSync, Name: "/"})

@@ -21,6 +21,10 @@
 //   - Every request carries an id; Cancel names the id to stop, and the
 //     agent answers every request exactly once.
 //   - A Hello exchange fixes the protocol version before anything else.
+//   - The host's first request is Inspect: the agent reports the guest
+//     root it chose (or why it has none), its OS, every filesystem and the
+//     fate of each fstab line, and the host checks every count and string
+//     of that report (Inspection.Check) before using it.
 //   - Errors travel as vfs.ErrorCode plus the operation, guest path and a
 //     bounded message, and become *fs.PathError wrapping the same sentinel
 //     on the other side.

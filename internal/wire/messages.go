@@ -70,6 +70,8 @@ type Response struct {
 	Value   []byte     `json:"value,omitempty"`
 	Handle  uint32     `json:"handle,omitempty"`
 	EOF     bool       `json:"eof,omitempty"` // a read reached the end of the file
+	// Inspection answers OpInspect.
+	Inspection *Inspection `json:"inspection,omitempty"`
 }
 
 // Error is a contract error in transit.

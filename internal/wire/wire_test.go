@@ -215,6 +215,11 @@ func FuzzClient(f *testing.F) {
 	f.Add(append(frameBytes(FrameResponse, 1, []byte(`{"handle":1,"info":{"name":"a","size":3,"mode":420,"mtime":0,"uid":0,"gid":0}}`)),
 		append(frameBytes(FrameData, 2, []byte("abc")), frameBytes(FrameResponse, 2, []byte(`{"eof":true}`))...)...))
 	f.Add(frameBytes(FrameResponse, 1, []byte(`{"err":{"code":4,"op":"x","path":"/y","msg":"m"}}`)))
+	f.Add(frameBytes(FrameResponse, 1, []byte(`{"inspection":{"root":0,"os":{"id":"debian","pretty_name":"Debian 12"},`+
+		`"filesystems":[{"device":"/dev/vda2","disk":0,"partition":2,"type":"ext4","mount_point":"/"},{"device":"/dev/vda3","disk":0,"partition":3,"mount_point":"/home"}],`+
+		`"fstab":[{"line":2,"source":"UUID=x","mount_point":"/home","type":"ext4","device":"/dev/vda3","mounted":true}]}}`)))
+	f.Add(frameBytes(FrameResponse, 1, []byte(`{"inspection":{"problem":"ambiguous-root","message":"two","root":-1,"os":{},`+
+		`"filesystems":[{"device":"/dev/vda","disk":0,"candidate":true,"os_name":"A"},{"device":"/dev/vdb","disk":1,"candidate":true}]}}`)))
 	f.Fuzz(func(t *testing.T, script []byte) {
 		ctx := context.Background()
 		c, err := NewClient(ctx, &scriptedConn{r: io.MultiReader(bytes.NewReader(helloBytes()), bytes.NewReader(script))})
@@ -244,5 +249,44 @@ func FuzzClient(f *testing.F) {
 			_ = data
 			file.Close()
 		}
+		if in, err := c.Inspect(ctx); err == nil {
+			if in.Check() != nil || (in.Problem == "" && (in.Root < 0 || in.Root >= len(in.Filesystems))) {
+				t.Fatalf("inspect returned a bad inspection %+v", in)
+			}
+		}
 	})
+}
+
+func TestInspectionCheck(t *testing.T) {
+	good := func() Inspection {
+		return Inspection{Root: 0, OS: OSInfo{ID: "debian", PrettyName: "Debian GNU/Linux 12"},
+			Filesystems: []Filesystem{{Device: "/dev/vda2", Partition: 2, Type: "ext4", MountPoint: "/"}, {Device: "/dev/vda3", Partition: 3, MountPoint: "/home"}},
+			Fstab:       []FstabLine{{Line: 1, Source: "UUID=x", MountPoint: "/home", Device: "/dev/vda3", Mounted: true}}}
+	}
+	in := good()
+	if err := in.Check(); err != nil {
+		t.Fatalf("good inspection refused: %v", err)
+	}
+	for name, spoil := range map[string]func(*Inspection){
+		"root out of range":     func(in *Inspection) { in.Root = 2 },
+		"no root, no problem":   func(in *Inspection) { in.Root = -1 },
+		"problem and root":      func(in *Inspection) { in.Problem = ProblemNoRoot },
+		"unknown problem":       func(in *Inspection) { in.Problem, in.Root = "weird", -1 },
+		"device outside /dev":   func(in *Inspection) { in.Filesystems[1].Device = "/etc/passwd" },
+		"negative disk":         func(in *Inspection) { in.Filesystems[1].Disk = -1 },
+		"relative mount point":  func(in *Inspection) { in.Filesystems[1].MountPoint = "home" },
+		"control character":     func(in *Inspection) { in.OS.PrettyName = "Debian\x1b[2J" },
+		"invalid UTF-8":         func(in *Inspection) { in.Filesystems[0].Label = "\xff" },
+		"long label":            func(in *Inspection) { in.Filesystems[0].Label = strings.Repeat("a", 1000) },
+		"too many filesystems":  func(in *Inspection) { in.Filesystems = make([]Filesystem, MaxFilesystems+1) },
+		"fstab device outside":  func(in *Inspection) { in.Fstab[0].Device = "vda3" },
+		"negative fstab line":   func(in *Inspection) { in.Fstab[0].Line = -1 },
+		"newline in fstab note": func(in *Inspection) { in.Fstab[0].Note = "a\nb" },
+	} {
+		in := good()
+		spoil(&in)
+		if err := in.Check(); !errors.Is(err, ErrProtocol) {
+			t.Errorf("%s: Check = %v, want ErrProtocol", name, err)
+		}
+	}
 }

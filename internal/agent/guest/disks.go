@@ -3,6 +3,7 @@ package guest
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/internal/blkid"
+	"github.com/guestinject/guestinject/internal/parttable"
 )
 
 // Disk serials tell the agent which disk is which and whether it may be
@@ -50,6 +52,8 @@ type Volume struct {
 	ReadOnly  bool   // the host will not keep changes to this disk
 	Partition int    // partition number; 0 for a whole disk
 	LV        string // "vg/lv" for an LVM logical volume, else ""
+	PartUUID  string // partition's PARTUUID from the partition table, "" when unknown
+	PartLabel string // GPT partition name (PARTLABEL), "" when none
 	Info      blkid.Info
 	Err       error // why Info is unknown
 }
@@ -95,8 +99,15 @@ func ScanVolumes(sysBlock, devDir string) ([]Volume, error) {
 		if len(parts) == 0 {
 			vols = append(vols, Volume{Device: filepath.Join(devDir, name), Disk: index, ReadOnly: ro})
 		}
+		// The kernel does not tell PARTUUID and PARTLABEL without udev:
+		// read them from the table, by partition number.
+		var table map[int]parttable.Partition
+		if len(parts) > 0 {
+			table = readTable(filepath.Join(devDir, name))
+		}
 		for _, p := range parts {
-			vols = append(vols, Volume{Device: filepath.Join(devDir, p.name), Disk: index, ReadOnly: ro, Partition: p.number})
+			vols = append(vols, Volume{Device: filepath.Join(devDir, p.name), Disk: index, ReadOnly: ro, Partition: p.number,
+				PartUUID: table[p.number].UUID, PartLabel: table[p.number].Name})
 		}
 	}
 	sort.Slice(vols, func(i, j int) bool {
@@ -138,6 +149,29 @@ func partitions(dir string) ([]partition, error) {
 	return parts, nil
 }
 
+// readTable reads the partition table of the disk dev, by partition
+// number; nil when it cannot be read.
+func readTable(dev string) map[int]parttable.Partition {
+	f, err := os.Open(dev)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil
+	}
+	t, err := parttable.Read(f, size)
+	if err != nil {
+		return nil
+	}
+	m := make(map[int]parttable.Partition, len(t.Partitions))
+	for _, p := range t.Partitions {
+		m[p.Number] = p
+	}
+	return m
+}
+
 func probe(dev string) (blkid.Info, error) {
 	f, err := os.Open(dev)
 	if err != nil {
@@ -148,29 +182,11 @@ func probe(dev string) (blkid.Info, error) {
 }
 
 // ErrNoRoot means no volume holds a Linux root filesystem; ErrAmbiguousRoot
-// that more than one does.
+// that more than one could be the root.
 var (
 	ErrNoRoot        = errors.New("no Linux filesystem found for the guest root")
 	ErrAmbiguousRoot = errors.New("more than one Linux filesystem could be the guest root")
 )
-
-// ChooseRoot picks the volume holding the guest root: the only one with a
-// Linux filesystem. Anything else is an error that lists what was found.
-func ChooseRoot(vols []Volume) (Volume, error) {
-	var found []Volume
-	for _, v := range vols {
-		if v.Err == nil && v.Info.Type.IsLinuxRoot() {
-			found = append(found, v)
-		}
-	}
-	switch len(found) {
-	case 1:
-		return found[0], nil
-	case 0:
-		return Volume{}, fmt.Errorf("%w; volumes: %s", ErrNoRoot, listVolumes(vols))
-	}
-	return Volume{}, fmt.Errorf("%w: %s", ErrAmbiguousRoot, listVolumes(found))
-}
 
 func listVolumes(vols []Volume) string {
 	if len(vols) == 0 {

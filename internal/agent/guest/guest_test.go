@@ -98,7 +98,9 @@ func TestChooseRoot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			root, err := guest.ChooseRoot(vols)
+			// Bare filesystems: nothing in them tells roots apart.
+			bare := func(v guest.Volume) guest.Candidate { return guest.Candidate{Volume: v} }
+			root, _, err := guest.ChooseRoot(vols, nil, bare)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("ChooseRoot = %v, %v; want %v", root, err, tc.wantErr)

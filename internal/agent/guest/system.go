@@ -78,16 +78,21 @@ func loadModule(path string) error {
 // MountRoot mounts v on target with its explicit type, nodev and nosuid,
 // read-only when readOnly, loading the filesystem's modules first.
 func MountRoot(v Volume, target string, readOnly bool, mods Modules) error {
+	flags := uintptr(unix.MS_NODEV | unix.MS_NOSUID)
+	if readOnly {
+		flags |= unix.MS_RDONLY
+	}
+	return mountVolume(v, target, flags, mods)
+}
+
+// mountVolume mounts v on target with its explicit type and flags.
+func mountVolume(v Volume, target string, flags uintptr, mods Modules) error {
 	fstype := v.Info.Type.MountType()
 	if fstype == "" {
 		return fmt.Errorf("%s: %s cannot be mounted", v.Device, v.Info.Type)
 	}
 	if err := mods.Load(fstype); err != nil {
 		return err
-	}
-	flags := uintptr(unix.MS_NODEV | unix.MS_NOSUID)
-	if readOnly {
-		flags |= unix.MS_RDONLY
 	}
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err

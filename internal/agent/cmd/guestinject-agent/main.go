@@ -19,7 +19,7 @@ import (
 	"github.com/guestinject/guestinject/internal/agent"
 	"github.com/guestinject/guestinject/internal/agent/guest"
 	"github.com/guestinject/guestinject/internal/initramfs"
-	"github.com/guestinject/guestinject/internal/inroot"
+	"github.com/guestinject/guestinject/internal/wire"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -87,12 +87,15 @@ func run() error {
 	defer port.Close()
 	timer.step("port found")
 
-	fsys, setupErr := setupRoot(mods)
+	g := setupRoot(mods)
 	timer.step("root mounted")
+	setupErr := g.Err
+	var fsys vfs.FS = g.FS
 	if setupErr != nil {
 		fmt.Fprintf(os.Stderr, "guestinject-agent: %v\n", setupErr)
 		fsys = agent.Unavailable(setupErr)
 	}
+	inspection := g.Inspection()
 	shutdown := false
 	hooks := agent.Hooks{
 		Sync: func(ctx context.Context) error {
@@ -107,7 +110,7 @@ func run() error {
 			if err := fsys.Close(); err != nil {
 				return err
 			}
-			if err := guest.Unmount(guest.RootMount); err != nil {
+			if err := g.Unmount(); err != nil {
 				return err
 			}
 			// The host hangs up once it has the answer; should it not,
@@ -118,12 +121,14 @@ func run() error {
 			})
 			return nil
 		},
+		Inspect: func(ctx context.Context) *wire.Inspection { return inspection },
 	}
 	err = agent.Serve(context.Background(), port, fsys, hooks)
 	if !shutdown && setupErr == nil {
 		// The host went away without Shutdown: nothing it wrote will be
-		// kept, so there is nothing to flush.
+		// kept, but the mounts still come down in order.
 		fsys.Close()
+		g.Unmount()
 	}
 	if err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("serving: %w", err)
@@ -131,10 +136,16 @@ func run() error {
 	return setupErr
 }
 
-// setupRoot finds and mounts the guest root and opens it in-root.
-func setupRoot(mods guest.Modules) (vfs.FS, error) {
+// setupRoot finds the volumes, chooses and mounts the guest root and the
+// filesystems its fstab names, and opens it in-root. The result always
+// describes what was found; its Err says why there is no root.
+func setupRoot(mods guest.Modules) *guest.Guest {
+	name, err := guest.ParseRootParam(guest.Cmdline(guest.RootParam))
+	if err != nil {
+		return &guest.Guest{Err: err}
+	}
 	var vols []guest.Volume
-	_, err := waitFor("disks", func() string {
+	_, err = waitFor("disks", func() string {
 		var err error
 		vols, err = guest.ScanVolumes("/sys/block", "/dev")
 		if err != nil || len(vols) == 0 {
@@ -143,21 +154,19 @@ func setupRoot(mods guest.Modules) (vfs.FS, error) {
 		return "ok"
 	})
 	if err != nil {
-		return nil, err
+		return &guest.Guest{Err: err}
 	}
-	root, err := guest.ChooseRoot(vols)
-	if err != nil {
-		return nil, err
+	// Logical volumes join the candidates. An LVM failure is on the
+	// console, and in the error when no root is found without it.
+	lvs, lvmErr := guest.ActivateLVM(context.Background(), mods, vols)
+	if lvmErr != nil {
+		fmt.Fprintf(os.Stderr, "guestinject-agent: %v\n", lvmErr)
 	}
-	if err := guest.MountRoot(root, guest.RootMount, root.ReadOnly, mods); err != nil {
-		return nil, err
+	g := guest.Setup(context.Background(), append(vols, lvs...), name, mods)
+	if g.Err != nil && lvmErr != nil {
+		g.Err = fmt.Errorf("%w; %w", g.Err, lvmErr)
 	}
-	r, err := inroot.Open(guest.RootMount)
-	if err != nil {
-		guest.Unmount(guest.RootMount)
-		return nil, err
-	}
-	return r, nil
+	return g
 }
 
 // waitFor polls find until it returns something or portWait passes.

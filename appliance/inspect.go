@@ -1,0 +1,260 @@
+package appliance
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/guestinject/guestinject/internal/agent/guest"
+	"github.com/guestinject/guestinject/internal/wire"
+)
+
+// Errors of choosing the guest root; Open returns them inside a
+// *RootError, so match them with errors.Is.
+var (
+	// ErrNoRoot: no disk holds a Linux filesystem.
+	ErrNoRoot = errors.New("no Linux filesystem for the guest root")
+	// ErrAmbiguousRoot: several filesystems could be the root; name one
+	// with WithRoot.
+	ErrAmbiguousRoot = errors.New("more than one filesystem could be the guest root")
+	// ErrRootNotFound: the root named with WithRoot is not there, or
+	// holds nothing the appliance can mount.
+	ErrRootNotFound = errors.New("the named guest root was not found")
+)
+
+// Root names the filesystem that holds the guest root, for guests where
+// the appliance cannot choose it alone (see WithRoot). Set exactly one
+// field.
+type Root struct {
+	// Volume names it by position: a disk of Open's list and a
+	// partition number, 0 for the whole disk.
+	Volume *VolumeRef
+	// Label is the filesystem label.
+	Label string
+	// UUID is the filesystem UUID (case does not matter).
+	UUID string
+	// LV is an LVM logical volume, "vg/lv" or "/dev/vg/lv".
+	LV string
+}
+
+// VolumeRef is a disk index in Open's list and a partition number on it
+// (0 for the whole disk).
+type VolumeRef struct {
+	Disk, Partition int
+}
+
+// WithRoot names the guest root instead of letting the appliance choose
+// it, like Nova's inject_partition. Open fails with ErrRootNotFound when
+// the named filesystem is not there or cannot be mounted.
+func WithRoot(r Root) Option { return func(o *options) { o.root = &r } }
+
+// rootName validates r against the number of disks and turns it into
+// what the agent reads.
+func (r Root) rootName(disks int) (guest.RootName, error) {
+	var names []guest.RootName
+	if r.Volume != nil {
+		names = append(names, guest.RootName{Kind: guest.RootByPartition, Disk: r.Volume.Disk, Partition: r.Volume.Partition})
+		if r.Volume.Disk < 0 || r.Volume.Disk >= disks {
+			return guest.RootName{}, fmt.Errorf("appliance: WithRoot: disk %d of %d", r.Volume.Disk, disks)
+		}
+	}
+	if r.Label != "" {
+		names = append(names, guest.RootName{Kind: guest.RootByLabel, Value: r.Label})
+	}
+	if r.UUID != "" {
+		names = append(names, guest.RootName{Kind: guest.RootByUUID, Value: r.UUID})
+	}
+	if r.LV != "" {
+		names = append(names, guest.RootName{Kind: guest.RootByLV, Value: strings.TrimPrefix(r.LV, "/dev/")})
+	}
+	if len(names) != 1 {
+		return guest.RootName{}, fmt.Errorf("appliance: WithRoot: set exactly one of Volume, Label, UUID and LV (%d set)", len(names))
+	}
+	if err := names[0].Validate(); err != nil {
+		return guest.RootName{}, fmt.Errorf("appliance: WithRoot: %w", err)
+	}
+	return names[0], nil
+}
+
+// Inspection is what the appliance found on the disks: the guest root,
+// its operating system, every filesystem and how each fstab entry of the
+// root was handled. Every string in it comes from the guest image and is
+// only checked to be bounded, valid UTF-8 and free of control characters.
+type Inspection struct {
+	OS OS `json:"os"`
+	// Root is the filesystem mounted at "/"; it is also in Filesystems.
+	Root Filesystem `json:"root"`
+	// Filesystems are the whole disks and partitions (and logical
+	// volumes) found, in disk and partition order.
+	Filesystems []Filesystem `json:"filesystems"`
+	// Fstab says what became of each line of the root's /etc/fstab,
+	// and of the file itself when it could not be read (Line 0).
+	Fstab []FstabEntry `json:"fstab,omitempty"`
+}
+
+// OS is what the root's os-release file says; empty when it has none.
+type OS struct {
+	ID         string `json:"id,omitempty"`
+	VersionID  string `json:"version_id,omitempty"`
+	Name       string `json:"name,omitempty"`
+	PrettyName string `json:"pretty_name,omitempty"`
+}
+
+// Filesystem is a volume of the guest.
+type Filesystem struct {
+	// Device is its device node inside the appliance, e.g. /dev/vda2.
+	Device string `json:"device"`
+	// Disk is its disk's index in Open's list; Partition its partition
+	// number, 0 for a whole disk.
+	Disk      int `json:"disk"`
+	Partition int `json:"partition,omitempty"`
+	// LV is "vg/lv" for an LVM logical volume.
+	LV string `json:"lv,omitempty"`
+	// Type, UUID and Label come from its superblock; Type is "" when the
+	// content is unknown.
+	Type  string `json:"type,omitempty"`
+	UUID  string `json:"uuid,omitempty"`
+	Label string `json:"label,omitempty"`
+	// PartUUID and PartLabel come from the partition table.
+	PartUUID  string `json:"partuuid,omitempty"`
+	PartLabel string `json:"partlabel,omitempty"`
+	// MountPoint is where it is mounted in the guest tree, "" if it is
+	// not.
+	MountPoint string `json:"mount_point,omitempty"`
+	// Candidate reports that it was considered as the root: it holds an
+	// os-release or an fstab. OSName is the name its os-release gives.
+	Candidate bool   `json:"candidate,omitempty"`
+	OSName    string `json:"os_name,omitempty"`
+	// Note says why it is not mounted, or anything unusual.
+	Note string `json:"note,omitempty"`
+}
+
+func (f Filesystem) String() string {
+	var b strings.Builder
+	b.WriteString(f.Device)
+	switch {
+	case f.LV != "":
+		fmt.Fprintf(&b, " (LV %s", f.LV)
+	case f.Partition == 0:
+		fmt.Fprintf(&b, " (disk %d", f.Disk)
+	default:
+		fmt.Fprintf(&b, " (disk %d partition %d", f.Disk, f.Partition)
+	}
+	if f.Type != "" {
+		b.WriteString(", " + f.Type)
+	}
+	if f.Label != "" {
+		fmt.Fprintf(&b, ", label %q", f.Label)
+	}
+	if f.UUID != "" {
+		b.WriteString(", UUID " + f.UUID)
+	}
+	if f.OSName != "" {
+		fmt.Fprintf(&b, ", %q", f.OSName)
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// FstabEntry is one line of the root's /etc/fstab and what became of it.
+type FstabEntry struct {
+	Line       int    `json:"line"`                  // line number; 0 for a note about the whole file
+	Source     string `json:"source,omitempty"`      // as written: UUID=..., LABEL=..., /dev/vdb1
+	MountPoint string `json:"mount_point,omitempty"` // as written
+	Type       string `json:"type,omitempty"`        // as written
+	Device     string `json:"device,omitempty"`      // the device the source resolved to, "" if none
+	Mounted    bool   `json:"mounted,omitempty"`
+	// Note says why the line was not mounted, or where a mount point
+	// that is a symlink led.
+	Note string `json:"note,omitempty"`
+}
+
+// RootError is a failure to choose the guest root. It wraps ErrNoRoot,
+// ErrAmbiguousRoot or ErrRootNotFound.
+type RootError struct {
+	Err error
+	// Candidates are the filesystems that could be the root, for
+	// ErrAmbiguousRoot.
+	Candidates []Filesystem
+	// Filesystems is everything found.
+	Filesystems []Filesystem
+	// Detail is the appliance's own account.
+	Detail string
+}
+
+func (e *RootError) Error() string {
+	var b strings.Builder
+	b.WriteString("appliance: " + e.Err.Error())
+	list := func(fss []Filesystem) string {
+		if len(fss) == 0 {
+			return "none"
+		}
+		s := make([]string, len(fss))
+		for i, f := range fss {
+			s[i] = f.String()
+		}
+		return strings.Join(s, ", ")
+	}
+	if len(e.Candidates) > 0 {
+		b.WriteString(": " + list(e.Candidates))
+	}
+	if errors.Is(e.Err, ErrAmbiguousRoot) {
+		b.WriteString("; name the root with appliance.WithRoot(appliance.Root{...}) by Label, UUID, LV or Volume (disk and partition)")
+	}
+	b.WriteString("; filesystems found: " + list(e.Filesystems))
+	if e.Detail != "" {
+		b.WriteString("; appliance says: " + e.Detail)
+	}
+	return b.String()
+}
+
+func (e *RootError) Unwrap() error { return e.Err }
+
+// Inspection returns what the appliance found when it set up the guest.
+func (s *Session) Inspection() Inspection {
+	in := s.inspection
+	in.Filesystems = append([]Filesystem(nil), in.Filesystems...)
+	in.Fstab = append([]FstabEntry(nil), in.Fstab...)
+	return in
+}
+
+// inspectionFrom converts the agent's checked report, and checks what
+// only the host knows: the disk indexes. A root problem becomes a
+// *RootError.
+func inspectionFrom(w *wire.Inspection, disks int) (Inspection, error) {
+	var in Inspection
+	for _, f := range w.Filesystems {
+		if f.Disk >= disks {
+			return Inspection{}, fmt.Errorf("appliance: %w: inspection names disk %d of %d", wire.ErrProtocol, f.Disk, disks)
+		}
+		in.Filesystems = append(in.Filesystems, Filesystem{
+			Device: f.Device, Disk: f.Disk, Partition: f.Partition, LV: f.LV, Type: f.Type, UUID: f.UUID, Label: f.Label,
+			PartUUID: f.PartUUID, PartLabel: f.PartLabel, MountPoint: f.MountPoint, Candidate: f.Candidate, OSName: f.OSName, Note: f.Note,
+		})
+	}
+	for _, l := range w.Fstab {
+		in.Fstab = append(in.Fstab, FstabEntry(l))
+	}
+	in.OS = OS(w.OS)
+	if w.Problem == "" {
+		in.Root = in.Filesystems[w.Root]
+		return in, nil
+	}
+	re := &RootError{Filesystems: in.Filesystems, Detail: w.Message}
+	switch w.Problem {
+	case wire.ProblemNoRoot:
+		re.Err = ErrNoRoot
+	case wire.ProblemAmbiguousRoot:
+		re.Err = ErrAmbiguousRoot
+	case wire.ProblemRootNotFound:
+		re.Err = ErrRootNotFound
+	default:
+		return in, fmt.Errorf("appliance: setting up the guest root: %s", w.Message)
+	}
+	for _, f := range in.Filesystems {
+		if f.Candidate {
+			re.Candidates = append(re.Candidates, f)
+		}
+	}
+	return in, re
+}

@@ -1,0 +1,282 @@
+package guest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/guestinject/guestinject/internal/blkid"
+	"github.com/guestinject/guestinject/internal/guestetc"
+	"github.com/guestinject/guestinject/internal/inroot"
+	"github.com/guestinject/guestinject/internal/wire"
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// maxOSRelease bounds the os-release file read from a guest.
+const maxOSRelease = 64 << 10
+
+// Guest is the guest as the agent set it up: the root it chose and
+// mounted at RootMount, the fstab mounts inside it, and what it found.
+type Guest struct {
+	Volumes    []Volume
+	Candidates []Candidate // the Linux filesystems looked at, when there were several
+	Root       Volume
+	OS         guestetc.OSRelease
+	Fstab      []FstabMount
+	FstabSkips []FstabSkip
+	FstabNote  string       // why /etc/fstab was not read
+	FS         *inroot.Root // the guest root, resolved in-root; nil when Err is set
+	Err        error        // why there is no root
+
+	mounts Mounts
+}
+
+// Setup chooses the guest root among vols (or takes the one name names),
+// mounts it at RootMount, and mounts the filesystems its /etc/fstab names
+// inside it. The result always describes what was found; Err says why
+// there is no root.
+func Setup(ctx context.Context, vols []Volume, name *RootName, mods Modules) *Guest {
+	g := &Guest{Volumes: vols}
+	root, looked, err := ChooseRoot(vols, name, func(v Volume) Candidate { return lookAt(ctx, v, mods) })
+	g.Candidates = looked
+	if err != nil {
+		g.Err = err
+		return g
+	}
+	if err := MountRoot(root, RootMount, root.ReadOnly, mods); err != nil {
+		if name != nil {
+			err = &RootError{Err: ErrRootNotFound, Name: name, Volumes: vols, Detail: err.Error()}
+		}
+		g.Err = err
+		return g
+	}
+	r, err := inroot.Open(RootMount)
+	if err != nil {
+		Unmount(RootMount)
+		g.Err = err
+		return g
+	}
+	g.Root, g.FS = root, r
+	g.OS, _ = readOSRelease(ctx, r)
+	g.mountFstab(ctx, mods)
+	return g
+}
+
+// lookAt mounts v alone, read-only, at ProbeMount and looks for an
+// os-release and an fstab, resolving both in-root.
+func lookAt(ctx context.Context, v Volume, mods Modules) Candidate {
+	c := Candidate{Volume: v}
+	flags := uintptr(unix.MS_RDONLY | unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC)
+	if err := mountVolume(v, ProbeMount, flags, mods); err != nil {
+		c.Err = err
+		return c
+	}
+	defer Unmount(ProbeMount)
+	r, err := inroot.Open(ProbeMount)
+	if err != nil {
+		c.Err = err
+		return c
+	}
+	defer r.Close()
+	c.OS, _ = readOSRelease(ctx, r)
+	if info, err := r.Stat(ctx, "/etc/fstab"); err == nil && info.Mode().IsRegular() {
+		c.HasFstab = true
+	}
+	return c
+}
+
+// readOSRelease reads /etc/os-release, or /usr/lib/os-release; nil when
+// there is neither. One too large to read is there but says nothing.
+func readOSRelease(ctx context.Context, r *inroot.Root) (guestetc.OSRelease, error) {
+	var err error
+	for _, name := range []string{"/etc/os-release", "/usr/lib/os-release"} {
+		var data []byte
+		data, err = vfs.ReadFile(ctx, r, name, maxOSRelease)
+		switch {
+		case err == nil:
+			return guestetc.ParseOSRelease(data), nil
+		case errors.Is(err, vfs.ErrTooLarge):
+			return guestetc.OSRelease{}, err
+		}
+	}
+	return nil, err
+}
+
+// mountFstab reads the root's /etc/fstab and mounts what PlanMounts
+// allows, parents first.
+func (g *Guest) mountFstab(ctx context.Context, mods Modules) {
+	data, err := vfs.ReadFile(ctx, g.FS, "/etc/fstab", MaxFstabSize)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			g.FstabNote = "/etc/fstab not read: " + err.Error()
+		}
+		return
+	}
+	var entries []FstabEntry
+	entries, g.FstabSkips = ParseFstab(data)
+	g.Fstab = PlanMounts(g.Root, entries, g.Volumes)
+	for _, i := range MountOrder(g.Fstab) {
+		m := &g.Fstab[i]
+		flags := uintptr(unix.MS_NODEV | unix.MS_NOSUID)
+		if m.ReadOnly {
+			flags |= unix.MS_RDONLY
+		}
+		var where string
+		err := mods.Load(m.FSType)
+		if err == nil {
+			where, err = g.mounts.MountInRoot(ctx, g.FS, m.Target, m.Device, m.FSType, flags)
+		}
+		switch {
+		case errors.Is(err, unix.ENODEV):
+			m.Mount, m.Note = false, fmt.Sprintf("the appliance kernel has no %s support", m.FSType)
+		case err != nil:
+			m.Mount, m.Note = false, "mount failed: "+err.Error()
+		default:
+			m.Mounted = true
+			if where != m.Target {
+				m.Note = "mount point resolves to " + where + " in the guest"
+				m.Target = where
+			}
+		}
+	}
+}
+
+// Unmount unmounts the fstab mounts, deepest first, then the root. Close
+// FS first.
+func (g *Guest) Unmount() error {
+	if g.FS == nil {
+		return nil
+	}
+	err := g.mounts.UnmountAll()
+	if rerr := Unmount(RootMount); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Inspection reports g for the host.
+func (g *Guest) Inspection() *wire.Inspection {
+	in := &wire.Inspection{Root: -1}
+	if g.Err != nil {
+		in.Message = text(g.Err.Error(), wire.MaxMessage)
+		switch {
+		case errors.Is(g.Err, ErrAmbiguousRoot):
+			in.Problem = wire.ProblemAmbiguousRoot
+		case errors.Is(g.Err, ErrNoRoot):
+			in.Problem = wire.ProblemNoRoot
+		case errors.Is(g.Err, ErrRootNotFound):
+			in.Problem = wire.ProblemRootNotFound
+		default:
+			in.Problem = wire.ProblemFailed
+		}
+	}
+	if g.FS != nil {
+		in.OS = wire.OSInfo{ID: text(g.OS["ID"], 0), VersionID: text(g.OS["VERSION_ID"], 0),
+			Name: text(g.OS["NAME"], 0), PrettyName: text(g.OS["PRETTY_NAME"], 0)}
+	}
+	// The candidates: those that look like roots, or, when nothing told
+	// the Linux filesystems apart, every one the error lists.
+	looked, candidate := map[string]Candidate{}, map[string]bool{}
+	for _, c := range g.Candidates {
+		looked[c.Volume.Device] = c
+		candidate[c.Volume.Device] = c.IsRoot()
+	}
+	var re *RootError
+	if errors.As(g.Err, &re) && errors.Is(re.Err, ErrAmbiguousRoot) {
+		for _, c := range re.Candidates {
+			candidate[c.Volume.Device] = true
+		}
+	}
+	notes := map[string]string{}
+	mounted := map[string]string{}
+	for _, m := range g.Fstab {
+		switch {
+		case m.Mounted:
+			mounted[m.Device] = m.Target
+		case m.Device != "" && notes[m.Device] == "":
+			notes[m.Device] = fmt.Sprintf("fstab line %d: %s", m.Entry.Line, m.Note)
+		}
+	}
+	for _, v := range g.Volumes[:min(len(g.Volumes), wire.MaxFilesystems)] {
+		f := wire.Filesystem{
+			Device: text(v.Device, 0), Disk: v.Disk, Partition: v.Partition, LV: text(v.LV, 0),
+			PartUUID: text(v.PartUUID, 0), PartLabel: text(v.PartLabel, 0),
+		}
+		if v.Err == nil {
+			f.Type, f.UUID, f.Label = string(v.Info.Type), text(v.Info.UUID, 0), text(v.Info.Label, 0)
+		}
+		if c, ok := looked[v.Device]; ok {
+			f.Candidate = candidate[v.Device]
+			f.OSName = text(osName(c.OS), 0)
+			if c.Err != nil {
+				f.Note = text("could not be looked at: "+c.Err.Error(), wire.MaxMessage)
+			}
+		}
+		switch {
+		case g.FS != nil && v.Device == g.Root.Device:
+			in.Root = len(in.Filesystems)
+			f.MountPoint = "/"
+			f.Candidate = g.OS != nil || f.Candidate
+			f.OSName = text(osName(g.OS), 0)
+		case mounted[v.Device] != "":
+			f.MountPoint = text(mounted[v.Device], wire.MaxMessage)
+		case f.Note != "":
+		case notes[v.Device] != "":
+			f.Note = text(notes[v.Device], wire.MaxMessage)
+		case v.Err != nil:
+			f.Note = text(v.String(), wire.MaxMessage)
+		case v.Info.Type == blkid.Swap:
+			f.Note = "swap"
+		case v.Info.Type == blkid.LVM2:
+			f.Note = "LVM physical volume"
+		case g.FS != nil:
+			f.Note = "not mounted: not in the root's /etc/fstab"
+		}
+		in.Filesystems = append(in.Filesystems, f)
+	}
+	if g.FstabNote != "" {
+		in.Fstab = append(in.Fstab, wire.FstabLine{Note: text(g.FstabNote, wire.MaxMessage)})
+	}
+	for _, s := range g.FstabSkips {
+		in.Fstab = append(in.Fstab, wire.FstabLine{Line: s.Line, Note: text(s.Reason, wire.MaxMessage)})
+	}
+	for _, m := range g.Fstab {
+		in.Fstab = append(in.Fstab, wire.FstabLine{
+			Line: m.Entry.Line, Source: text(m.Entry.Source, wire.MaxMessage), MountPoint: text(m.Entry.Target, wire.MaxMessage),
+			Type: text(m.Entry.Type, 0), Device: text(m.Device, 0), Mounted: m.Mounted, Note: text(m.Note, wire.MaxMessage),
+		})
+	}
+	if len(in.Fstab) > wire.MaxFstabLines {
+		in.Fstab = in.Fstab[:wire.MaxFstabLines]
+	}
+	return in
+}
+
+// text makes a string from the guest fit the wire's rules: valid UTF-8,
+// control characters replaced, at most max bytes (256 when max is 0).
+func text(s string, max int) string {
+	if max == 0 {
+		max = 256
+	}
+	s = strings.ToValidUTF8(s, "?")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
+	if len(s) <= max {
+		return s
+	}
+	s = s[:max]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}

@@ -1,0 +1,232 @@
+package initramfs
+
+import (
+	"context"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/guestinject/guestinject/internal/testimage"
+)
+
+// hostLVM returns the host's lvm binary, skipping (or failing under
+// GUESTINJECT_E2E=1) without one.
+func hostLVM(t *testing.T) string {
+	t.Helper()
+	tool := findLVMTool()
+	if tool == "" {
+		testimage.Need(t, "lvm (lvm2)")
+	}
+	return tool
+}
+
+// lddLibraries is what ldd(1) says bin needs, by name: the independent
+// account the ELF walk is checked against.
+func lddLibraries(t *testing.T, bin string) (libs []string, interp string) {
+	t.Helper()
+	out, err := exec.Command("ldd", bin).Output()
+	if err != nil {
+		t.Skipf("ldd %s: %v", bin, err)
+	}
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[1] == "=>":
+			libs = append(libs, f[0])
+		case len(f) >= 1 && path.IsAbs(f[0]):
+			interp = f[0]
+		}
+	}
+	slices.Sort(libs)
+	return libs, interp
+}
+
+func TestELFClosureMatchesLdd(t *testing.T) {
+	for _, bin := range []string{findLVMTool(), "/bin/ls"} {
+		if bin == "" {
+			continue
+		}
+		t.Run(filepath.Base(bin), func(t *testing.T) {
+			files, err := elfClosure(bin, "/x/bin", "/x/lib", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantLibs, wantInterp := lddLibraries(t, bin)
+			if files[0].archive != "/x/bin" || files[0].host != bin {
+				t.Errorf("first file = %+v, want the binary", files[0])
+			}
+			var libs []string
+			var interp string
+			for _, f := range files[1:] {
+				if strings.HasPrefix(f.archive, "/x/lib/") {
+					libs = append(libs, path.Base(f.archive))
+					if fi, err := os.Stat(f.host); err != nil || !fi.Mode().IsRegular() {
+						t.Errorf("%s: %v", f.host, err)
+					}
+				} else {
+					interp = f.archive
+				}
+			}
+			slices.Sort(libs)
+			if !slices.Equal(libs, wantLibs) || interp != wantInterp {
+				t.Errorf("closure of %s:\n%v interpreter %s\nldd says:\n%v interpreter %s", bin, libs, interp, wantLibs, wantInterp)
+			}
+		})
+	}
+}
+
+func TestELFClosureRefuses(t *testing.T) {
+	dir := t.TempDir()
+	notELF := filepath.Join(dir, "script")
+	if err := os.WriteFile(notELF, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := elfClosure(notELF, "/x/bin", "/x/lib", nil); err == nil {
+		t.Error("a script was accepted as a binary")
+	}
+	// Libraries missing from the search path are an error, not a
+	// silently incomplete payload.
+	if _, err := elfClosure("/bin/ls", "/x/bin", "/x/lib", []string{dir}); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("closure with no library directory: %v", err)
+	}
+}
+
+func TestLibraryDirsKnowThisMachine(t *testing.T) {
+	f, err := elf.Open("/bin/ls")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	if multiarchTriplet(f.Machine) == "" {
+		t.Errorf("no multiarch directory for %v", f.Machine)
+	}
+}
+
+// lvmSystem is fakeSystem with dm-mod among the kernel's modules and
+// tool as the host's lvm.
+func lvmSystem(t *testing.T, tool string) Config {
+	t.Helper()
+	t.Setenv(KernelEnv, "")
+	cfg := fakeSystem(t, []string{"6.1.0-9-amd64"})
+	fakeModules(t, filepath.Join(cfg.modulesRoot, "6.1.0-9-amd64"), testDep+"kernel/drivers/md/dm-mod.ko:\n", "")
+	cfg.lvmTool = &tool
+	return cfg
+}
+
+func TestArchiveWithLVM(t *testing.T) {
+	tool := filepath.Join(t.TempDir(), "lvm")
+	data, err := os.ReadFile(hostLVM(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tool, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := lvmSystem(t, tool)
+	app, err := Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(app.Initramfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := readCPIO(t, b)
+	if e := files[strings.TrimPrefix(LVMBinary, "/")]; string(e.data) != string(data) || e.mode != cpioReg|0o755 {
+		t.Errorf("%s: %d bytes mode %o, want the host's lvm", LVMBinary, len(e.data), e.mode)
+	}
+	wantLibs, interp := lddLibraries(t, tool)
+	for _, lib := range wantLibs {
+		if _, ok := files[strings.TrimPrefix(path.Join(LVMLibDir, lib), "/")]; !ok {
+			t.Errorf("archive lacks %s", lib)
+		}
+	}
+	for _, d := range parentDirs(interp) {
+		if e, ok := files[d]; !ok || e.mode != cpioDir|0o755 {
+			t.Errorf("archive lacks directory %s for the loader", d)
+		}
+	}
+	if e, ok := files[strings.TrimPrefix(interp, "/")]; !ok || e.mode != cpioReg|0o755 || len(e.data) == 0 {
+		t.Errorf("archive lacks the loader %s", interp)
+	}
+	mods, err := ParseModuleList(files[strings.TrimPrefix(ModuleListPath, "/")].data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(mods, Module{Group: DMGroup, Path: "/lib/modules/dm-mod.ko"}) {
+		t.Errorf("module list has no dm-mod in group %s: %v", DMGroup, mods)
+	}
+	payload := 0
+	for name, e := range files {
+		if strings.HasPrefix(name, "lvm/") || name == strings.TrimPrefix(interp, "/") {
+			payload += len(e.data)
+		}
+	}
+	t.Logf("LVM payload: %d files' worth of %d bytes in an archive of %d bytes", len(wantLibs)+2, payload, len(b))
+
+	// A changed lvm binary is a different archive.
+	if err := os.WriteFile(tool, append(data, 0), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.Initramfs == app.Initramfs {
+		t.Error("a changed lvm binary reused the old archive")
+	}
+}
+
+func TestArchiveWithoutLVM(t *testing.T) {
+	cfg := lvmSystem(t, "")
+	app, err := Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(app.Initramfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := readCPIO(t, b)
+	for name := range files {
+		if strings.HasPrefix(name, "lvm") {
+			t.Errorf("archive holds %s without LVM tools", name)
+		}
+	}
+	mods, err := ParseModuleList(files[strings.TrimPrefix(ModuleListPath, "/")].data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mods {
+		if m.Group == DMGroup {
+			t.Errorf("device-mapper module %s without LVM tools", m.Path)
+		}
+	}
+	// The same kernel and agent with LVM tools are another archive.
+	tool := hostLVM(t)
+	cfg.lvmTool = &tool
+	with, err := Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if with.Initramfs == app.Initramfs {
+		t.Error("adding the LVM tools reused the archive without them")
+	}
+}
+
+func TestParentDirs(t *testing.T) {
+	for p, want := range map[string][]string{
+		"/lib64/ld-linux-x86-64.so.2": {"lib64"},
+		"/lvm/lib/libc.so.6":          {"lvm", "lvm/lib"},
+		"/init":                       nil,
+	} {
+		if got := parentDirs(p); !slices.Equal(got, want) {
+			t.Errorf("parentDirs(%s) = %v, want %v", p, got, want)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package wire
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// OpInspect asks the agent what it found on the disks: the guest root,
+// its operating system, every filesystem and what became of each fstab
+// entry. The agent answers it even when it could not set up a root.
+const OpInspect Op = "inspect"
+
+// Bounds on an Inspection, checked by the host.
+const (
+	MaxFilesystems = 256
+	MaxFstabLines  = 512
+	maxShortText   = 256
+)
+
+// Problems an Inspection can report instead of a root.
+const (
+	ProblemNoRoot        = "no-root"        // no filesystem could be the root
+	ProblemAmbiguousRoot = "ambiguous-root" // several could; Candidate marks them
+	ProblemRootNotFound  = "root-not-found" // the root the host named is not there or not mountable
+	ProblemFailed        = "failed"         // anything else; Message says what
+)
+
+// Inspection is the agent's report of the guest, answered to OpInspect.
+type Inspection struct {
+	Problem     string       `json:"problem,omitempty"`
+	Message     string       `json:"message,omitempty"`
+	Root        int          `json:"root"` // index in Filesystems, -1 when there is no root
+	OS          OSInfo       `json:"os"`
+	Filesystems []Filesystem `json:"filesystems,omitempty"`
+	Fstab       []FstabLine  `json:"fstab,omitempty"`
+}
+
+// OSInfo is what the root's os-release says.
+type OSInfo struct {
+	ID         string `json:"id,omitempty"`
+	VersionID  string `json:"version_id,omitempty"`
+	Name       string `json:"name,omitempty"`
+	PrettyName string `json:"pretty_name,omitempty"`
+}
+
+// Filesystem is one volume the agent found.
+type Filesystem struct {
+	Device     string `json:"device"`
+	Disk       int    `json:"disk"`
+	Partition  int    `json:"partition,omitempty"`
+	LV         string `json:"lv,omitempty"`
+	Type       string `json:"type,omitempty"`
+	UUID       string `json:"uuid,omitempty"`
+	Label      string `json:"label,omitempty"`
+	PartUUID   string `json:"partuuid,omitempty"`
+	PartLabel  string `json:"partlabel,omitempty"`
+	MountPoint string `json:"mount_point,omitempty"`
+	Candidate  bool   `json:"candidate,omitempty"` // holds os-release or fstab
+	OSName     string `json:"os_name,omitempty"`   // of a candidate
+	Note       string `json:"note,omitempty"`
+}
+
+// FstabLine is what became of one line of the root's /etc/fstab.
+type FstabLine struct {
+	Line       int    `json:"line"`
+	Source     string `json:"source,omitempty"`
+	MountPoint string `json:"mount_point,omitempty"`
+	Type       string `json:"type,omitempty"`
+	Device     string `json:"device,omitempty"` // the volume the source names
+	Mounted    bool   `json:"mounted,omitempty"`
+	Note       string `json:"note,omitempty"` // why it was not mounted
+}
+
+// Check validates an Inspection from the agent: bounded counts and
+// strings, valid UTF-8 without control characters, devices under /dev,
+// absolute mount points, a known problem, and a root index in range.
+func (in *Inspection) Check() error {
+	switch in.Problem {
+	case "":
+		if in.Root < 0 {
+			return protocolErr("inspection without a root or a problem")
+		}
+	case ProblemNoRoot, ProblemAmbiguousRoot, ProblemRootNotFound, ProblemFailed:
+		if in.Root != -1 {
+			return protocolErr("inspection with a problem and a root")
+		}
+	default:
+		return protocolErr("unknown inspection problem %q", truncate(in.Problem))
+	}
+	if len(in.Filesystems) > MaxFilesystems || len(in.Fstab) > MaxFstabLines {
+		return protocolErr("inspection with %d filesystems and %d fstab lines", len(in.Filesystems), len(in.Fstab))
+	}
+	if in.Root >= len(in.Filesystems) || in.Root < -1 {
+		return protocolErr("inspection root %d out of range", in.Root)
+	}
+	texts := []boundedText{
+		{in.Message, MaxMessage}, {in.OS.ID, maxShortText}, {in.OS.VersionID, maxShortText},
+		{in.OS.Name, maxShortText}, {in.OS.PrettyName, maxShortText},
+	}
+	for _, f := range in.Filesystems {
+		if !strings.HasPrefix(f.Device, "/dev/") || f.Disk < 0 || f.Disk > MaxFilesystems || f.Partition < 0 || f.Partition > 1<<16 {
+			return protocolErr("inspection filesystem %q on disk %d partition %d", truncate(f.Device), f.Disk, f.Partition)
+		}
+		if f.MountPoint != "" && f.MountPoint[0] != '/' {
+			return protocolErr("inspection mount point %q", truncate(f.MountPoint))
+		}
+		texts = append(texts, []boundedText{
+			{f.Device, maxShortText}, {f.LV, maxShortText}, {f.Type, maxShortText}, {f.UUID, maxShortText},
+			{f.Label, maxShortText}, {f.PartUUID, maxShortText}, {f.PartLabel, maxShortText},
+			{f.MountPoint, MaxMessage}, {f.OSName, maxShortText}, {f.Note, MaxMessage},
+		}...)
+	}
+	for _, l := range in.Fstab {
+		if l.Line < 0 || (l.Device != "" && !strings.HasPrefix(l.Device, "/dev/")) {
+			return protocolErr("inspection fstab line %d device %q", l.Line, truncate(l.Device))
+		}
+		texts = append(texts, []boundedText{
+			{l.Source, MaxMessage}, {l.MountPoint, MaxMessage}, {l.Type, maxShortText},
+			{l.Device, maxShortText}, {l.Note, MaxMessage},
+		}...)
+	}
+	for _, t := range texts {
+		if !cleanText(t.s, t.max) {
+			return protocolErr("inspection text %q", truncate(t.s))
+		}
+	}
+	return nil
+}
+
+type boundedText struct {
+	s   string
+	max int
+}
+
+// cleanText reports whether s is valid UTF-8 of at most max bytes without
+// control characters, so it can be printed and logged as it is.
+func cleanText(s string, max int) bool {
+	return len(s) <= max+len("…") && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+}
