@@ -86,18 +86,29 @@ func (q QEMU) Launch(ctx context.Context, spec MachineSpec) (_ Machine, err erro
 	fds := &inheritedFiles{}
 	// The VM holds its own copies once started; ours go either way.
 	defer fds.close()
-	var user *User
+	var (
+		user        *User
+		reservation *os.File
+	)
 	switch {
 	case spec.RunAs != nil:
 		user = spec.RunAs
 	case os.Geteuid() == 0:
-		res, err := reserveDynamicUser()
-		if err != nil {
-			return nil, err
+		res, rerr := reserveDynamicUser()
+		if rerr != nil {
+			return nil, rerr
 		}
-		// The VM inherits the lock, which then holds the uid for exactly
-		// as long as the VM runs, whether or not this process lives.
-		fds.add(res.lock)
+		// This process holds the lock until the VM has exited. The VM
+		// must not inherit it: with the lock file open it could lock
+		// every slot and starve other sessions. Should this process die
+		// first, the VM dies with it, and the next reservation of the
+		// uid waits for it in uidInUse.
+		reservation = res.lock
+		defer func() {
+			if err != nil {
+				reservation.Close()
+			}
+		}()
 		user = &res.User
 	}
 	files, err := q.openFiles(spec, fds, user != nil && user.UID != uint32(os.Geteuid()))
@@ -124,6 +135,9 @@ func (q QEMU) Launch(ctx context.Context, spec MachineSpec) (_ Machine, err erro
 	m := &qemuMachine{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		m.err = cmd.Wait()
+		if reservation != nil {
+			reservation.Close()
+		}
 		close(m.done)
 	}()
 	return m, nil
