@@ -55,7 +55,13 @@ func (h hostFacts) runsAsOtherUser() bool {
 // (libvirt is told not to relabel them): QEMU's user must be able to
 // read them, and checkReadable says before boot when it cannot.
 func stageBootFiles(spec appliance.MachineSpec, host hostFacts) (bootFiles, error) {
-	boot := bootFiles{kernel: spec.Kernel, initramfs: spec.Initramfs, consoleLog: filepath.Join(spec.Dir, "console.log")}
+	// The uncompressed kernel boots through its PVH entry point, without
+	// decompressing itself or the real-mode setup.
+	kernel := spec.Kernel
+	if spec.KernelELF != "" {
+		kernel = spec.KernelELF
+	}
+	boot := bootFiles{kernel: kernel, initramfs: spec.Initramfs, consoleLog: filepath.Join(spec.Dir, "console.log")}
 	if !host.runsAsOtherUser() {
 		return boot, nil
 	}
@@ -72,9 +78,9 @@ func stageBootFiles(spec appliance.MachineSpec, host hostFacts) (bootFiles, erro
 	if err := os.Chmod(spec.AgentSocket, 0o660); err != nil {
 		return bootFiles{}, fmt.Errorf("appliance/libvirt: %w", err)
 	}
-	boot.kernel = filepath.Join(spec.Dir, "vmlinuz")
+	boot.kernel = filepath.Join(spec.Dir, "kernel")
 	boot.initramfs = filepath.Join(spec.Dir, "initramfs")
-	if err := copyFile(spec.Kernel, boot.kernel); err != nil {
+	if err := copyFile(kernel, boot.kernel); err != nil {
 		return bootFiles{}, err
 	}
 	if err := copyFile(spec.Initramfs, boot.initramfs); err != nil {

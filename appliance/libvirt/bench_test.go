@@ -2,21 +2,20 @@ package libvirt_test
 
 import (
 	"context"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/guestinject/guestinject/appliance"
-	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/internal/appliancetest"
+	"github.com/guestinject/guestinject/internal/libvirttest"
 )
 
 // BenchmarkWriteCommit compares the libvirt launcher with the direct one
-// on the same small injection: Open, two writes and a directory, Commit.
-// The difference of the two is the libvirt overhead per session.
+// on the same small injection (appliancetest.WriteCommit: Open, two
+// writes and a directory, Commit), one after the other in one process
+// on one image. The difference is the libvirt overhead per session.
 func BenchmarkWriteCommit(b *testing.B) {
 	launcher := needLibvirt(b)
-	img := filepath.Join(imageDir(b), "disk.raw")
-	ext4Image(b, img, map[string]string{"etc/hostname": "bench\n", "root/": ""})
+	img := appliancetest.WriteCommitImage(b, libvirttest.ImageDir(b))
 	for _, bc := range []struct {
 		name     string
 		launcher appliance.Launcher
@@ -27,20 +26,7 @@ func BenchmarkWriteCommit(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
 			for b.Loop() {
-				s, err := appliance.Open(ctx, rawDisk(img), appliance.WithLauncher(bc.launcher))
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("host\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
-					b.Fatal(err)
-				}
-				if err := s.MkdirAll(ctx, "/root/.ssh", 0o700); err != nil {
-					b.Fatal(err)
-				}
-				if err := s.WriteFile(ctx, "/root/.ssh/authorized_keys", strings.NewReader("ssh-ed25519 AAAA k\n"), vfs.WriteOptions{Perm: 0o600}); err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Commit(ctx); err != nil {
+				if err := appliancetest.WriteCommit(ctx, bc.launcher, img); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,8 +1,9 @@
 // Package libvirt launches guestinject appliances through libvirt, and
 // opens the disks of libvirt domains. It is the module's only cgo package
 // (libvirt.org/go/libvirt, linked against libvirt.so; build it with the
-// libvirt development headers and pkg-config); nothing else in the module
-// imports it, so programs that do not use it need neither.
+// libvirt development headers and pkg-config); no other library package
+// of the module imports it, so programs that do not use it need neither.
+// The examples/libvirtdomain program does.
 //
 // # The launcher
 //
@@ -11,7 +12,13 @@
 // domain instead of running QEMU directly. The domain is described with
 // libvirtxml structs:
 //
-//   - direct kernel boot of the appliance kernel and initramfs;
+//   - direct kernel boot of the appliance kernel and initramfs, set up
+//     for boot time under TCG as the direct launcher (appliance.QEMU) is:
+//     a q35 machine with every device on the PCIe root bus, the
+//     "maximum" CPU model (its RDRAND seeds the guest's random pool at
+//     once; a libvirt without it gets qemu64 with RDRAND required), qboot
+//     as a read-only <loader type='rom'> when QEMU ships it, and the
+//     uncompressed PVH kernel (MachineSpec.KernelELF) when there is one;
 //   - the agent's virtio-serial port as a unix channel in connect mode,
 //     to the socket the host listens on (the host accepts exactly one
 //     connection);
@@ -19,7 +26,8 @@
 //     <backingStore> elements with explicit formats, ending in an empty
 //     <backingStore/> for a qcow2 image, so neither libvirt nor QEMU reads
 //     a format or a backing name from any header; the image is a backing
-//     node, which QEMU opens read-only;
+//     node, which QEMU opens read-only; the overlay, scratch until Commit,
+//     ignores the guest's flushes (cache='unsafe');
 //   - a dynamic security label for every security driver the host runs
 //     (SELinux or AppArmor sVirt, and DAC: QEMU runs as libvirt's QEMU
 //     user, not as the caller);

@@ -2,9 +2,8 @@ package libvirt_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,112 +14,110 @@ import (
 
 	applibvirt "github.com/guestinject/guestinject/appliance/libvirt"
 	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/internal/libvirttest"
 	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testimage/novaguest"
 	"github.com/guestinject/guestinject/vfs"
 )
 
-// guestDomain defines a persistent, shut-off domain on qemu:///system
-// with the disks given as (path, declared format) and undefines it when
-// the test ends.
-func guestDomain(t *testing.T, disks ...[2]string) (name string, dom *libvirt.Domain) {
+// contentHash hashes what a guest reads from img: the file for raw, its
+// contents converted to raw for qcow2.
+func contentHash(t *testing.T, img, format string) string {
 	t.Helper()
-	conn, err := libvirt.NewConnect("qemu:///system")
-	if err != nil {
-		t.Fatal(err)
+	if format == "raw" {
+		return testimage.FileHash(t, img)
 	}
-	t.Cleanup(func() { conn.Close() })
-	var b [6]byte
-	rand.Read(b[:])
-	name = "guestinject-test-" + hex.EncodeToString(b[:])
-	def := libvirtxml.Domain{
-		Type:   "qemu",
-		Name:   name,
-		Memory: &libvirtxml.DomainMemory{Value: 64, Unit: "MiB"},
-		OS:     &libvirtxml.DomainOS{Type: &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "pc", Type: "hvm"}},
-		Devices: &libvirtxml.DomainDeviceList{
-			// Install media are not the guest's disks: skipped.
-			Disks: []libvirtxml.DomainDisk{{Device: "cdrom", Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"},
-				Target: &libvirtxml.DomainDiskTarget{Dev: "sda", Bus: "sata"}, ReadOnly: &libvirtxml.DomainDiskReadOnly{}}},
-		},
-	}
-	for i, d := range disks {
-		def.Devices.Disks = append(def.Devices.Disks, libvirtxml.DomainDisk{
-			Device: "disk",
-			Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: d[1]},
-			Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: d[0]}},
-			Target: &libvirtxml.DomainDiskTarget{Dev: "vd" + string(rune('a'+i)), Bus: "virtio"},
-		})
-	}
-	domXML, err := def.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dom, err = conn.DomainDefineXML(domXML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if active, _ := dom.IsActive(); active {
-			dom.Destroy()
-		}
-		dom.Undefine()
-		dom.Free()
-	})
-	return name, dom
+	raw := filepath.Join(t.TempDir(), "content.raw")
+	testimage.Run(t, "qemu-img", "convert", "-q", "-f", format, "-O", "raw", img, raw)
+	return testimage.FileHash(t, raw)
 }
 
-// TestOpenDomain injects into a domain whose root filesystem is on a
-// qcow2 disk and which has a second, raw disk, through the domain API,
-// and reads the result back with debugfs.
+// dataDisk writes a 16 MiB raw data disk that holds no filesystem (an
+// application's own volume), so the guest root stays unambiguous.
+func dataDisk(t *testing.T, img string) {
+	t.Helper()
+	testimage.Sparse(t, img, 16<<20)
+	f, err := os.OpenFile(img, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte(strings.Repeat("application records\n", 200)), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOpenDomain defines a domain from XML whose first disk holds a
+// Debian-like guest and whose second holds application data, one qcow2
+// and one raw, opens it with OpenDomain, applies a whole Nova-style
+// inject.Spec, commits, and reads every change back with debugfs; the
+// data disk must be left as it was.
 func TestOpenDomain(t *testing.T) {
 	needLibvirt(t)
-	dir := imageDir(t)
-	rootRaw := filepath.Join(t.TempDir(), "root.raw")
-	ext4Image(t, rootRaw, map[string]string{"etc/hostname": "old\n", "root/": ""})
-	root := filepath.Join(dir, "root.qcow2")
-	testimage.Qcow2(t, rootRaw, root)
-	data := filepath.Join(dir, "data.raw")
-	testimage.Sparse(t, data, 16<<20)
-	dataHash := testimage.FileHash(t, data)
-	name, _ := guestDomain(t, [2]string{root, "qcow2"}, [2]string{data, "raw"})
+	for _, c := range []struct{ rootFormat, dataFormat string }{{"qcow2", "raw"}, {"raw", "qcow2"}} {
+		t.Run("root-"+c.rootFormat, func(t *testing.T) {
+			dir := imageDir(t)
+			rootRaw := filepath.Join(dir, "root.raw")
+			novaguest.Image(t, rootRaw, 128)
+			dataRaw := filepath.Join(dir, "data.raw")
+			dataDisk(t, dataRaw)
+			root, data := rootRaw, dataRaw
+			if c.rootFormat == "qcow2" {
+				root = filepath.Join(dir, "root.qcow2")
+				testimage.Qcow2(t, rootRaw, root)
+			}
+			if c.dataFormat == "qcow2" {
+				data = filepath.Join(dir, "data.qcow2")
+				testimage.Qcow2(t, dataRaw, data)
+			}
+			dataBefore := contentHash(t, data, c.dataFormat)
+			name, _ := libvirttest.DefineDomain(t, libvirttest.Disk{Path: root, Format: c.rootFormat}, libvirttest.Disk{Path: data, Format: c.dataFormat})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := applibvirt.OpenDomain(ctx, "qemu:///system", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if len(s.Disks) != 2 || s.Disks[0].Target != "vda" || s.Disks[0].Format != "qcow2" || s.Disks[1].Target != "vdb" || s.Disks[1].Format != "raw" {
-		t.Errorf("Disks = %+v, want vda qcow2 and vdb raw", s.Disks)
-	}
-	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("injected\n"), vfs.WriteOptions{Perm: 0o644, UID: -1, GID: -1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	back := filepath.Join(t.TempDir(), "back.raw")
-	testimage.Run(t, "qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", root, back)
-	if got := debugfs(t, back, "cat /etc/hostname"); got != "injected\n" {
-		t.Errorf("debugfs cat /etc/hostname = %q", got)
-	}
-	if testimage.FileHash(t, data) != dataHash {
-		t.Error("the raw data disk changed")
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			s, err := applibvirt.OpenDomain(ctx, libvirttest.URI, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if len(s.Disks) != 2 || s.Disks[0].Target != "vda" || s.Disks[0].Format != c.rootFormat || s.Disks[0].Path != root ||
+				s.Disks[1].Target != "vdb" || s.Disks[1].Format != c.dataFormat || s.Disks[1].Path != data {
+				t.Errorf("Disks = %+v, want vda %s %s and vdb %s %s", s.Disks, c.rootFormat, root, c.dataFormat, data)
+			}
+			rep, err := inject.Apply(ctx, s, novaguest.Spec())
+			if err != nil {
+				t.Fatalf("%v\n%s", err, s.Console())
+			}
+			if len(rep.Changes) < 10 {
+				t.Errorf("report lists %d changes: %+v", len(rep.Changes), rep.Changes)
+			}
+			if err := s.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if c.rootFormat == "qcow2" {
+				novaguest.CheckQcow2(t, root)
+			} else {
+				novaguest.Check(t, root)
+			}
+			if contentHash(t, data, c.dataFormat) != dataBefore {
+				t.Error("the data disk changed")
+			}
+		})
 	}
 }
 
-// TestOpenDomainRefusesActive refuses a running (here paused) domain, and
-// a Commit after the domain started during the session.
+// TestOpenDomainRefusesActive refuses a Commit after the domain started
+// during the session, and OpenDomain on the running domain.
 func TestOpenDomainRefusesActive(t *testing.T) {
 	needLibvirt(t)
 	img := filepath.Join(imageDir(t), "root.raw")
 	ext4Image(t, img, map[string]string{"etc/hostname": "old\n"})
-	name, dom := guestDomain(t, [2]string{img, "raw"})
+	name, dom := libvirttest.DefineDomain(t, libvirttest.Disk{Path: img, Format: "raw"})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	s, err := applibvirt.OpenDomain(ctx, "qemu:///system", name)
+	s, err := applibvirt.OpenDomain(ctx, libvirttest.URI, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,12 +137,13 @@ func TestOpenDomainRefusesActive(t *testing.T) {
 		t.Errorf("image changed: /etc/hostname = %q", got)
 	}
 
-	if _, err := applibvirt.OpenDomain(ctx, "qemu:///system", name); !errors.Is(err, applibvirt.ErrDomainActive) {
+	if _, err := applibvirt.OpenDomain(ctx, libvirttest.URI, name); !errors.Is(err, applibvirt.ErrDomainActive) {
 		t.Fatalf("OpenDomain on a running domain = %v, want ErrDomainActive", err)
 	}
 }
 
-// startWithoutDisks redefines dom without its disks and starts it paused.
+// startWithoutDisks redefines dom without its disks, starts it and
+// checks that it runs.
 func startWithoutDisks(t *testing.T, dom *libvirt.Domain) {
 	t.Helper()
 	domXML, err := dom.GetXMLDesc(libvirt.DOMAIN_XML_INACTIVE)
@@ -169,24 +167,37 @@ func startWithoutDisks(t *testing.T, dom *libvirt.Domain) {
 		t.Fatal(err)
 	}
 	defer redefined.Free()
-	if err := redefined.CreateWithFlags(libvirt.DOMAIN_START_PAUSED); err != nil {
+	if err := redefined.Create(); err != nil {
 		t.Fatal(err)
+	}
+	if state, _, err := redefined.GetState(); err != nil || state != libvirt.DOMAIN_RUNNING {
+		t.Fatalf("domain state after start = %v, %v; want running", state, err)
 	}
 }
 
 // TestOpenDomainChecksDeclaredFormat: the domain's declared format is
-// trusted, and checked against the content: a qcow2 image declared raw
-// is rejected before any VM starts.
+// trusted, and checked against the content: a qcow2 image declared raw,
+// and a raw image declared qcow2, are rejected before any VM starts, and
+// left as they were.
 func TestOpenDomainChecksDeclaredFormat(t *testing.T) {
 	needLibvirt(t)
 	dir := imageDir(t)
-	rootRaw := filepath.Join(t.TempDir(), "root.raw")
-	ext4Image(t, rootRaw, map[string]string{"etc/hostname": "old\n"})
-	img := filepath.Join(dir, "root.qcow2")
-	testimage.Qcow2(t, rootRaw, img)
-	name, _ := guestDomain(t, [2]string{img, "raw"})
-	_, err := applibvirt.OpenDomain(context.Background(), "qemu:///system", name)
-	if !errors.Is(err, imagecheck.ErrRejected) {
-		t.Fatalf("OpenDomain on a qcow2 declared raw = %v, want an imagecheck rejection", err)
+	raw := filepath.Join(dir, "root.raw")
+	ext4Image(t, raw, map[string]string{"etc/hostname": "old\n"})
+	qcow2 := filepath.Join(dir, "root.qcow2")
+	testimage.Qcow2(t, raw, qcow2)
+	for _, c := range []struct{ img, declared string }{{qcow2, "raw"}, {raw, "qcow2"}} {
+		t.Run(filepath.Ext(c.img)[1:]+"-declared-"+c.declared, func(t *testing.T) {
+			before := testimage.FileHash(t, c.img)
+			name, _ := libvirttest.DefineDomain(t, libvirttest.Disk{Path: c.img, Format: c.declared})
+			_, err := applibvirt.OpenDomain(context.Background(), libvirttest.URI, name)
+			var derr *applibvirt.DomainError
+			if !errors.Is(err, imagecheck.ErrRejected) || !errors.As(err, &derr) || derr.Domain != name {
+				t.Fatalf("OpenDomain = %v, want a DomainError wrapping an imagecheck rejection", err)
+			}
+			if testimage.FileHash(t, c.img) != before {
+				t.Error("image changed")
+			}
+		})
 	}
 }

@@ -18,6 +18,10 @@ type hostFacts struct {
 	// qemuUID and qemuGID are the user and group QEMU runs as (the DAC
 	// base label), or -1 when the connection does not say.
 	qemuUID, qemuGID int
+	// cpuMaximum says the hypervisor offers <cpu mode='maximum'> (libvirt
+	// 7.1 and later): QEMU's "max" model under TCG, the host's CPU under
+	// KVM.
+	cpuMaximum bool
 }
 
 // parseCaps reads the facts from a capabilities document.
@@ -59,10 +63,60 @@ func parseCaps(capsXML string) (hostFacts, error) {
 	return f, nil
 }
 
+// parseDomainCaps adds to f what the domain capabilities document for
+// the appliance's machine type says.
+func (f *hostFacts) parseDomainCaps(domCapsXML string) error {
+	var caps libvirtxml.DomainCaps
+	if err := caps.Unmarshal(domCapsXML); err != nil {
+		return fmt.Errorf("parsing domain capabilities: %w", err)
+	}
+	if caps.CPU != nil {
+		for _, m := range caps.CPU.Modes {
+			if m.Name == "maximum" && m.Supported == "yes" {
+				f.cpuMaximum = true
+			}
+		}
+	}
+	return nil
+}
+
 // bootFiles are the paths the domain boots from: the spec's own, or
-// private copies of them.
+// private copies of them, and the firmware ("" for libvirt's default).
 type bootFiles struct {
-	kernel, initramfs, consoleLog string
+	kernel, initramfs, consoleLog, firmware string
+}
+
+// machineType is the appliance's machine: on q35 the guest sets up PCI
+// interrupts without evaluating ACPI interrupt links, which under TCG
+// costs a fraction of a second per device on pc.
+const machineType = "q35"
+
+// firstSlot is the first slot on the PCIe root bus the appliance's
+// devices take; 0 is the host bridge and 1 is where a display would go.
+const firstSlot = 2
+
+// cpu chooses the guest CPU. Its RDRAND matters most: with it the guest
+// kernel seeds its random pool at boot, without it the first getrandom
+// blocks for about a second under TCG. "maximum" is QEMU's "max" model
+// (every feature TCG emulates, RDRAND included); older libvirt gets the
+// default model with RDRAND required.
+func cpu(host hostFacts) *libvirtxml.DomainCPU {
+	if host.cpuMaximum {
+		return &libvirtxml.DomainCPU{Mode: "maximum"}
+	}
+	return &libvirtxml.DomainCPU{
+		Mode: "custom", Match: "exact",
+		Model:    &libvirtxml.DomainCPUModel{Value: "qemu64", Fallback: "forbid"},
+		Features: []libvirtxml.DomainCPUFeature{{Policy: "require", Name: "rdrand"}},
+	}
+}
+
+// pciAddress places a device on the PCIe root bus as an integrated
+// device, as the direct launcher does: libvirt would otherwise give each
+// one a root port of its own, more devices for the guest to probe.
+func pciAddress(slot uint) *libvirtxml.DomainAddress {
+	zero := uint(0)
+	return &libvirtxml.DomainAddress{PCI: &libvirtxml.DomainAddressPCI{Domain: &zero, Bus: &zero, Slot: &slot, Function: &zero}}
 }
 
 // buildDomain describes the appliance VM for spec as a transient domain.
@@ -75,14 +129,20 @@ func buildDomain(name string, spec appliance.MachineSpec, boot bootFiles, host h
 		return nil, fmt.Errorf("%d disks: at most 26", len(spec.Disks))
 	}
 	port0 := uint(0)
+	var loader *libvirtxml.DomainLoader
+	if boot.firmware != "" {
+		loader = &libvirtxml.DomainLoader{Path: boot.firmware, Readonly: "yes", Type: "rom"}
+	}
 	d := &libvirtxml.Domain{
 		Type:        host.domainType,
 		Name:        name,
 		Description: "guestinject appliance (transient, single use)",
 		Memory:      &libvirtxml.DomainMemory{Value: uint(spec.MemoryMiB), Unit: "MiB"},
 		VCPU:        &libvirtxml.DomainVCPU{Value: 1},
+		CPU:         cpu(host),
 		OS: &libvirtxml.DomainOS{
-			Type:    &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "pc", Type: "hvm"},
+			Type:    &libvirtxml.DomainOSType{Arch: "x86_64", Machine: machineType, Type: "hvm"},
+			Loader:  loader,
 			Kernel:  boot.kernel,
 			Initrd:  boot.initramfs,
 			Cmdline: spec.Cmdline,
@@ -96,7 +156,10 @@ func buildDomain(name string, spec appliance.MachineSpec, boot bootFiles, host h
 		OnReboot:   "destroy",
 		OnCrash:    "destroy",
 		Devices: &libvirtxml.DomainDeviceList{
-			Controllers: []libvirtxml.DomainController{{Type: "usb", Model: "none"}},
+			Controllers: []libvirtxml.DomainController{
+				{Type: "usb", Model: "none"},
+				{Type: "virtio-serial", Index: &port0, Address: pciAddress(firstSlot)},
+			},
 			Serials: []libvirtxml.DomainSerial{{
 				Source: &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: boot.consoleLog, Append: "off"}},
 				Target: &libvirtxml.DomainSerialTarget{Type: "isa-serial", Port: &port0},
@@ -168,12 +231,16 @@ func overlayDisk(i int, md appliance.MachineDisk, host hostFacts) (libvirtxml.Do
 	default:
 		return libvirtxml.DomainDisk{}, fmt.Errorf("cannot attach format %q", md.BaseFormat)
 	}
+	// The overlay is scratch until Commit merges it after the VM has
+	// exited, so the guest's flushes need not reach the host disk
+	// (cache unsafe).
 	return libvirtxml.DomainDisk{
 		Device:       "disk",
-		Driver:       &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
+		Driver:       &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2", Cache: "unsafe"},
 		Source:       &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: md.Overlay}},
 		BackingStore: base,
 		Target:       &libvirtxml.DomainDiskTarget{Dev: "vd" + string(rune('a'+i)), Bus: "virtio"},
 		Serial:       md.Serial,
+		Address:      pciAddress(firstSlot + 1 + uint(i)),
 	}, nil
 }

@@ -41,8 +41,8 @@ func TestBuildDomain(t *testing.T) {
 			{Overlay: "/d/overlay1.qcow2", Base: "/img/b.qcow2", BaseFormat: "qcow2", Serial: "s1"},
 		},
 	}
-	host := hostFacts{domainType: "qemu", secModels: []string{"selinux", "dac"}, qemuUID: 1, qemuGID: 2}
-	def, err := buildDomain("n", spec, bootFiles{kernel: "/d/vmlinuz", initramfs: "/d/initramfs", consoleLog: "/d/console.log"}, host)
+	host := hostFacts{domainType: "qemu", secModels: []string{"selinux", "dac"}, qemuUID: 1, qemuGID: 2, cpuMaximum: true}
+	def, err := buildDomain("n", spec, bootFiles{kernel: "/d/vmlinuz", initramfs: "/d/initramfs", consoleLog: "/d/console.log", firmware: "/fw/qboot.rom"}, host)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +60,16 @@ func TestBuildDomain(t *testing.T) {
 	if got.OS.Kernel != "/d/vmlinuz" || got.OS.Initrd != "/d/initramfs" || got.OS.Cmdline != "console=ttyS0" {
 		t.Errorf("boot = %+v", got.OS)
 	}
+	// The boot-time settings of the direct launcher.
+	if got.OS.Type.Machine != "q35" {
+		t.Errorf("machine = %q, want q35", got.OS.Type.Machine)
+	}
+	if got.CPU == nil || got.CPU.Mode != "maximum" {
+		t.Errorf("cpu = %+v, want mode maximum", got.CPU)
+	}
+	if l := got.OS.Loader; l == nil || l.Path != "/fw/qboot.rom" || l.Type != "rom" || l.Readonly != "yes" {
+		t.Errorf("loader = %+v, want the qboot ROM, read-only", l)
+	}
 	if len(got.SecLabel) != 2 || got.SecLabel[0].Type != "dynamic" || got.SecLabel[0].Model != "selinux" || got.SecLabel[1].Model != "dac" {
 		t.Errorf("seclabels = %+v, want dynamic selinux and dac", got.SecLabel)
 	}
@@ -74,11 +84,36 @@ func TestBuildDomain(t *testing.T) {
 	if len(disks) != 2 {
 		t.Fatalf("%d disks", len(disks))
 	}
+	// Every PCI device sits on the root bus, at a slot of its own.
+	slots := map[uint]string{}
+	onRootBus := func(what string, a *libvirtxml.DomainAddress) {
+		t.Helper()
+		if a == nil || a.PCI == nil || a.PCI.Bus == nil || *a.PCI.Bus != 0 || a.PCI.Slot == nil {
+			t.Errorf("%s: address %+v, want one on the PCIe root bus", what, a)
+			return
+		}
+		if other, dup := slots[*a.PCI.Slot]; dup || *a.PCI.Slot == 0 || *a.PCI.Slot >= 0x1f {
+			t.Errorf("%s: slot %#x (taken by %q or reserved)", what, *a.PCI.Slot, other)
+		}
+		slots[*a.PCI.Slot] = what
+	}
+	for _, c := range got.Devices.Controllers {
+		if c.Type == "virtio-serial" {
+			onRootBus("virtio-serial", c.Address)
+		}
+	}
+	if len(slots) != 1 {
+		t.Errorf("controllers = %+v, want one virtio-serial controller", got.Devices.Controllers)
+	}
 	for i, d := range disks {
 		md := spec.Disks[i]
 		if d.Driver.Type != "qcow2" || d.Source.File.File != md.Overlay || d.Serial != md.Serial || d.ReadOnly != nil {
 			t.Errorf("disk %d overlay = %+v", i, d)
 		}
+		if d.Driver.Cache != "unsafe" {
+			t.Errorf("disk %d: cache %q, want unsafe (the overlay is scratch until Commit)", i, d.Driver.Cache)
+		}
+		onRootBus(d.Target.Dev, d.Address)
 		b := d.BackingStore
 		if b == nil || b.Format.Type != md.BaseFormat || b.Source.File.File != md.Base {
 			t.Fatalf("disk %d backing = %+v", i, b)
@@ -96,5 +131,54 @@ func TestBuildDomain(t *testing.T) {
 	}
 	if _, err := buildDomain("n", appliance.MachineSpec{Disks: []appliance.MachineDisk{{BaseFormat: "vmdk"}}}, bootFiles{}, host); err == nil {
 		t.Error("vmdk image accepted")
+	}
+}
+
+// TestBuildDomainFallbacks: without <cpu mode='maximum'> the CPU still
+// has RDRAND, and without a firmware the loader is libvirt's default.
+func TestBuildDomainFallbacks(t *testing.T) {
+	host := hostFacts{domainType: "qemu", qemuUID: -1, qemuGID: -1}
+	def, err := buildDomain("n", appliance.MachineSpec{MemoryMiB: 256}, bootFiles{kernel: "/k"}, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := def.CPU
+	if c == nil || c.Mode != "custom" || len(c.Features) != 1 || c.Features[0].Name != "rdrand" || c.Features[0].Policy != "require" {
+		t.Errorf("cpu = %+v, want a custom model requiring rdrand", c)
+	}
+	if def.OS.Loader != nil {
+		t.Errorf("loader = %+v, want none", def.OS.Loader)
+	}
+}
+
+func TestParseDomainCaps(t *testing.T) {
+	for caps, want := range map[string]bool{
+		`<domainCapabilities><cpu><mode name='host-passthrough' supported='no'/><mode name='maximum' supported='yes'/></cpu></domainCapabilities>`: true,
+		`<domainCapabilities><cpu><mode name='maximum' supported='no'/></cpu></domainCapabilities>`:                                                false,
+		`<domainCapabilities><cpu><mode name='host-model' supported='yes'/></cpu></domainCapabilities>`:                                            false,
+	} {
+		var h hostFacts
+		if err := h.parseDomainCaps(caps); err != nil {
+			t.Fatal(err)
+		}
+		if h.cpuMaximum != want {
+			t.Errorf("cpuMaximum = %v for %s", h.cpuMaximum, caps)
+		}
+	}
+}
+
+// TestStageBootFilesPrefersELF: the PVH kernel boots when the session
+// has one.
+func TestStageBootFilesPrefersELF(t *testing.T) {
+	dir := t.TempDir()
+	host := hostFacts{qemuUID: -1, qemuGID: -1}
+	for _, c := range []struct{ elf, want string }{{"/c/vmlinux", "/c/vmlinux"}, {"", "/c/vmlinuz"}} {
+		boot, err := stageBootFiles(appliance.MachineSpec{Kernel: "/c/vmlinuz", KernelELF: c.elf, Initramfs: "/c/initramfs", Dir: dir}, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if boot.kernel != c.want {
+			t.Errorf("KernelELF %q: kernel = %q, want %q", c.elf, boot.kernel, c.want)
+		}
 	}
 }

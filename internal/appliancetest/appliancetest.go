@@ -1,0 +1,97 @@
+// Package appliancetest holds what the tests of every appliance launcher
+// run the same way: the vfs conformance suite, one VM per case, and the
+// small injection the launcher benchmarks time. The launcher is a
+// parameter, so the direct QEMU launcher and the libvirt one are held to
+// the same cases and timed on the same work.
+package appliancetest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/vfs"
+	"github.com/guestinject/guestinject/vfs/vfstest"
+)
+
+// Conformance runs the vfs conformance suite against appliances started
+// by launcher (nil means the default launcher). Every case builds a raw
+// ext4 image from its layout with mkfs.ext4 -d, in a directory from
+// imageDir (t.TempDir when nil), and boots its own VM on it, so the
+// hostile layouts meet the real guest kernel and agent.
+func Conformance(t *testing.T, launcher appliance.Launcher, imageDir func(testing.TB) string) {
+	if imageDir == nil {
+		imageDir = func(t testing.TB) string { return t.TempDir() }
+	}
+	var opts []appliance.Option
+	if launcher != nil {
+		opts = append(opts, appliance.WithLauncher(launcher))
+	}
+	root := os.Geteuid() == 0
+	vfstest.Run(t, vfstest.Harness{
+		New: func(t *testing.T, hostDir string, layout vfstest.Layout) vfs.FS {
+			if err := layout.WriteDir(hostDir); err != nil {
+				t.Fatal(err)
+			}
+			var data int64
+			for _, e := range layout {
+				data += int64(len(e.Data))
+			}
+			img := filepath.Join(imageDir(t), "disk.raw")
+			sizeMiB := 64 + 2*data>>20
+			testimage.Run(t, "mkfs.ext4", "-q", "-F", "-d", hostDir, img, strconv.FormatInt(sizeMiB, 10)+"M")
+			// The guest root must hold exactly the layout.
+			testimage.Run(t, "debugfs", "-w", "-R", "rmdir /lost+found", img)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		Caps: vfstest.Caps{Owners: root, DeviceNodes: root, Xattrs: true, Symlinks: true},
+	})
+}
+
+// WriteCommitImage builds, in dir, the raw ext4 image WriteCommit
+// injects into, and returns its path.
+func WriteCommitImage(t testing.TB, dir string) string {
+	t.Helper()
+	tree := filepath.Join(dir, "tree")
+	testimage.WriteTree(t, tree, map[string]string{"etc/hostname": "bench\n", "root/": ""})
+	img := filepath.Join(dir, "disk.raw")
+	testimage.Ext4(t, img, tree, 64)
+	return img
+}
+
+// WriteCommit is the small injection the launcher benchmarks time: Open
+// the raw image img with launcher (nil means the default), write a host
+// name, create /root/.ssh and an authorized_keys in it, Commit.
+func WriteCommit(ctx context.Context, launcher appliance.Launcher, img string) error {
+	var opts []appliance.Option
+	if launcher != nil {
+		opts = append(opts, appliance.WithLauncher(launcher))
+	}
+	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, opts...)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("host\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+		return err
+	}
+	if err := s.MkdirAll(ctx, "/root/.ssh", 0o700); err != nil {
+		return err
+	}
+	if err := s.WriteFile(ctx, "/root/.ssh/authorized_keys", strings.NewReader("ssh-ed25519 AAAA k\n"), vfs.WriteOptions{Perm: 0o600}); err != nil {
+		return err
+	}
+	return s.Commit(ctx)
+}
