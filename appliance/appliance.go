@@ -134,7 +134,8 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 		rootParam = name.Param()
 	}
 	start := time.Now()
-	app, err := initramfs.Build(ctx, initramfs.Config{Kernel: o.kernel, Agent: o.agent, CacheDir: o.cacheDir, Logger: o.log})
+	app, err := initramfs.Build(ctx, initramfs.Config{Kernel: o.kernel, Agent: o.agent, CacheDir: o.cacheDir, Logger: o.log,
+		WithoutLVM: o.withoutLVM})
 	if err != nil {
 		return nil, fmt.Errorf("appliance: %w", err)
 	}

@@ -53,12 +53,19 @@
 // disks and partitions through sysfs, identifies filesystems by their
 // superblocks, and chooses the guest root: the one Linux filesystem, or,
 // when there are several, the one holding /etc/os-release or /etc/fstab
-// (each looked at alone, mounted read-only), or the one WithRoot names.
-// It mounts the root with its explicit type, nodev and nosuid (read-only
-// for a Disk marked ReadOnly), then the filesystems the root's /etc/fstab
-// names by UUID, LABEL, PARTUUID, PARTLABEL, device or LVM name, each on
-// its mount point resolved inside the root, parents first; swap, bind,
-// pseudo and network entries, and anything that does not match its
+// (each looked at alone, mounted read-only; on btrfs, in the default
+// subvolume, else in the first of the top level's "@", "root" and
+// "@rootfs" subvolumes that holds them), or the one WithRoot names.
+// Logical volumes of LVM guests join the candidates when the appliance
+// has the LVM tools; when it has not, or activation fails,
+// Inspection().Issues and a *RootError say so (ErrNoLVMTools,
+// ErrLVMFailed). It mounts the root with its explicit type, nodev and
+// nosuid (read-only for a Disk marked ReadOnly), then the filesystems the
+// root's /etc/fstab names by UUID, LABEL, PARTUUID, PARTLABEL, device
+// (sd, vd, xvd, nvme) or LVM name, each on its mount point resolved
+// inside the root, parents first, with the agent's own options (vfat
+// noexec, root-owned; a validated btrfs subvol= or subvolid=); swap,
+// bind, pseudo and network entries, and anything that does not match its
 // superblock, are skipped with a reason. Every guest path is resolved
 // inside that tree with openat2 RESOLVE_IN_ROOT. Session.Inspection
 // reports what it found. If it cannot choose a root it still answers, and

@@ -2,9 +2,7 @@ package appliance_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/testimage"
@@ -58,16 +56,4 @@ func fileHash(t testing.TB, p string) string {
 func debugfs(t testing.TB, img, request string) string {
 	t.Helper()
 	return run(t, "debugfs", "-R", request, img)
-}
-
-// execIn runs a tool with stdin.
-func execIn(t testing.TB, stdin, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(sbinPath(name), args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", name, err, out)
-	}
-	return string(out)
 }

@@ -22,6 +22,19 @@ var (
 	ErrRootNotFound = errors.New("the named guest root was not found")
 )
 
+// Errors of setting up the guest that do not by themselves prevent a
+// root; they are the Err of an Issue, and a *RootError matches them
+// (errors.Is) when it has that issue.
+var (
+	// ErrNoLVMTools: the guest has LVM physical volumes, but the
+	// appliance was built on a host without lvm2, so their logical
+	// volumes are missing.
+	ErrNoLVMTools = errors.New("the appliance has no LVM tools (install lvm2 on the host)")
+	// ErrLVMFailed: activating the guest's LVM volume groups failed, at
+	// least in part.
+	ErrLVMFailed = errors.New("LVM activation failed")
+)
+
 // Root names the filesystem that holds the guest root, for guests where
 // the appliance cannot choose it alone (see WithRoot). Set exactly one
 // field.
@@ -90,6 +103,41 @@ type Inspection struct {
 	// Fstab says what became of each line of the root's /etc/fstab,
 	// and of the file itself when it could not be read (Line 0).
 	Fstab []FstabEntry `json:"fstab,omitempty"`
+	// Issues are what went wrong while setting up the guest and may
+	// explain volumes or mounts that are missing.
+	Issues []Issue `json:"issues,omitempty"`
+}
+
+// Issue is something that went wrong while the appliance set up the
+// guest, such as LVM volumes it could not activate. It is an error that
+// matches its sentinel (ErrNoLVMTools, ErrLVMFailed) with errors.Is.
+type Issue struct {
+	// Code names the issue: "no-lvm-tools" or "lvm-failed".
+	Code string `json:"code"`
+	// Message is the appliance's account, from the guest's metadata in
+	// part.
+	Message string `json:"message,omitempty"`
+}
+
+// Issue codes.
+const (
+	IssueNoLVMTools = wire.IssueNoLVMTools
+	IssueLVMFailed  = wire.IssueLVMFailed
+)
+
+func (i Issue) Error() string {
+	if i.Message == "" {
+		return "appliance: " + i.Unwrap().Error()
+	}
+	return "appliance: " + i.Message
+}
+
+// Unwrap returns the sentinel of the issue's code.
+func (i Issue) Unwrap() error {
+	if i.Code == IssueNoLVMTools {
+		return ErrNoLVMTools
+	}
+	return ErrLVMFailed
 }
 
 // OS is what the root's os-release file says; empty when it has none.
@@ -121,6 +169,9 @@ type Filesystem struct {
 	// MountPoint is where it is mounted in the guest tree, "" if it is
 	// not.
 	MountPoint string `json:"mount_point,omitempty"`
+	// Subvolume is the btrfs subvolume mounted as the root ("@",
+	// "root"), "" for the filesystem's default one.
+	Subvolume string `json:"subvolume,omitempty"`
 	// Candidate reports that it was considered as the root: it holds an
 	// os-release or an fstab. OSName is the name its os-release gives.
 	Candidate bool   `json:"candidate,omitempty"`
@@ -180,6 +231,9 @@ type RootError struct {
 	Filesystems []Filesystem
 	// Detail is the appliance's own account.
 	Detail string
+	// Issues are what else went wrong, and may say why the root is
+	// missing (a root on LVM without the LVM tools).
+	Issues []Issue
 }
 
 func (e *RootError) Error() string {
@@ -208,13 +262,22 @@ func (e *RootError) Error() string {
 	return b.String()
 }
 
-func (e *RootError) Unwrap() error { return e.Err }
+// Unwrap returns Err and the issues, so errors.Is matches ErrNoLVMTools
+// too when the root may be missing for want of the LVM tools.
+func (e *RootError) Unwrap() []error {
+	errs := []error{e.Err}
+	for _, is := range e.Issues {
+		errs = append(errs, is)
+	}
+	return errs
+}
 
 // Inspection returns what the appliance found when it set up the guest.
 func (s *Session) Inspection() Inspection {
 	in := s.inspection
 	in.Filesystems = append([]Filesystem(nil), in.Filesystems...)
 	in.Fstab = append([]FstabEntry(nil), in.Fstab...)
+	in.Issues = append([]Issue(nil), in.Issues...)
 	return in
 }
 
@@ -229,18 +292,22 @@ func inspectionFrom(w *wire.Inspection, disks int) (Inspection, error) {
 		}
 		in.Filesystems = append(in.Filesystems, Filesystem{
 			Device: f.Device, Disk: f.Disk, Partition: f.Partition, LV: f.LV, Type: f.Type, UUID: f.UUID, Label: f.Label,
-			PartUUID: f.PartUUID, PartLabel: f.PartLabel, MountPoint: f.MountPoint, Candidate: f.Candidate, OSName: f.OSName, Note: f.Note,
+			PartUUID: f.PartUUID, PartLabel: f.PartLabel, MountPoint: f.MountPoint, Subvolume: f.Subvolume,
+			Candidate: f.Candidate, OSName: f.OSName, Note: f.Note,
 		})
 	}
 	for _, l := range w.Fstab {
 		in.Fstab = append(in.Fstab, FstabEntry(l))
+	}
+	for _, is := range w.Issues {
+		in.Issues = append(in.Issues, Issue(is))
 	}
 	in.OS = OS(w.OS)
 	if w.Problem == "" {
 		in.Root = in.Filesystems[w.Root]
 		return in, nil
 	}
-	re := &RootError{Filesystems: in.Filesystems, Detail: w.Message}
+	re := &RootError{Filesystems: in.Filesystems, Detail: w.Message, Issues: in.Issues}
 	switch w.Problem {
 	case wire.ProblemNoRoot:
 		re.Err = ErrNoRoot

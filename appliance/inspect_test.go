@@ -119,29 +119,11 @@ func TestFstabMountsAcrossPartitionsAndDisks(t *testing.T) {
 	}
 }
 
-// rootPair builds one disk with two complete roots, A on partition 1 and
-// B on partition 2.
-func rootPair(t *testing.T) string {
-	dir := t.TempDir()
-	var parts []testimage.Part
-	for _, n := range []string{"a", "b"} {
-		tree := filepath.Join(dir, n)
-		writeTree(t, tree, map[string]string{
-			"etc/os-release": fmt.Sprintf("ID=%s\nPRETTY_NAME=\"System %s\"\n", n, strings.ToUpper(n)),
-			"etc/fstab":      fmt.Sprintf("LABEL=root-%s / ext4 defaults 0 1\n", n),
-			"which":          n + "\n",
-		})
-		parts = append(parts, testimage.Part{SizeMiB: 12, Tree: tree, Label: "root-" + n})
-	}
-	img := filepath.Join(dir, "two.raw")
-	testimage.GPTDisk(t, img, parts...)
-	return img
-}
-
 func TestAmbiguousRootAndWithRoot(t *testing.T) {
 	needE2E(t)
 	testimage.NeedTools(t, "sfdisk")
-	img := rootPair(t)
+	img := filepath.Join(t.TempDir(), "two.raw")
+	testimage.TwoRoots(t, img)
 	disks := []appliance.Disk{{Path: img, Format: "raw"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

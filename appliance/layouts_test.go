@@ -12,37 +12,26 @@ import (
 
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/internal/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
 
-// gptImage builds a GPT disk: an EFI system partition with vfat and a
-// Linux partition with ext4 built from tree; it returns the byte offset
-// of the ext4 filesystem.
-func gptImage(t *testing.T, img, tree string) int64 {
-	t.Helper()
-	if err := os.WriteFile(img, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	cmd := "label: gpt\n" +
-		"start=2048, size=8192, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n" +
-		"start=10240, size=118784, type=0FC63DAF-8483-4772-8E79-3D69D7C47709\n"
-	execIn(t, cmd, "sfdisk", "-q", img)
-	run(t, "mkfs.vfat", "--offset", "2048", img, "4096")
-	const offset = 10240 * 512
-	run(t, "mkfs.ext4", "-q", "-F", "-d", tree, "-E", fmt.Sprintf("offset=%d", offset), img, "59392k")
-	return offset
-}
-
+// A GPT disk as installers make it: the EFI system partition (vfat) is
+// mounted on /boot/efi by its volume ID, and a file injected there lands
+// on the FAT filesystem (read back with mtools), another on the ext4 root
+// (read back with debugfs).
 func TestGPTPartitionedExt4(t *testing.T) {
 	needE2E(t)
+	testimage.NeedTools(t, "sfdisk", "mkfs.vfat", "mtype")
 	dir := t.TempDir()
 	tree := filepath.Join(dir, "tree")
-	writeTree(t, tree, map[string]string{"etc/os-release": "ID=debian\n"})
+	writeTree(t, tree, map[string]string{
+		"etc/os-release": "ID=debian\n",
+		"etc/fstab":      "LABEL=root / ext4 defaults 0 1\nUUID=" + testimage.GPTEFIVolumeID + " /boot/efi vfat umask=0077 0 1\n",
+		"boot/efi/":      "",
+	})
 	img := filepath.Join(dir, "disk.raw")
-	offset := gptImage(t, img, tree)
+	testimage.GPT(t, img, tree)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -54,15 +43,31 @@ func TestGPTPartitionedExt4(t *testing.T) {
 	if got, err := vfs.ReadFile(ctx, s, "/etc/os-release", 1<<10); err != nil || string(got) != "ID=debian\n" {
 		t.Fatalf("ReadFile = %q, %v", got, err)
 	}
+	in := s.Inspection()
+	if esp := in.Filesystems[0]; esp.Type != "vfat" || esp.UUID != testimage.GPTEFIVolumeID || esp.MountPoint != "/boot/efi" {
+		t.Fatalf("EFI system partition %+v, want vfat %s on /boot/efi; fstab %+v\n%s", esp, testimage.GPTEFIVolumeID, in.Fstab, s.Console())
+	}
 	if err := s.WriteFile(ctx, "/etc/motd", strings.NewReader("injected\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MkdirAll(ctx, "/boot/efi/EFI/debian", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteFile(ctx, "/boot/efi/EFI/debian/grub.cfg", strings.NewReader("search.fs_uuid x root\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	fsPath := fmt.Sprintf("%s?offset=%d", img, offset)
+	fsPath := fmt.Sprintf("%s?offset=%d", img, testimage.GPTOffset)
 	if got := debugfs(t, fsPath, "cat /etc/motd"); got != "injected\n" {
 		t.Errorf("debugfs cat /etc/motd = %q", got)
+	}
+	if got := testimage.FATFile(t, img, testimage.GPTEFIOffset, "/EFI/debian/grub.cfg"); got != "search.fs_uuid x root\n" {
+		t.Errorf("mtype /EFI/debian/grub.cfg = %q", got)
+	}
+	if got := debugfs(t, fsPath, "ls /boot/efi"); strings.Contains(got, "EFI") {
+		t.Errorf("the file went to the root filesystem's /boot/efi: %s", got)
 	}
 }
 

@@ -2,6 +2,7 @@ package appliance_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -99,6 +100,38 @@ func TestLVMGuest(t *testing.T) {
 	// Nothing went to the root volume's /home underneath the mount.
 	if ls := testimage.LVDebugfs(t, img, vg, "root", "ls /home"); strings.Contains(ls, "alice") {
 		t.Errorf("the root volume's /home has alice:\n%s", ls)
+	}
+}
+
+// TestLVMGuestWithoutLVMTools opens the LVM guest with an appliance built
+// without the LVM tools: the root is on a logical volume, so there is
+// none, and the error, its issues and the physical volume's note say the
+// tools are missing.
+func TestLVMGuestWithoutLVMTools(t *testing.T) {
+	needE2E(t)
+	img := filepath.Join(t.TempDir(), "lvm.raw")
+	lvmGuest(t, img)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithoutLVMTools())
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded without the LVM tools on a guest whose root is on LVM")
+	}
+	var re *appliance.RootError
+	if !errors.As(err, &re) || !errors.Is(err, appliance.ErrNoRoot) || !errors.Is(err, appliance.ErrNoLVMTools) {
+		t.Fatalf("Open = %v, want a RootError matching ErrNoRoot and ErrNoLVMTools", err)
+	}
+	if !strings.Contains(err.Error(), "install lvm2") {
+		t.Errorf("the error does not say what to install: %v", err)
+	}
+	if len(re.Issues) != 1 || re.Issues[0].Code != appliance.IssueNoLVMTools || !strings.Contains(re.Issues[0].Message, "/dev/vda1") {
+		t.Errorf("issues %+v, want one %s naming /dev/vda1", re.Issues, appliance.IssueNoLVMTools)
+	}
+	if len(re.Filesystems) != 1 || re.Filesystems[0].Device != "/dev/vda1" ||
+		!strings.Contains(re.Filesystems[0].Note, "LVM physical volume; not activated: the appliance has no LVM tools") {
+		t.Errorf("filesystems %+v, want the physical volume noting the missing tools", re.Filesystems)
 	}
 }
 

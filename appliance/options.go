@@ -31,6 +31,7 @@ type options struct {
 	qemuImg                 string
 	policy                  imagecheck.Policy
 	root                    *Root
+	withoutLVM              bool // build the initramfs without the LVM tools (tests)
 }
 
 // Option configures Open.

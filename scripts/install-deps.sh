@@ -15,6 +15,8 @@ needs=(
 	mkfs.xfs            xfsprogs
 	sfdisk              fdisk
 	mkfs.vfat           dosfstools
+	mtype               mtools
+	mkfs.btrfs          btrfs-progs
 	genisoimage         genisoimage
 	ifquery             ifupdown
 	netplan             netplan.io

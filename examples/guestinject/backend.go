@@ -27,6 +27,7 @@ type backendArgs struct {
 	connect string
 	domain  string
 	trusted bool
+	root    rootFlag
 }
 
 func (b *backendArgs) register(fs *flag.FlagSet) {
@@ -34,6 +35,7 @@ func (b *backendArgs) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.connect, "connect", "", "libvirt connection `URI` for --backend libvirt (default qemu:///system)")
 	fs.StringVar(&b.domain, "domain", "", "with --backend libvirt: the domain `NAME` to attach the appliance to")
 	fs.BoolVar(&b.trusted, "trusted", false, "with --backend mount: accept that the host kernel parses the image's filesystem")
+	fs.Var(&b.root, "root", rootSpecHelp)
 }
 
 func (b *backendArgs) validate() error {
@@ -45,11 +47,49 @@ func (b *backendArgs) validate() error {
 		if b.name == backendMount && !b.trusted {
 			return usagef("--backend mount makes the host kernel parse the image's filesystem; add --trusted if you built the image yourself, or use the appliance")
 		}
+		if b.name == backendMount {
+			if _, err := b.mountSelector(); err != nil {
+				return err
+			}
+		}
 	case backendLibvirt:
 	default:
 		return usagef("--backend %q: want appliance, libvirt or mount", b.name)
 	}
 	return nil
+}
+
+// mountSelector is the mount option that chooses the filesystem --root
+// names, nil without --root. The host mount selects by partition, label
+// or UUID on its one image; a whole disk or an LVM logical volume it
+// cannot.
+func (b *backendArgs) mountSelector() (mount.OpenOption, error) {
+	r := b.root.root
+	switch {
+	case r == nil:
+		return nil, nil
+	case r.Label != "":
+		return mount.FilesystemLabel(r.Label), nil
+	case r.UUID != "":
+		return mount.FilesystemUUID(r.UUID), nil
+	case r.LV != "":
+		return nil, usagef("--root %s: --backend mount does not activate LVM; use the appliance", b.root.spec)
+	case r.Volume.Disk != 0:
+		return nil, usagef("--root %s: --backend mount opens one image, disk 0", b.root.spec)
+	case r.Volume.Partition == 0:
+		return nil, usagef("--root %s: --backend mount selects a partition, label or UUID, not the whole disk (without --root it mounts the only Linux filesystem)", b.root.spec)
+	}
+	return mount.Partition(r.Volume.Partition), nil
+}
+
+// applianceOptions are the appliance options every appliance backend
+// shares.
+func (b *backendArgs) applianceOptions(t target, log *slog.Logger) []appliance.Option {
+	opts := []appliance.Option{appliance.WithPolicy(t.policy), appliance.WithLogger(log)}
+	if b.root.root != nil {
+		opts = append(opts, appliance.WithRoot(*b.root.root))
+	}
+	return opts
 }
 
 // guestSession is an open guest filesystem: Commit keeps its changes,
@@ -77,12 +117,19 @@ func openGuest(ctx context.Context, b backendArgs, t target, log *slog.Logger) (
 			// otherwise be written in place.
 			opts = append(opts, mount.WithOverlay())
 		}
+		sel, err := b.mountSelector()
+		if err != nil {
+			return nil, err
+		}
+		if sel != nil {
+			opts = append(opts, sel)
+		}
 		return mount.Open(ctx, mount.Image{Path: t.path, Format: string(t.format), ReadOnly: t.readOnly}, opts...)
 	case backendLibvirt:
 		return openLibvirt(ctx, b, t, log)
 	}
 	disks := []appliance.Disk{{Path: t.path, Format: string(t.format), ReadOnly: t.readOnly}}
-	return appliance.Open(ctx, disks, appliance.WithPolicy(t.policy), appliance.WithLogger(log))
+	return appliance.Open(ctx, disks, b.applianceOptions(t, log)...)
 }
 
 // progress reports the steps that take time on standard error.
@@ -212,6 +259,9 @@ func (a *imageArgs) resolveTarget(cmd string, pos []string, readOnly bool, rest 
 	f, err := a.declared()
 	if err != nil {
 		return target{}, nil, err
+	}
+	if r := a.backend.root.root; r != nil && r.Volume != nil && r.Volume.Disk != 0 {
+		return target{}, nil, usagef("--root %s: the image is disk 0", a.backend.root.spec)
 	}
 	t.path, t.format = pos[0], f
 	return t, pos[1:], nil

@@ -36,13 +36,13 @@ func commands() []command {
 			"verify that an image is what it claims and safe to open", runCheck, func() *flag.FlagSet { return newCheckFlags(new(checkArgs)) }},
 		{"inject", "inject IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE] [--hostname H]\n" +
 			"       [--network FILE.json|FILE.yaml] [--meta K=V] [--file SRC:DST[:MODE[:OWNER]]]\n" +
-			"       [--firstboot SCRIPT] [--dry-run] [--backend appliance|libvirt|mount] [--json]",
+			"       [--firstboot SCRIPT] [--dry-run] [--backend appliance|libvirt|mount] [--root SPEC] [--json]",
 			"put keys, passwords, network, metadata and files into the guest", runInject, func() *flag.FlagSet { return newInjectFlags(new(injectArgs)) }},
-		{"inspect", "inspect IMAGE --format F [--json]",
+		{"inspect", "inspect IMAGE --format F [--root SPEC] [--json]",
 			"report the image, its operating system and filesystems", runInspect, func() *flag.FlagSet { return newInspectFlags(new(inspectArgs)) }},
-		{"cat", "cat IMAGE --format F PATH",
+		{"cat", "cat IMAGE --format F [--root SPEC] PATH",
 			"print a guest file (read-only)", runCat, func() *flag.FlagSet { return newCatFlags(new(catArgs)) }},
-		{"ls", "ls IMAGE --format F [-l] [--json] PATH",
+		{"ls", "ls IMAGE --format F [-l] [--root SPEC] [--json] PATH",
 			"list a guest directory (read-only)", runLs, func() *flag.FlagSet { return newLsFlags(new(lsArgs)) }},
 	}
 }
@@ -148,6 +148,9 @@ func printCommandHelp(w io.Writer, c command) {
 	if extra := commandNotes[c.name]; extra != "" {
 		fmt.Fprintf(w, "%s\n", extra)
 	}
+	if c.name != "check" {
+		fmt.Fprintf(w, "%s\n", rootNote)
+	}
 	fmt.Fprint(w, "Options (one or two dashes; before or after the arguments):\n")
 	fs := c.flags()
 	fs.SetOutput(w)
@@ -168,6 +171,14 @@ func newFlagSet(name string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	return fs
 }
+
+// rootNote explains --root for the commands that open the guest.
+const rootNote = `The guest root is found by content (the filesystem with /etc/os-release or
+/etc/fstab); when several qualify the command fails and lists them, and
+--root names one: --root 0:2 (disk 0, partition 2; 0:0 the whole disk),
+--root LABEL=rootfs, --root UUID=0c0ffee0-..., --root LV=vg/root. With
+--backend mount only a partition, LABEL= or UUID= can be named.
+`
 
 // commandNotes say, per command, what the option list cannot.
 var commandNotes = map[string]string{

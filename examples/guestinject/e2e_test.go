@@ -224,3 +224,36 @@ func TestE2EHostileImagesAreRejected(t *testing.T) {
 		})
 	}
 }
+
+// A disk with two complete roots: inspect refuses to choose and lists
+// both; --root LABEL= chooses one, which inspect --json reports as the
+// root and cat reads from.
+func TestE2ERootNamesOneOfTwo(t *testing.T) {
+	guestimage.NeedAppliance(t)
+	testimage.NeedTools(t, "sfdisk")
+	img := filepath.Join(t.TempDir(), "two.raw")
+	testimage.TwoRoots(t, img)
+	before := testimage.FileHash(t, img)
+
+	r := cli(t, "", "inspect", img, "--format", "raw", "--quiet")
+	if r.code != exitFailed || !strings.Contains(r.stderr, "more than one") || !strings.Contains(r.stderr, "root-a") || !strings.Contains(r.stderr, "root-b") {
+		t.Errorf("inspect of two roots: exit %d, want %d listing both\n%s%s", r.code, exitFailed, r.stdout, r.stderr)
+	}
+
+	r = cli(t, "", "inspect", img, "--format", "raw", "--root", "LABEL=root-b", "--json")
+	var got inspection
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != exitOK {
+		t.Fatalf("inspect --root LABEL=root-b: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if got.OS["ID"] != "b" || got.Appliance == nil || got.Appliance.Root.Label != "root-b" ||
+		got.Appliance.Root.Partition != 2 || got.Appliance.Root.MountPoint != "/" {
+		t.Errorf("inspect --root LABEL=root-b: OS %v, appliance %+v", got.OS, got.Appliance)
+	}
+
+	if r := cli(t, "", "cat", img, "--format", "raw", "--quiet", "--root", "0:1", "/which"); r.code != exitOK || r.stdout != "a\n" {
+		t.Errorf("cat --root 0:1 /which: exit %d, %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	if testimage.FileHash(t, img) != before {
+		t.Error("read-only commands changed the image")
+	}
+}

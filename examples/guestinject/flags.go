@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
 )
 
@@ -148,4 +149,96 @@ func wantPositional(cmd string, got []string, names ...string) error {
 		return usagef("%s takes %s, got %d argument(s)", cmd, strings.Join(names, " "), len(got))
 	}
 	return nil
+}
+
+// rootSpecHelp describes --root's SPEC, for the flag's usage.
+const rootSpecHelp = "name the guest root filesystem `SPEC` when the guest has several: DISK:PART (0:2; 0:0 the whole disk), LABEL=L, UUID=U, or LV=VG/LV (also /dev/VG/LV)"
+
+// rootFlag is --root: the filesystem that holds the guest root.
+type rootFlag struct {
+	spec string
+	root *appliance.Root // nil when not given
+}
+
+func (f *rootFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.spec
+}
+
+func (f *rootFlag) Set(s string) error {
+	r, err := parseRootSpec(s)
+	if err != nil {
+		return err
+	}
+	f.spec, f.root = s, &r
+	return nil
+}
+
+// maxRootSpec bounds a label, UUID or LV name given to --root, as the
+// appliance does.
+const maxRootSpec = 255
+
+// parseRootSpec reads --root's SPEC into an appliance.Root.
+func parseRootSpec(s string) (appliance.Root, error) {
+	bad := func(why string) (appliance.Root, error) {
+		return appliance.Root{}, fmt.Errorf("invalid root %q: %s; want DISK:PART, LABEL=L, UUID=U or LV=VG/LV", s, why)
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return bad("control character")
+	}
+	if k, v, ok := strings.Cut(s, "="); ok {
+		if v == "" || len(v) > maxRootSpec {
+			return bad("empty or too long")
+		}
+		switch strings.ToUpper(k) {
+		case "LABEL":
+			return appliance.Root{Label: v}, nil
+		case "UUID":
+			if strings.ContainsFunc(v, func(r rune) bool {
+				return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F' || r == '-')
+			}) {
+				return bad("a UUID is hexadecimal digits and dashes")
+			}
+			return appliance.Root{UUID: v}, nil
+		case "LV":
+			return lvRoot(s, v)
+		}
+		return bad("unknown kind " + strconv.Quote(k))
+	}
+	if strings.HasPrefix(s, "/dev/") {
+		return lvRoot(s, s)
+	}
+	d, p, ok := strings.Cut(s, ":")
+	disk, derr := strconv.Atoi(d)
+	part, perr := strconv.Atoi(p)
+	if !ok || derr != nil || perr != nil || strconv.Itoa(disk) != d || strconv.Itoa(part) != p {
+		return bad("not a disk and partition number")
+	}
+	if disk < 0 || disk > 1024 || part < 0 || part > 1<<16 {
+		return bad("disk or partition out of range")
+	}
+	return appliance.Root{Volume: &appliance.VolumeRef{Disk: disk, Partition: part}}, nil
+}
+
+// lvRoot reads an LVM logical volume, VG/LV or /dev/VG/LV.
+func lvRoot(spec, v string) (appliance.Root, error) {
+	name := strings.TrimPrefix(v, "/dev/")
+	vg, lv, ok := strings.Cut(name, "/")
+	if !ok || !lvmName(vg) || !lvmName(lv) || vg == "mapper" {
+		return appliance.Root{}, fmt.Errorf("invalid root %q: a logical volume is VG/LV or /dev/VG/LV, with letters, digits and +_.- in each name", spec)
+	}
+	return appliance.Root{LV: name}, nil
+}
+
+// lvmName reports whether s is a valid LVM volume group or logical
+// volume name.
+func lvmName(s string) bool {
+	if s == "" || len(s) > 127 || s[0] == '-' || s == "." || s == ".." {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("+_.-", r))
+	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/inject"
 )
 
@@ -291,6 +292,11 @@ func TestUsageExitCodes(t *testing.T) {
 		{[]string{"inject", img, "--format", "raw", "--password", "root"}, exitUsage, "USER:FILE"},
 		{[]string{"cat", img, "--format", "raw", "etc/passwd"}, exitUsage, "absolute"},
 		{[]string{"ls", img, "--format", "raw"}, exitUsage, "PATH"},
+		{[]string{"inspect", img, "--format", "raw", "--root", "sda2"}, exitUsage, "invalid root"},
+		{[]string{"cat", img, "--format", "raw", "--root", "LABEL=", "/etc/passwd"}, exitUsage, "invalid root"},
+		{[]string{"ls", img, "--format", "raw", "--root", "1:2", "/"}, exitUsage, "disk 0"},
+		{[]string{"inject", img, "--format", "raw", "--hostname", "h", "--backend", "mount", "--trusted", "--root", "LV=vg/root"}, exitUsage, "LVM"},
+		{[]string{"inject", img, "--format", "raw", "--hostname", "h", "--backend", "mount", "--trusted", "--root", "0:0"}, exitUsage, "whole disk"},
 		{[]string{"check", img, "--format", "raw"}, exitOK, ""},
 		{[]string{"check", img, "--format", "raw", "--max-size", "512K"}, exitRejected, "too large"},
 		{[]string{"check", img, "--format", "qcow2"}, exitRejected, "format mismatch"},
@@ -300,6 +306,81 @@ func TestUsageExitCodes(t *testing.T) {
 		code := run(context.Background(), tc.args, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
 		if code != tc.code || !strings.Contains(out.String()+errOut.String(), tc.err) {
 			t.Errorf("%q: exit %d, want %d with %q\nstdout: %s\nstderr: %s", tc.args, code, tc.code, tc.err, out.String(), errOut.String())
+		}
+	}
+}
+
+func TestParseRootSpec(t *testing.T) {
+	vol := func(d, p int) appliance.Root {
+		return appliance.Root{Volume: &appliance.VolumeRef{Disk: d, Partition: p}}
+	}
+	for spec, want := range map[string]appliance.Root{
+		"0:2":           vol(0, 2),
+		"0:0":           vol(0, 0),
+		"3:17":          vol(3, 17),
+		"LABEL=x":       {Label: "x"},
+		"label=root fs": {Label: "root fs"},
+		"LABEL=a=b":     {Label: "a=b"},
+		"UUID=0c0ffee0-0000-4000-8000-000000000002": {UUID: "0c0ffee0-0000-4000-8000-000000000002"},
+		"UUID=ABCD-1234":           {UUID: "ABCD-1234"},
+		"LV=vg/root":               {LV: "vg/root"},
+		"LV=/dev/my-vg/root_1":     {LV: "my-vg/root_1"},
+		"/dev/ubuntu-vg/ubuntu-lv": {LV: "ubuntu-vg/ubuntu-lv"},
+	} {
+		got, err := parseRootSpec(spec)
+		if err != nil {
+			t.Errorf("parseRootSpec(%q): %v", spec, err)
+			continue
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("parseRootSpec(%q) (-want +got):\n%s", spec, diff)
+		}
+	}
+	for _, bad := range []string{
+		"", "2", "0:", ":2", "0:-1", "-1:0", "00:1", "0:02", "0:+2", "0:2:3", "a:b", "2000:1",
+		"LABEL=", "UUID=", "LV=", "NAME=x", "UUID=not-a-uuid!", "LABEL=a\nb", "LABEL=" + strings.Repeat("x", 300),
+		"LV=vg", "LV=vg/", "LV=/dev/vg/lv/x", "LV=-vg/lv", "LV=vg/..", "/dev/sda2", "/dev/mapper/vg-lv/x", "/dev/mapper/vg-lv", "LV=vg/l v",
+	} {
+		if got, err := parseRootSpec(bad); err == nil {
+			t.Errorf("parseRootSpec(%q) = %+v, want an error", bad, got)
+		}
+	}
+}
+
+// --root reaches every command that opens the guest, and each backend
+// gets what it supports.
+func TestRootFlagReachesTheBackends(t *testing.T) {
+	for _, cmd := range []string{"inject", "inspect", "cat", "ls"} {
+		var fs *flag.FlagSet
+		for _, c := range commands() {
+			if c.name == cmd {
+				fs = c.flags()
+			}
+		}
+		if fs.Lookup("root") == nil {
+			t.Errorf("%s has no --root", cmd)
+		}
+	}
+	var a inspectArgs
+	if _, err := parseArgs(newInspectFlags(&a), []string{"img", "--root", "LABEL=root-b"}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	opts := a.backend.applianceOptions(target{}, nil)
+	if a.backend.root.root == nil || a.backend.root.root.Label != "root-b" || len(opts) != 3 {
+		t.Errorf("--root LABEL=root-b: root %+v, %d appliance options", a.backend.root.root, len(opts))
+	}
+	for spec, ok := range map[string]bool{"0:2": true, "LABEL=x": true, "UUID=ABCD-1234": true, "0:0": false, "LV=vg/lv": false} {
+		b := backendArgs{name: backendMount, trusted: true}
+		if err := b.root.Set(spec); err != nil {
+			t.Fatal(err)
+		}
+		sel, err := b.mountSelector()
+		if ok != (err == nil && sel != nil) {
+			t.Errorf("--backend mount --root %s: %v, %v", spec, sel, err)
+		}
+		var u *usageError
+		if !ok && !errors.As(err, &u) {
+			t.Errorf("--backend mount --root %s: %v, want a usage error", spec, err)
 		}
 	}
 }

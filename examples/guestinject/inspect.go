@@ -248,6 +248,13 @@ func (r *inspection) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  %-16s %s, %s\n", k, f, where)
 	}
+	for i, is := range r.Appliance.Issues {
+		k := ""
+		if i == 0 {
+			k = "issues"
+		}
+		fmt.Fprintf(w, "  %-16s %s: %s\n", k, is.Code, is.Message)
+	}
 	first := true
 	for _, e := range r.Appliance.Fstab {
 		if e.Mounted && e.Note == "" {

@@ -13,7 +13,7 @@ import (
 // openLibvirt boots the appliance as a transient libvirt domain, on the
 // image or on the disks of the shut-off domain --domain names.
 func openLibvirt(ctx context.Context, b backendArgs, t target, log *slog.Logger) (guestSession, error) {
-	opts := []appliance.Option{appliance.WithPolicy(t.policy), appliance.WithLogger(log)}
+	opts := b.applianceOptions(t, log)
 	if b.domain != "" {
 		return libvirt.OpenDomain(ctx, b.connect, b.domain, opts...)
 	}

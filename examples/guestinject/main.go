@@ -8,16 +8,19 @@
 //	guestinject inject  IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE]
 //	                    [--hostname H] [--network FILE.json|FILE.yaml] [--meta K=V]
 //	                    [--file SRC:DST[:MODE[:OWNER]]] [--firstboot SCRIPT] [--dry-run]
-//	                    [--backend appliance|libvirt|mount] [--json]
-//	guestinject inspect IMAGE --format F [--json]
-//	guestinject cat     IMAGE --format F PATH
-//	guestinject ls      IMAGE --format F [-l] PATH [--json]
+//	                    [--backend appliance|libvirt|mount] [--root SPEC] [--json]
+//	guestinject inspect IMAGE --format F [--root SPEC] [--json]
+//	guestinject cat     IMAGE --format F [--root SPEC] PATH
+//	guestinject ls      IMAGE --format F [-l] [--root SPEC] PATH [--json]
 //
 // The image format is always declared, never probed, and every image is
 // checked with the imagecheck package before anything else opens it. The
 // guest filesystem is read and written by a single-use appliance VM, so the
 // host kernel never parses it; changes reach the image only when the whole
 // injection succeeded.
+//
+// When several filesystems could be the guest root, --root names it:
+// DISK:PART, LABEL=L, UUID=U or LV=VG/LV.
 //
 // The libvirt backend (--backend libvirt, --connect, --domain) needs cgo
 // and libvirt's headers; it is included when built with -tags libvirt.

@@ -49,6 +49,10 @@ type Config struct {
 	CacheDir string
 	// Logger receives progress at debug level; nil logs nothing.
 	Logger *slog.Logger
+	// WithoutLVM leaves the LVM payload out even when the host has lvm2,
+	// so tests can see what a guest on LVM looks like to an appliance
+	// built without it.
+	WithoutLVM bool
 
 	// bootDir and modulesRoot are /boot and /lib/modules; tests change them.
 	bootDir, modulesRoot string
@@ -98,6 +102,9 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	lvmTool := findLVMTool()
 	if cfg.lvmTool != nil {
 		lvmTool = *cfg.lvmTool
+	}
+	if cfg.WithoutLVM {
+		lvmTool = ""
 	}
 	lvmFiles, lvmKey, err := lvmPayload(lvmTool)
 	if err != nil {

@@ -5,7 +5,9 @@
 //
 // Modules come in groups: CoreGroup (virtio PCI, block and console) loads
 // at boot; the others are named after a filesystem type and load only
-// when a superblock asks for one, since some (btrfs) are slow to load.
+// when a superblock asks for one, since some (btrfs) are slow to load;
+// the vfat group carries the NLS tables of the options the agent mounts
+// FAT with (code page 437, iocharset ascii).
 // Within a group the list is in load order, dependencies first, computed
 // here from the kernel's modules.dep; built-in modules are left out.
 // Compressed modules are copied as they are and loaded with

@@ -18,6 +18,9 @@ var moduleGroups = []moduleGroup{
 	{"ext4", []string{"ext4"}, false},
 	{"xfs", []string{"xfs"}, false},
 	{"btrfs", []string{"btrfs"}, false},
+	// The agent mounts FAT with codepage=437 and iocharset=ascii (long
+	// names still UTF-8 through utf8=1), so exactly these NLS tables.
+	{"vfat", []string{"vfat", "nls_cp437", "nls_ascii"}, false},
 }
 
 type moduleGroup struct {

@@ -114,12 +114,19 @@ func Sparse(t testing.TB, img string, size int64) {
 	}
 }
 
-// GPTOffset is the byte offset of the Linux partition of a GPT image.
-const GPTOffset = 10240 * 512
+// The layout of a GPT image: the byte offsets of the Linux partition and
+// of the EFI system partition, and the volume ID (the UUID, as blkid
+// and fstab spell it) of the latter's FAT filesystem.
+const (
+	GPTOffset      = 10240 * 512
+	GPTEFIOffset   = 2048 * 512
+	GPTEFIVolumeID = "ABCD-1234"
+)
 
 // GPT builds a 64 MiB GPT disk at img: partition 1 an EFI system
-// partition with vfat labelled "EFI", partition 2 a Linux partition with
-// ext4 labelled "root" built from tree, at GPTOffset.
+// partition with vfat labelled "EFI" (volume ID GPTEFIVolumeID, at
+// GPTEFIOffset), partition 2 a Linux partition with ext4 labelled "root"
+// built from tree, at GPTOffset.
 func GPT(t testing.TB, img, tree string) {
 	t.Helper()
 	Sparse(t, img, 64<<20)
@@ -127,8 +134,16 @@ func GPT(t testing.TB, img, tree string) {
 		"start=2048, size=8192, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n" +
 		"start=10240, size=118784, type=0FC63DAF-8483-4772-8E79-3D69D7C47709\n"
 	RunIn(t, layout, "sfdisk", "-q", img)
-	Run(t, "mkfs.vfat", "-n", "EFI", "--offset", "2048", img, "4096")
+	Run(t, "mkfs.vfat", "-n", "EFI", "-i", strings.ReplaceAll(GPTEFIVolumeID, "-", ""), "--offset", "2048", img, "4096")
 	Run(t, "mkfs.ext4", "-q", "-F", "-L", "root", "-d", tree, "-E", fmt.Sprintf("offset=%d", GPTOffset), img, "59392k")
+}
+
+// FATFile reads the file name (an absolute path) from the FAT
+// filesystem at byte offset off of img with mtools, which read the image
+// without mounting it.
+func FATFile(t testing.TB, img string, off int64, name string) string {
+	t.Helper()
+	return Run(t, "mtype", "-i", fmt.Sprintf("%s@@%d", img, off), "::"+name)
 }
 
 // Qcow2 converts the raw image src into a qcow2 image at dst.
@@ -226,4 +241,25 @@ func GPTDisk(t testing.TB, img string, parts ...Part) []int64 {
 		Run(t, "mkfs.ext4", append(args, img, strconv.FormatInt(p.SizeMiB<<10, 10)+"k")...)
 	}
 	return offsets
+}
+
+// TwoRoots builds at img a GPT disk holding two complete Linux roots, so
+// that nothing tells which is the guest's: partition 1 an ext4 labelled
+// "root-a" and partition 2 one labelled "root-b", each with an
+// os-release (ID=a, PRETTY_NAME="System A"; b, "System B"), an fstab
+// naming itself as / and a file /which holding "a\n" or "b\n".
+func TwoRoots(t testing.TB, img string) {
+	t.Helper()
+	dir := t.TempDir()
+	var parts []Part
+	for _, n := range []string{"a", "b"} {
+		tree := filepath.Join(dir, n)
+		WriteTree(t, tree, map[string]string{
+			"etc/os-release": fmt.Sprintf("ID=%s\nPRETTY_NAME=\"System %s\"\n", n, strings.ToUpper(n)),
+			"etc/fstab":      fmt.Sprintf("LABEL=root-%s / ext4 defaults 0 1\n", n),
+			"which":          n + "\n",
+		})
+		parts = append(parts, Part{SizeMiB: 12, Tree: tree, Label: "root-" + n})
+	}
+	GPTDisk(t, img, parts...)
 }

@@ -15,6 +15,7 @@ const OpInspect Op = "inspect"
 const (
 	MaxFilesystems = 256
 	MaxFstabLines  = 512
+	MaxIssues      = 16
 	maxShortText   = 256
 )
 
@@ -26,6 +27,13 @@ const (
 	ProblemFailed        = "failed"         // anything else; Message says what
 )
 
+// Issues an Inspection can report beside a root or a problem: what went
+// wrong while setting up the guest and may explain missing volumes.
+const (
+	IssueNoLVMTools = "no-lvm-tools" // LVM physical volumes, but the appliance has no lvm
+	IssueLVMFailed  = "lvm-failed"   // activating LVM failed, or partly; Message says how
+)
+
 // Inspection is the agent's report of the guest, answered to OpInspect.
 type Inspection struct {
 	Problem     string       `json:"problem,omitempty"`
@@ -34,6 +42,13 @@ type Inspection struct {
 	OS          OSInfo       `json:"os"`
 	Filesystems []Filesystem `json:"filesystems,omitempty"`
 	Fstab       []FstabLine  `json:"fstab,omitempty"`
+	Issues      []Issue      `json:"issues,omitempty"`
+}
+
+// Issue is one Issue* code and the agent's account of it.
+type Issue struct {
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
 }
 
 // OSInfo is what the root's os-release says.
@@ -56,6 +71,7 @@ type Filesystem struct {
 	PartUUID   string `json:"partuuid,omitempty"`
 	PartLabel  string `json:"partlabel,omitempty"`
 	MountPoint string `json:"mount_point,omitempty"`
+	Subvolume  string `json:"subvolume,omitempty"` // btrfs subvolume mounted at MountPoint "/"
 	Candidate  bool   `json:"candidate,omitempty"` // holds os-release or fstab
 	OSName     string `json:"os_name,omitempty"`   // of a candidate
 	Note       string `json:"note,omitempty"`
@@ -74,7 +90,8 @@ type FstabLine struct {
 
 // Check validates an Inspection from the agent: bounded counts and
 // strings, valid UTF-8 without control characters, devices under /dev,
-// absolute mount points, a known problem, and a root index in range.
+// absolute mount points, a known problem and known issues, and a root
+// index in range.
 func (in *Inspection) Check() error {
 	switch in.Problem {
 	case "":
@@ -88,8 +105,8 @@ func (in *Inspection) Check() error {
 	default:
 		return protocolErr("unknown inspection problem %q", truncate(in.Problem))
 	}
-	if len(in.Filesystems) > MaxFilesystems || len(in.Fstab) > MaxFstabLines {
-		return protocolErr("inspection with %d filesystems and %d fstab lines", len(in.Filesystems), len(in.Fstab))
+	if len(in.Filesystems) > MaxFilesystems || len(in.Fstab) > MaxFstabLines || len(in.Issues) > MaxIssues {
+		return protocolErr("inspection with %d filesystems, %d fstab lines and %d issues", len(in.Filesystems), len(in.Fstab), len(in.Issues))
 	}
 	if in.Root >= len(in.Filesystems) || in.Root < -1 {
 		return protocolErr("inspection root %d out of range", in.Root)
@@ -108,7 +125,7 @@ func (in *Inspection) Check() error {
 		texts = append(texts, []boundedText{
 			{f.Device, maxShortText}, {f.LV, maxShortText}, {f.Type, maxShortText}, {f.UUID, maxShortText},
 			{f.Label, maxShortText}, {f.PartUUID, maxShortText}, {f.PartLabel, maxShortText},
-			{f.MountPoint, MaxMessage}, {f.OSName, maxShortText}, {f.Note, MaxMessage},
+			{f.MountPoint, MaxMessage}, {f.Subvolume, maxShortText}, {f.OSName, maxShortText}, {f.Note, MaxMessage},
 		}...)
 	}
 	for _, l := range in.Fstab {
@@ -119,6 +136,14 @@ func (in *Inspection) Check() error {
 			{l.Source, MaxMessage}, {l.MountPoint, MaxMessage}, {l.Type, maxShortText},
 			{l.Device, maxShortText}, {l.Note, MaxMessage},
 		}...)
+	}
+	for _, is := range in.Issues {
+		switch is.Code {
+		case IssueNoLVMTools, IssueLVMFailed:
+		default:
+			return protocolErr("unknown inspection issue %q", truncate(is.Code))
+		}
+		texts = append(texts, boundedText{is.Message, MaxMessage})
 	}
 	for _, t := range texts {
 		if !cleanText(t.s, t.max) {

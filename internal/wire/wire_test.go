@@ -261,7 +261,8 @@ func TestInspectionCheck(t *testing.T) {
 	good := func() Inspection {
 		return Inspection{Root: 0, OS: OSInfo{ID: "debian", PrettyName: "Debian GNU/Linux 12"},
 			Filesystems: []Filesystem{{Device: "/dev/vda2", Partition: 2, Type: "ext4", MountPoint: "/"}, {Device: "/dev/vda3", Partition: 3, MountPoint: "/home"}},
-			Fstab:       []FstabLine{{Line: 1, Source: "UUID=x", MountPoint: "/home", Device: "/dev/vda3", Mounted: true}}}
+			Fstab:       []FstabLine{{Line: 1, Source: "UUID=x", MountPoint: "/home", Device: "/dev/vda3", Mounted: true}},
+			Issues:      []Issue{{Code: IssueNoLVMTools, Message: "LVM physical volumes /dev/vdb1: no lvm"}}}
 	}
 	in := good()
 	if err := in.Check(); err != nil {
@@ -282,6 +283,10 @@ func TestInspectionCheck(t *testing.T) {
 		"fstab device outside":  func(in *Inspection) { in.Fstab[0].Device = "vda3" },
 		"negative fstab line":   func(in *Inspection) { in.Fstab[0].Line = -1 },
 		"newline in fstab note": func(in *Inspection) { in.Fstab[0].Note = "a\nb" },
+		"unknown issue":         func(in *Inspection) { in.Issues[0].Code = "lvm-ok" },
+		"newline in issue":      func(in *Inspection) { in.Issues[0].Message = "a\nb" },
+		"long issue":            func(in *Inspection) { in.Issues[0].Message = strings.Repeat("a", MaxMessage+10) },
+		"too many issues":       func(in *Inspection) { in.Issues = make([]Issue, MaxIssues+1) },
 	} {
 		in := good()
 		spoil(&in)

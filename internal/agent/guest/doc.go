@@ -3,11 +3,18 @@
 // kernel modules from the initramfs, find the virtio-serial port by name,
 // find the disks and their partitions through sysfs, identify each
 // filesystem by its superblock (internal/blkid) and the partition table
-// (internal/parttable, for PARTUUID and PARTLABEL), choose the guest root
-// (by name, or by content: os-release and fstab), mount it with an
-// explicit type, nodev and nosuid, mount what its /etc/fstab names on
-// mount points resolved inside it (internal/inroot), report all of it for
-// the host, and finally unmount and power the VM off.
+// (internal/parttable, for PARTUUID and PARTLABEL), activate LVM volume
+// groups with the lvm binary the initramfs may carry (lvm.go: a config of
+// its own, metadata read-only, only the host's disks scanned) so logical
+// volumes join the volumes, choose the guest root (by name, or by
+// content: os-release and fstab, looking into the conventional btrfs root
+// subvolumes too, see RootSubvolumes), mount it with an explicit type,
+// nodev and nosuid, mount what its /etc/fstab names on mount points
+// resolved inside it (internal/inroot) with options of the agent's
+// choosing (vfat also noexec; a validated btrfs subvol= or subvolid= is
+// the only guest option passed on), report all of it for the host (an
+// LVM failure, such as missing tools, as an issue and on each physical
+// volume), and finally unmount and power the VM off.
 //
 // There is no udev: device nodes come from devtmpfs and everything else is
 // read from sysfs. The functions that only read take the sysfs and /dev

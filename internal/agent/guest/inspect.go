@@ -15,6 +15,7 @@ var ErrRootNotFound = errors.New("the named guest root was not found")
 // Candidate is a Linux filesystem looked at as a possible root.
 type Candidate struct {
 	Volume   Volume
+	Subvol   string             // the btrfs subvolume holding the root, "" for the default one
 	OS       guestetc.OSRelease // nil when it has no os-release
 	HasFstab bool
 	Err      error // why it could not be looked at
@@ -26,6 +27,9 @@ func (c Candidate) IsRoot() bool { return c.Err == nil && (c.OS != nil || c.HasF
 
 func (c Candidate) String() string {
 	s := c.Volume.String()
+	if c.Subvol != "" {
+		s += " subvolume " + c.Subvol
+	}
 	if name := osName(c.OS); name != "" {
 		s += fmt.Sprintf(" with %q", name)
 	}

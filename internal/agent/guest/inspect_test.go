@@ -107,7 +107,18 @@ func TestResolveSource(t *testing.T) {
 		"/dev/sda03":              "",
 		"/dev/mapper/my--vg-data": "/dev/mapper/my--vg-data",
 		"/dev/my-vg/data":         "/dev/mapper/my--vg-data",
-		"/dev/nvme0n1p1":          "",
+		"/dev/nvme0n1p1":          "/dev/vda1",
+		"/dev/nvme0n1p3":          "/dev/vda3",
+		"/dev/nvme1n1":            "/dev/vdb",
+		"/dev/nvme1n1p1":          "",
+		"/dev/nvme0n2p1":          "",
+		"/dev/nvme0n1p":           "",
+		"/dev/nvme0n1p01":         "",
+		"/dev/nvme01n1p1":         "",
+		"/dev/nvme0n1p+1":         "",
+		"/dev/nvme0":              "",
+		"/dev/nvmen1p1":           "",
+		"/dev/nvme0n1p1p2":        "",
 		"UUID=00000000-0000-0000-0000-000000000000": "",
 		"tmpfs":                         "",
 		"LABEL=":                        "",
@@ -143,7 +154,7 @@ func TestPlanMounts(t *testing.T) {
 		"PARTLABEL=EFI\\040System relative vfat defaults\n" + // 13 relative mount point
 		"PARTLABEL=EFI\\040System /boot/efi vfat umask=077\n" // 14 mounted
 	entries, _ := guest.ParseFstab([]byte(fstab))
-	plan := guest.PlanMounts(root, entries, vols)
+	plan := guest.PlanMounts(root, "", entries, vols)
 	type outcome struct {
 		Line   int
 		Target string
@@ -180,6 +191,74 @@ func TestPlanMounts(t *testing.T) {
 	}
 	if len(notes) != 10 {
 		t.Errorf("notes %v", notes)
+	}
+}
+
+func TestParseSubvol(t *testing.T) {
+	for opts, want := range map[string]string{
+		"defaults":                          "",
+		"defaults,subvol=@":                 "subvol=@",
+		"subvol=/@home,compress=zstd":       "subvol=@home",
+		"subvol=@/.snapshots/1/snapshot":    "subvol=@/.snapshots/1/snapshot",
+		"subvol=root":                       "subvol=root",
+		"subvolid=257":                      "subvolid=257",
+		"subvolid=5":                        "subvolid=5",
+		"noatime,subvol=home_1.2+x:y=z-@,x": "subvol=home_1.2+x:y=z-@",
+	} {
+		got, err := guest.ParseSubvol(strings.Split(opts, ","))
+		if err != nil || got != want {
+			t.Errorf("ParseSubvol(%s) = %q, %v; want %q", opts, got, err, want)
+		}
+	}
+	for _, bad := range []string{
+		"subvol=", "subvol=/", "subvol=//@", "subvol=@//home", "subvol=@/", "subvol=..", "subvol=@/../x", "subvol=./@",
+		"subvol=a b", "subvol=@\\x", "subvol=caf\u00e9", "subvol=" + strings.Repeat("a", 256),
+		"subvolid=", "subvolid=0", "subvolid=6", "subvolid=255", "subvolid=0257", "subvolid=+257", "subvolid=-1",
+		"subvolid=999999999999999999999", "subvolid=281474976710657",
+		"subvol=@,subvolid=257", "subvol=@,subvol=@home",
+	} {
+		if got, err := guest.ParseSubvol(strings.Split(bad, ",")); err == nil {
+			t.Errorf("ParseSubvol(%s) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// On btrfs, the root's own subvolume is not mounted again, other
+// subvolumes of the same filesystem are, each once; subvol= on anything
+// else is refused.
+func TestPlanMountsBtrfsSubvolumes(t *testing.T) {
+	vols := []guest.Volume{
+		{Device: "/dev/vda1", Disk: 0, Partition: 1, Info: blkid.Info{Type: blkid.VFAT, UUID: "ABCD-1234"}},
+		{Device: "/dev/vda2", Disk: 0, Partition: 2, Info: blkid.Info{Type: blkid.Btrfs, UUID: "11111111-2222-3333-4444-555555555555"}},
+		{Device: "/dev/vda3", Disk: 0, Partition: 3, Info: blkid.Info{Type: blkid.Ext4, Label: "data"}},
+	}
+	fstab := "UUID=11111111-2222-3333-4444-555555555555 / btrfs defaults,subvol=@ 0 0\n" + // 1 root
+		"UUID=11111111-2222-3333-4444-555555555555 /home btrfs defaults,subvol=@home 0 0\n" + // 2 mounted
+		"UUID=11111111-2222-3333-4444-555555555555 /var/log btrfs subvol=/@log,compress=zstd 0 0\n" + // 3 mounted
+		"UUID=11111111-2222-3333-4444-555555555555 /again btrfs subvol=@ 0 0\n" + // 4 the root again
+		"UUID=11111111-2222-3333-4444-555555555555 /home2 btrfs subvol=/@home 0 0\n" + // 5 mounted by 2
+		"UUID=11111111-2222-3333-4444-555555555555 /top btrfs subvolid=5 0 0\n" + // 6 mounted
+		"UUID=11111111-2222-3333-4444-555555555555 /evil btrfs subvol=@/../../x 0 0\n" + // 7 bad
+		"LABEL=data /data ext4 subvol=@data 0 0\n" + // 8 not btrfs
+		"UUID=ABCD-1234 /boot/efi vfat umask=0077 0 1\n" // 9 mounted
+	entries, _ := guest.ParseFstab([]byte(fstab))
+	plan := guest.PlanMounts(vols[1], "@", entries, vols)
+	mounted := map[int]string{}
+	notes := map[int]string{}
+	for _, m := range plan {
+		if m.Mount {
+			mounted[m.Entry.Line] = m.Target + " " + m.Subvol
+		} else {
+			notes[m.Entry.Line] = m.Note
+		}
+	}
+	if diff := cmp.Diff(map[int]string{2: "/home subvol=@home", 3: "/var/log subvol=@log", 6: "/top subvolid=5", 9: "/boot/efi "}, mounted); diff != "" {
+		t.Errorf("mounted (-want +got):\n%s", diff)
+	}
+	for line, words := range map[int]string{1: "root", 4: "root", 5: "already mounted by line 2", 7: "component ..", 8: "btrfs option"} {
+		if !strings.Contains(notes[line], words) {
+			t.Errorf("line %d: note %q, want it to say %q", line, notes[line], words)
+		}
 	}
 }
 

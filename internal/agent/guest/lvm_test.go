@@ -3,11 +3,13 @@ package guest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path"
 	"strings"
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/blkid"
+	"github.com/guestinject/guestinject/internal/wire"
 )
 
 // pvVolumes are the disks of the LVM tests: two PVs on writable disks
@@ -175,5 +177,37 @@ func TestJoinErrors(t *testing.T) {
 	err := joinErrors(a, nil, b)
 	if err == nil || err.Error() != "a; b" || !errors.Is(err, a) || !errors.Is(err, b) {
 		t.Errorf("joinErrors(a, nil, b) = %v", err)
+	}
+}
+
+// An LVM failure reaches the host as an issue with its code and as the
+// note of each physical volume; the missing tools have their own code.
+func TestInspectionReportsLVMFailure(t *testing.T) {
+	vols := []Volume{
+		{Device: "/dev/vda1", Disk: 0, Partition: 1, Info: blkid.Info{Type: blkid.LVM2}},
+		{Device: "/dev/vda2", Disk: 0, Partition: 2, Info: blkid.Info{Type: blkid.Ext4}},
+	}
+	for _, tc := range []struct {
+		err  error
+		code string
+		note string
+	}{
+		{fmt.Errorf("LVM physical volumes /dev/vda1: %w", ErrNoLVMTools), wire.IssueNoLVMTools, "no LVM tools"},
+		{errors.New("LVM physical volumes /dev/vda1: lvm vgchange: exit status 5: bad metadata\x1b"), wire.IssueLVMFailed, "bad metadata?"},
+	} {
+		g := &Guest{Volumes: vols, LVMErr: tc.err, Err: fmt.Errorf("%w; %w", &RootError{Err: ErrNoRoot, Volumes: vols}, tc.err)}
+		in := g.Inspection()
+		if err := in.Check(); err != nil {
+			t.Fatalf("%v: inspection refused by the host's check: %v", tc.err, err)
+		}
+		if len(in.Issues) != 1 || in.Issues[0].Code != tc.code || !strings.Contains(in.Issues[0].Message, "/dev/vda1") {
+			t.Errorf("%v: issues %+v, want one %s", tc.err, in.Issues, tc.code)
+		}
+		if in.Problem != wire.ProblemNoRoot || !strings.Contains(in.Message, tc.note) {
+			t.Errorf("%v: problem %q message %q", tc.err, in.Problem, in.Message)
+		}
+		if note := in.Filesystems[0].Note; !strings.HasPrefix(note, "LVM physical volume; ") || !strings.Contains(note, tc.note) {
+			t.Errorf("%v: PV note %q, want it to say %q", tc.err, note, tc.note)
+		}
 	}
 }

@@ -25,12 +25,12 @@ type Mounts struct {
 	paths []string
 }
 
-// MountInRoot mounts device (type fstype, flags) on the directory target
+// MountInRoot mounts device (type fstype, flags, data) on the directory target
 // resolved inside root: an O_PATH descriptor of the directory is opened
 // with openat2 RESOLVE_IN_ROOT and the mount goes onto /proc/self/fd/N, so
 // symlinks and ".." in the guest's mount point stay inside the root. It
 // returns where the mount landed, as a guest path.
-func (m *Mounts) MountInRoot(ctx context.Context, root *inroot.Root, target, device, fstype string, flags uintptr) (string, error) {
+func (m *Mounts) MountInRoot(ctx context.Context, root *inroot.Root, target, device, fstype string, flags uintptr, data string) (string, error) {
 	dir, err := root.OpenDir(ctx, target)
 	if err != nil {
 		return "", err
@@ -38,7 +38,7 @@ func (m *Mounts) MountInRoot(ctx context.Context, root *inroot.Root, target, dev
 	var under unix.Stat_t
 	err = unix.Fstat(int(dir.Fd()), &under)
 	if err == nil {
-		err = unix.Mount(device, fdPath(dir), fstype, flags, "")
+		err = unix.Mount(device, fdPath(dir), fstype, flags, data)
 	}
 	dir.Close()
 	if err != nil {

@@ -33,12 +33,12 @@ func TestMountInRootStaysInside(t *testing.T) {
 	ctx := context.Background()
 	var m guest.Mounts
 	for target, want := range map[string]string{"/home": "/home", "/evil": "/outside"} {
-		got, err := m.MountInRoot(ctx, r, target, "tmpfs", "tmpfs", unix.MS_NODEV|unix.MS_NOSUID)
+		got, err := m.MountInRoot(ctx, r, target, "tmpfs", "tmpfs", unix.MS_NODEV|unix.MS_NOSUID, "")
 		if err != nil || got != want {
 			t.Errorf("MountInRoot(%s) = %q, %v; want %q", target, got, err, want)
 		}
 	}
-	if _, err := m.MountInRoot(ctx, r, "/missing", "tmpfs", "tmpfs", 0); err == nil {
+	if _, err := m.MountInRoot(ctx, r, "/missing", "tmpfs", "tmpfs", 0, ""); err == nil {
 		t.Error("mounted on a missing directory")
 	}
 	if err := os.WriteFile(filepath.Join(root, "outside", "f"), []byte("x"), 0o644); err != nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/guestinject/guestinject/internal/blkid"
 )
 
 // FstabMount is what the agent makes of one fstab line: a mount to do,
@@ -14,6 +16,7 @@ type FstabMount struct {
 	Volume   Volume // the volume the source names, when Device != ""
 	Device   string // Volume.Device, "" when the source names none
 	FSType   string // the type to mount, the superblock's
+	Subvol   string // "subvol=..." or "subvolid=...", the btrfs subvolume to mount, "" for the default one
 	ReadOnly bool   // the volume is on a read-only disk
 	Mount    bool   // to be mounted
 	Mounted  bool   // mounted, at Target
@@ -30,19 +33,21 @@ var diskTypes = map[string]string{
 // to mount it; the result is in line order. Swap, noauto, bind mounts,
 // pseudo and network filesystems, the root itself, sources that name no
 // volume or a volume already used, a type that disagrees with the
-// superblock, btrfs subvolumes and repeated mount points are skipped with
-// a reason.
-func PlanMounts(root Volume, entries []FstabEntry, vols []Volume) []FstabMount {
+// superblock, a bad btrfs subvolume option (ParseSubvol) and repeated
+// mount points are skipped with a reason. rootSubvol is the btrfs
+// subvolume mounted as the root ("" for the default one): another
+// subvolume of the root's filesystem may be mounted, that one not again.
+func PlanMounts(root Volume, rootSubvol string, entries []FstabEntry, vols []Volume) []FstabMount {
 	plan := make([]FstabMount, 0, len(entries))
-	usedVolume := map[string]int{} // device -> line
-	usedTarget := map[string]int{} // mount point -> line
-	usedVolume[root.Device] = 0
+	usedVolume := map[volumeKey]int{} // device and subvolume -> line
+	usedTarget := map[string]int{}    // mount point -> line
+	usedVolume[volumeKey{root.Device, subvolOption(rootSubvol)}] = 0
 	for _, e := range entries {
 		m := FstabMount{Entry: e}
 		m.Note = m.decide(root, vols, usedVolume, usedTarget)
 		if m.Note == "" {
 			m.Mount = true
-			usedVolume[m.Device] = e.Line
+			usedVolume[volumeKey{m.Device, m.Subvol}] = e.Line
 			usedTarget[m.Target] = e.Line
 		}
 		plan = append(plan, m)
@@ -50,7 +55,10 @@ func PlanMounts(root Volume, entries []FstabEntry, vols []Volume) []FstabMount {
 	return plan
 }
 
-func (m *FstabMount) decide(root Volume, vols []Volume, usedVolume, usedTarget map[string]int) string {
+// volumeKey is what is mounted: a device and a subvolume option.
+type volumeKey struct{ device, subvol string }
+
+func (m *FstabMount) decide(root Volume, vols []Volume, usedVolume map[volumeKey]int, usedTarget map[string]int) string {
 	e := m.Entry
 	want, known := diskTypes[e.Type]
 	switch {
@@ -75,11 +83,18 @@ func (m *FstabMount) decide(root Volume, vols []Volume, usedVolume, usedTarget m
 		return err.Error()
 	}
 	m.Volume, m.Device, m.ReadOnly = v, v.Device, v.ReadOnly
-	if v.Device == root.Device {
-		return "names the root filesystem, which is mounted once, at /"
+	subvol, err := ParseSubvol(e.Options)
+	if err != nil {
+		return err.Error()
 	}
-	if line, ok := usedVolume[v.Device]; ok {
-		return fmt.Sprintf("%s is already mounted by line %d", v.Device, line)
+	used, ok := usedVolume[volumeKey{v.Device, subvol}]
+	switch {
+	case ok && used == 0:
+		return "names the root filesystem, which is mounted once, at /"
+	case ok:
+		return fmt.Sprintf("%s is already mounted by line %d", describeMount(v.Device, subvol), used)
+	case v.Device == root.Device && root.Info.Type != blkid.Btrfs:
+		return "names the root filesystem, which is mounted once, at /"
 	}
 	if v.Err != nil || v.Info.Type.MountType() == "" {
 		return fmt.Sprintf("%s holds no mountable filesystem", v)
@@ -88,16 +103,23 @@ func (m *FstabMount) decide(root Volume, vols []Volume, usedVolume, usedTarget m
 	if want != "" && want != m.FSType {
 		return fmt.Sprintf("fstab says %s but the superblock of %s says %s", e.Type, v.Device, v.Info.Type)
 	}
-	for _, o := range e.Options {
-		if strings.HasPrefix(o, "subvol=") || strings.HasPrefix(o, "subvolid=") {
-			return "btrfs subvolumes are not mounted"
-		}
+	if subvol != "" && m.FSType != "btrfs" {
+		return fmt.Sprintf("%s is a btrfs option but %s holds %s", strings.SplitN(subvol, "=", 2)[0], v.Device, v.Info.Type)
 	}
+	m.Subvol = subvol
 	if line, ok := usedTarget[target]; ok {
 		return fmt.Sprintf("mount point %s is already used by line %d", clip(target), line)
 	}
 	m.Target = target
 	return ""
+}
+
+// describeMount names a device and its subvolume option for a note.
+func describeMount(device, subvol string) string {
+	if subvol == "" {
+		return device
+	}
+	return device + " " + subvol
 }
 
 // MountOrder returns the indexes of the planned mounts of plan, parents

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -27,29 +28,52 @@ type Guest struct {
 	Volumes    []Volume
 	Candidates []Candidate // the Linux filesystems looked at, when there were several
 	Root       Volume
+	RootSubvol string // the btrfs subvolume mounted as the root, "" for the default one
 	OS         guestetc.OSRelease
 	Fstab      []FstabMount
 	FstabSkips []FstabSkip
 	FstabNote  string       // why /etc/fstab was not read
+	LVMErr     error        // why LVM volumes are missing, from ActivateLVM
 	FS         *inroot.Root // the guest root, resolved in-root; nil when Err is set
 	Err        error        // why there is no root
 
 	mounts Mounts
 }
 
-// Setup chooses the guest root among vols (or takes the one name names),
-// mounts it at RootMount, and mounts the filesystems its /etc/fstab names
-// inside it. The result always describes what was found; Err says why
-// there is no root.
+// Setup activates the LVM volume groups among vols (ActivateLVM),
+// chooses the guest root among the volumes and logical volumes (or takes
+// the one name names), mounts it at RootMount, and mounts the filesystems
+// its /etc/fstab names inside it. The result always describes what was
+// found; Err says why there is no root, and LVMErr what LVM activation
+// could not do (also in Err when there is no root).
 func Setup(ctx context.Context, vols []Volume, name *RootName, mods Modules) *Guest {
-	g := &Guest{Volumes: vols}
-	root, looked, err := ChooseRoot(vols, name, func(v Volume) Candidate { return lookAt(ctx, v, mods) })
+	lvs, lvmErr := ActivateLVM(ctx, mods, vols)
+	g := &Guest{Volumes: append(slices.Clip(vols), lvs...), LVMErr: lvmErr}
+	root, looked, err := ChooseRoot(g.Volumes, name, func(v Volume) Candidate { return lookAt(ctx, v, mods) })
 	g.Candidates = looked
 	if err != nil {
+		if lvmErr != nil {
+			// The root may be on a volume LVM did not give.
+			err = fmt.Errorf("%w; %w", err, lvmErr)
+		}
 		g.Err = err
 		return g
 	}
-	if err := MountRoot(root, RootMount, root.ReadOnly, mods); err != nil {
+	if root.Info.Type == blkid.Btrfs {
+		// Which subvolume: the content look tells, and was done when
+		// there were several candidates.
+		c, ok := Candidate{}, false
+		for _, l := range looked {
+			if l.Volume.Device == root.Device {
+				c, ok = l, true
+			}
+		}
+		if !ok {
+			c = lookAt(ctx, root, mods)
+		}
+		g.RootSubvol = c.Subvol
+	}
+	if err := MountRoot(root, g.RootSubvol, RootMount, root.ReadOnly, mods); err != nil {
 		if name != nil {
 			err = &RootError{Err: ErrRootNotFound, Name: name, Volumes: vols, Detail: err.Error()}
 		}
@@ -69,26 +93,48 @@ func Setup(ctx context.Context, vols []Volume, name *RootName, mods Modules) *Gu
 }
 
 // lookAt mounts v alone, read-only, at ProbeMount and looks for an
-// os-release and an fstab, resolving both in-root.
+// os-release and an fstab, resolving both in-root. On btrfs whose default
+// subvolume has neither, it looks in the conventional root subvolumes of
+// the top level (see RootSubvolumes).
 func lookAt(ctx context.Context, v Volume, mods Modules) Candidate {
 	c := Candidate{Volume: v}
 	flags := uintptr(unix.MS_RDONLY | unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC)
-	if err := mountVolume(v, ProbeMount, flags, mods); err != nil {
+	if err := mountVolume(v, ProbeMount, flags, "", mods); err != nil {
 		c.Err = err
+		return c
+	}
+	found := lookMounted(ctx)
+	Unmount(ProbeMount)
+	if found.Err != nil || found.IsRoot() || v.Info.Type != blkid.Btrfs {
+		found.Volume = v
+		return found
+	}
+	// subvol= names are relative to the top level, which the default
+	// subvolume need not be: look there.
+	if err := mountVolume(v, ProbeMount, flags, fmt.Sprintf("subvolid=%d", topLevelID), mods); err != nil {
 		return c
 	}
 	defer Unmount(ProbeMount)
 	r, err := inroot.Open(ProbeMount)
 	if err != nil {
-		c.Err = err
 		return c
 	}
 	defer r.Close()
-	c.OS, _ = readOSRelease(ctx, r)
-	if info, err := r.Stat(ctx, "/etc/fstab"); err == nil && info.Mode().IsRegular() {
-		c.HasFstab = true
+	if name, sc := lookForRootSubvol(ctx, r); name != "" {
+		sc.Volume, sc.Subvol = v, name
+		return sc
 	}
 	return c
+}
+
+// lookMounted looks at what is mounted at ProbeMount.
+func lookMounted(ctx context.Context) Candidate {
+	r, err := inroot.Open(ProbeMount)
+	if err != nil {
+		return Candidate{Err: err}
+	}
+	defer r.Close()
+	return lookIn(ctx, r)
 }
 
 // readOSRelease reads /etc/os-release, or /usr/lib/os-release; nil when
@@ -120,17 +166,26 @@ func (g *Guest) mountFstab(ctx context.Context, mods Modules) {
 	}
 	var entries []FstabEntry
 	entries, g.FstabSkips = ParseFstab(data)
-	g.Fstab = PlanMounts(g.Root, entries, g.Volumes)
+	g.Fstab = PlanMounts(g.Root, g.RootSubvol, entries, g.Volumes)
+	if g.LVMErr != nil {
+		// A source that names no volume may name one LVM did not give.
+		for i := range g.Fstab {
+			if m := &g.Fstab[i]; !m.Mount && m.Device == "" && strings.HasPrefix(m.Note, ErrNoSuchVolume.Error()) {
+				m.Note += " (LVM volumes may be missing: " + lvmReason(g.LVMErr) + ")"
+			}
+		}
+	}
 	for _, i := range MountOrder(g.Fstab) {
 		m := &g.Fstab[i]
 		flags := uintptr(unix.MS_NODEV | unix.MS_NOSUID)
 		if m.ReadOnly {
 			flags |= unix.MS_RDONLY
 		}
+		more, data := fsOptions(m.FSType, m.Subvol)
 		var where string
 		err := mods.Load(m.FSType)
 		if err == nil {
-			where, err = g.mounts.MountInRoot(ctx, g.FS, m.Target, m.Device, m.FSType, flags)
+			where, err = g.mounts.MountInRoot(ctx, g.FS, m.Target, m.Device, m.FSType, flags|more, data)
 		}
 		switch {
 		case errors.Is(err, unix.ENODEV):
@@ -222,6 +277,7 @@ func (g *Guest) Inspection() *wire.Inspection {
 		case g.FS != nil && v.Device == g.Root.Device:
 			in.Root = len(in.Filesystems)
 			f.MountPoint = "/"
+			f.Subvolume = text(g.RootSubvol, 0)
 			f.Candidate = g.OS != nil || f.Candidate
 			f.OSName = text(osName(g.OS), 0)
 		case mounted[v.Device] != "":
@@ -233,12 +289,21 @@ func (g *Guest) Inspection() *wire.Inspection {
 			f.Note = text(v.String(), wire.MaxMessage)
 		case v.Info.Type == blkid.Swap:
 			f.Note = "swap"
+		case v.Info.Type == blkid.LVM2 && g.LVMErr != nil:
+			f.Note = text("LVM physical volume; "+lvmReason(g.LVMErr), wire.MaxMessage)
 		case v.Info.Type == blkid.LVM2:
 			f.Note = "LVM physical volume"
 		case g.FS != nil:
 			f.Note = "not mounted: not in the root's /etc/fstab"
 		}
 		in.Filesystems = append(in.Filesystems, f)
+	}
+	if g.LVMErr != nil {
+		code := wire.IssueLVMFailed
+		if errors.Is(g.LVMErr, ErrNoLVMTools) {
+			code = wire.IssueNoLVMTools
+		}
+		in.Issues = append(in.Issues, wire.Issue{Code: code, Message: text(g.LVMErr.Error(), wire.MaxMessage)})
 	}
 	if g.FstabNote != "" {
 		in.Fstab = append(in.Fstab, wire.FstabLine{Note: text(g.FstabNote, wire.MaxMessage)})
@@ -256,6 +321,15 @@ func (g *Guest) Inspection() *wire.Inspection {
 		in.Fstab = in.Fstab[:wire.MaxFstabLines]
 	}
 	return in
+}
+
+// lvmReason is the short account of an LVM failure for a note: the
+// missing tools, or that activation failed (the issue has the details).
+func lvmReason(err error) string {
+	if errors.Is(err, ErrNoLVMTools) {
+		return "not activated: " + ErrNoLVMTools.Error()
+	}
+	return "LVM activation failed: " + err.Error()
 }
 
 // text makes a string from the guest fit the wire's rules: valid UTF-8,

@@ -13,8 +13,9 @@ var ErrNoSuchVolume = errors.New("no such volume")
 // ResolveSource finds the volume an fstab(5) source names: UUID=,
 // LABEL=, PARTUUID=, PARTLABEL=, their /dev/disk/by-* links, a disk
 // device name such as /dev/sda2 or /dev/vdb1 (disk by letter order, a=0,
-// then the partition number, none for the whole disk), or an LVM logical
-// volume as /dev/VG/LV or /dev/mapper/VG-LV.
+// then the partition number, none for the whole disk) or /dev/nvme1n1p2
+// (disk by controller number, namespace 1 only), or an LVM logical volume
+// as /dev/VG/LV or /dev/mapper/VG-LV.
 func ResolveSource(src string, vols []Volume) (Volume, error) {
 	match, err := sourceMatcher(src)
 	if err != nil {
@@ -116,9 +117,13 @@ func unescapeUdev(s string) (string, error) {
 }
 
 // diskDevice reads a Linux disk device name: sd, vd, hd or xvd, the
-// disk's letters (a-z, then aa-zz), and an optional partition number.
-// Guest disk letters follow the host's disk order.
+// disk's letters (a-z, then aa-zz), and an optional partition number; or
+// an NVMe name (nvmeCn1, nvmeCn1pN). Guest disk letters and NVMe
+// controller numbers follow the host's disk order.
 func diskDevice(name string) (disk, part int, ok bool) {
+	if rest, found := strings.CutPrefix(name, "nvme"); found {
+		return nvmeDevice(rest)
+	}
 	var rest string
 	for _, p := range []string{"xvd", "sd", "vd", "hd"} {
 		if r, found := strings.CutPrefix(name, p); found {
@@ -140,13 +145,44 @@ func diskDevice(name string) (disk, part int, ok bool) {
 		return 0, 0, false
 	}
 	if digits != "" {
-		n, err := strconv.Atoi(digits)
-		if err != nil || n <= 0 || n > 1<<16 || digits[0] == '0' {
+		if part, ok = deviceNumber(digits, 1, 1<<16); !ok {
 			return 0, 0, false
 		}
-		part = n
 	}
 	return disk, part, true
+}
+
+// nvmeDevice reads what follows "nvme" in an NVMe device name: the
+// controller number, "n1", and an optional "p" and partition number. A
+// namespace other than 1 names no disk the host attaches.
+func nvmeDevice(rest string) (disk, part int, ok bool) {
+	ctrl, rest, found := strings.Cut(rest, "n")
+	if !found {
+		return 0, 0, false
+	}
+	ns, partDigits, hasPart := strings.Cut(rest, "p")
+	if disk, ok = deviceNumber(ctrl, 0, 1024); !ok || ns != "1" {
+		return 0, 0, false
+	}
+	if hasPart {
+		if part, ok = deviceNumber(partDigits, 1, 1<<16); !ok {
+			return 0, 0, false
+		}
+	}
+	return disk, part, true
+}
+
+// deviceNumber reads the decimal number in a device name, without a
+// sign or leading zeros, between lo and hi.
+func deviceNumber(digits string, lo, hi int) (int, bool) {
+	if digits == "" || (digits[0] == '0' && len(digits) > 1) || strings.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' }) {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < lo || n > hi {
+		return 0, false
+	}
+	return n, true
 }
 
 // mapperLV turns a device-mapper name, VG-LV with dashes inside either

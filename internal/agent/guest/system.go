@@ -76,17 +76,44 @@ func loadModule(path string) error {
 }
 
 // MountRoot mounts v on target with its explicit type, nodev and nosuid,
-// read-only when readOnly, loading the filesystem's modules first.
-func MountRoot(v Volume, target string, readOnly bool, mods Modules) error {
+// read-only when readOnly, loading the filesystem's modules first. A
+// non-empty subvol is the btrfs subvolume to mount instead of the
+// default one.
+func MountRoot(v Volume, subvol, target string, readOnly bool, mods Modules) error {
 	flags := uintptr(unix.MS_NODEV | unix.MS_NOSUID)
 	if readOnly {
 		flags |= unix.MS_RDONLY
 	}
-	return mountVolume(v, target, flags, mods)
+	return mountVolume(v, target, flags, subvolOption(subvol), mods)
 }
 
-// mountVolume mounts v on target with its explicit type and flags.
-func mountVolume(v Volume, target string, flags uintptr, mods Modules) error {
+// vfatOptions mount FAT with everything the guest could otherwise leave
+// to the kernel's defaults spelled out: files owned by root, 0644 and
+// directories 0755 (FAT stores neither), short names in code page 437,
+// long names as UTF-8.
+const vfatOptions = "uid=0,gid=0,fmask=0022,dmask=0022,codepage=437,iocharset=ascii,utf8=1,shortname=mixed"
+
+// fsOptions are the flags (beyond nodev and nosuid) and the data mount(2)
+// gets for a filesystem type: the agent's choice, never the guest's
+// fstab options. extra, when not "", is appended to the data (a btrfs
+// subvolume).
+func fsOptions(fstype, extra string) (uintptr, string) {
+	var flags uintptr
+	var data []string
+	if fstype == "vfat" {
+		// Every file on FAT would otherwise be executable.
+		flags |= unix.MS_NOEXEC
+		data = append(data, vfatOptions)
+	}
+	if extra != "" {
+		data = append(data, extra)
+	}
+	return flags, strings.Join(data, ",")
+}
+
+// mountVolume mounts v on target with its explicit type, flags and the
+// type's options, plus extra (see fsOptions).
+func mountVolume(v Volume, target string, flags uintptr, extra string, mods Modules) error {
 	fstype := v.Info.Type.MountType()
 	if fstype == "" {
 		return fmt.Errorf("%s: %s cannot be mounted", v.Device, v.Info.Type)
@@ -97,9 +124,13 @@ func mountVolume(v Volume, target string, flags uintptr, mods Modules) error {
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
 	}
-	if err := unix.Mount(v.Device, target, fstype, flags, ""); err != nil {
+	more, data := fsOptions(fstype, extra)
+	if err := unix.Mount(v.Device, target, fstype, flags|more, data); err != nil {
 		if errors.Is(err, unix.ENODEV) {
 			return fmt.Errorf("mounting %s: the appliance kernel has no %s support: %w", v, fstype, err)
+		}
+		if extra != "" {
+			return fmt.Errorf("mounting %s as %s with %s: %w", v, fstype, extra, err)
 		}
 		return fmt.Errorf("mounting %s as %s: %w", v, fstype, err)
 	}

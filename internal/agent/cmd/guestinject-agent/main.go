@@ -156,15 +156,9 @@ func setupRoot(mods guest.Modules) *guest.Guest {
 	if err != nil {
 		return &guest.Guest{Err: err}
 	}
-	// Logical volumes join the candidates. An LVM failure is on the
-	// console, and in the error when no root is found without it.
-	lvs, lvmErr := guest.ActivateLVM(context.Background(), mods, vols)
-	if lvmErr != nil {
-		fmt.Fprintf(os.Stderr, "guestinject-agent: %v\n", lvmErr)
-	}
-	g := guest.Setup(context.Background(), append(vols, lvs...), name, mods)
-	if g.Err != nil && lvmErr != nil {
-		g.Err = fmt.Errorf("%w; %w", g.Err, lvmErr)
+	g := guest.Setup(context.Background(), vols, name, mods)
+	if g.LVMErr != nil {
+		fmt.Fprintf(os.Stderr, "guestinject-agent: %v\n", g.LVMErr)
 	}
 	return g
 }
