@@ -51,8 +51,12 @@ type QEMU struct {
 // takes a few hundred under TCG.
 var qbootPaths = []string{"/usr/share/qemu/qboot.rom", "/usr/local/share/qemu/qboot.rom", "/usr/share/qemu-kvm/qboot.rom"}
 
-func (q QEMU) firmware() string {
-	switch q.Firmware {
+// FirmwarePath resolves a launcher's firmware setting to a BIOS image:
+// "" means QEMU's qboot.rom when it is installed, "default" the
+// hypervisor's own default (the result is then ""), anything else is the
+// path itself.
+func FirmwarePath(setting string) string {
+	switch setting {
 	case "default":
 		return ""
 	case "":
@@ -63,7 +67,7 @@ func (q QEMU) firmware() string {
 		}
 		return ""
 	}
-	return q.Firmware
+	return setting
 }
 
 // Launch implements Launcher.
@@ -295,7 +299,7 @@ func (q QEMU) args(spec MachineSpec, lf *launchFiles) ([]string, error) {
 		"-device", "virtio-serial-pci,id=serial0",
 		"-device", "virtserialport,chardev=agent,name=" + spec.PortName,
 	}
-	if fw := q.firmware(); fw != "" {
+	if fw := FirmwarePath(q.Firmware); fw != "" {
 		args = append(args, "-bios", fw)
 	}
 	if spec.Dir != "" {

@@ -49,27 +49,6 @@ type Launcher struct {
 	Firmware string
 }
 
-// qbootPaths are where distributions install QEMU's qboot firmware, a
-// minimal BIOS that starts a direct-boot kernel in a few milliseconds
-// where SeaBIOS takes a few hundred under TCG.
-var qbootPaths = []string{"/usr/share/qemu/qboot.rom", "/usr/local/share/qemu/qboot.rom", "/usr/share/qemu-kvm/qboot.rom"}
-
-// firmware returns the loader path, or "" for libvirt's default.
-func (l Launcher) firmware() string {
-	switch l.Firmware {
-	case "default":
-		return ""
-	case "":
-		for _, p := range qbootPaths {
-			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-				return p
-			}
-		}
-		return ""
-	}
-	return l.Firmware
-}
-
 var _ appliance.Launcher = Launcher{}
 
 // pollInterval is how often a running domain's state is read. Reading it
@@ -117,7 +96,7 @@ func (l Launcher) Launch(ctx context.Context, spec appliance.MachineSpec) (_ app
 	if err != nil {
 		return nil, err
 	}
-	boot.firmware = l.firmware()
+	boot.firmware = appliance.FirmwarePath(l.Firmware)
 	name, err := domainName()
 	if err != nil {
 		return nil, err
