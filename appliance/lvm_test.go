@@ -142,18 +142,5 @@ func BenchmarkBootLVM(b *testing.B) {
 	needE2E(b)
 	img := filepath.Join(b.TempDir(), "lvm.raw")
 	lvmGuest(b, img)
-	ctx := context.Background()
-	warm, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	warm.Close()
-	b.ResetTimer()
-	for b.Loop() {
-		s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		s.Close()
-	}
+	benchmarkBoot(b, img)
 }
