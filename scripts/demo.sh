@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # guestinject demo: builds a small Debian-like guest image (no download),
-# checks it, injects an SSH key, a password, a host name and a network
+# checks it, inspects it, injects an SSH key, a password, a host name and a network
 # configuration through the appliance VM with the guestinject command, then
 # reads the results back with debugfs (which never mounts) and prints a
 # before/after with timings. Run from anywhere in a clone: make demo.
@@ -80,6 +80,11 @@ status=$?
 set -e
 [[ $status == 3 ]] || fail "the hostile image was not rejected (exit $status, want 3)"
 echo "  -> rejected with exit status 3, as documented"
+
+say "Inspecting the guest in the appliance (read-only)"
+timed "inspect (appliance)" "$gi" inspect "$qcow" --format qcow2 >"$work/inspect.txt"
+sed 's/^/  /' "$work/inspect.txt"
+grep -qi 'debian' "$work/inspect.txt" || fail "inspect did not find the Debian guest"
 
 say "What to inject"
 if command -v ssh-keygen >/dev/null 2>&1; then
