@@ -12,7 +12,8 @@ import (
 type Machine struct {
 	CPU      string // model name and count
 	Memory   string
-	Kernel   string
+	Kernel   string // the host's
+	Guest    string // the kernels the appliance may boot, "" when unknown
 	KVM      bool
 	Go       string
 	QEMU     string
@@ -37,6 +38,9 @@ func Write(w io.Writer, results []*Result, m Machine, command string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Produced by `%s` on %s.\n\n", command, m.Date.Format("2006-01-02"))
 	fmt.Fprintf(&b, "Machine: %s, %s, kernel %s, %s, %s, %s", m.CPU, m.Memory, m.Kernel, kvm(m.KVM), m.Go, m.QEMU)
+	if m.Guest != "" {
+		fmt.Fprintf(&b, ", appliance kernel %s", m.Guest)
+	}
 	if m.Guestfsh != "" {
 		fmt.Fprintf(&b, ", %s", m.Guestfsh)
 	}

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,7 +68,7 @@ func run(command, splice, load string) error {
 func describe(load string) benchreport.Machine {
 	m := benchreport.Machine{
 		CPU:    fmt.Sprintf("%d × %s", runtime.NumCPU(), field("/proc/cpuinfo", "model name")),
-		Memory: field("/proc/meminfo", "MemTotal"),
+		Memory: memory(field("/proc/meminfo", "MemTotal")),
 		Go:     runtime.Version(),
 		QEMU:   firstLine("qemu-system-x86_64", "--version"),
 		Load:   load,
@@ -76,6 +78,12 @@ func describe(load string) benchreport.Machine {
 	if unix.Uname(&u) == nil {
 		m.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
+	// The appliance boots one of the host's kernels in /boot.
+	kernels, _ := filepath.Glob("/boot/vmlinuz-*")
+	for i, k := range kernels {
+		kernels[i] = strings.TrimPrefix(filepath.Base(k), "vmlinuz-")
+	}
+	m.Guest = strings.Join(kernels, " or ")
 	_, err := os.Stat("/dev/kvm")
 	m.KVM = err == nil
 	if _, err := exec.LookPath("guestfish"); err == nil {
@@ -95,6 +103,15 @@ func field(path, name string) string {
 		}
 	}
 	return "unknown"
+}
+
+// memory turns meminfo's "24683620 kB" into "23.5 GiB of memory".
+func memory(total string) string {
+	kb, err := strconv.ParseFloat(strings.TrimSuffix(total, " kB"), 64)
+	if err != nil {
+		return total + " of memory"
+	}
+	return strconv.FormatFloat(kb/(1<<20), 'f', 1, 64) + " GiB of memory"
 }
 
 func firstLine(name string, args ...string) string {
