@@ -1,14 +1,11 @@
 package appliance_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -25,13 +22,7 @@ func TestReadWriteCommitExt4(t *testing.T) {
 	img := filepath.Join(dir, "disk.raw")
 	ext4Image(t, img, tree, 64)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, s := openRaw(t, img)
 	got, err := vfs.ReadFile(ctx, s, "/etc/hostname", 1<<10)
 	if err != nil || string(got) != "old-host\n" {
 		t.Fatalf("ReadFile(/etc/hostname) = %q, %v", got, err)

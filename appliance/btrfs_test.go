@@ -1,13 +1,10 @@
 package appliance_test
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/internal/testimage/btrfsimage"
 	"github.com/guestinject/guestinject/vfs"
@@ -38,13 +35,7 @@ func TestBtrfsSubvolumes(t *testing.T) {
 	btrfsimage.Build(t, img, btrfsUUID, 160,
 		btrfsimage.Subvolume{Name: "@", Tree: root}, btrfsimage.Subvolume{Name: "@home", Tree: home})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, s := openRaw(t, img)
 	in := s.Inspection()
 	if in.OS.ID != "ubuntu" || in.Root.Type != "btrfs" || in.Root.Subvolume != "@" || in.Root.MountPoint != "/" {
 		t.Fatalf("root %+v, OS %+v; want btrfs subvolume @\n%s", in.Root, in.OS, s.Console())

@@ -1,10 +1,13 @@
 package appliance_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/internal/testimage"
 )
 
@@ -56,4 +59,18 @@ func fileHash(t testing.TB, p string) string {
 func debugfs(t testing.TB, img, request string) string {
 	t.Helper()
 	return run(t, "debugfs", "-R", request, img)
+}
+
+// openRaw boots an appliance on the raw image img and closes it when the
+// test ends; the returned ctx bounds the test's calls.
+func openRaw(t *testing.T, img string, opts ...appliance.Option) (context.Context, *appliance.Session) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return ctx, s
 }

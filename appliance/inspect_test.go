@@ -223,13 +223,7 @@ func TestHostileFstab(t *testing.T) {
 		testimage.Part{SizeMiB: 8, Tree: dataTree, Label: "data"},
 		testimage.Part{SizeMiB: 8, Tree: data2Tree, Label: "data2"},
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, s := openRaw(t, img)
 	got := s.Inspection()
 	if got.Root.Device != "/dev/vda1" || got.OS.ID != "evil" {
 		t.Fatalf("root %+v, OS %+v", got.Root, got.OS)

@@ -33,13 +33,7 @@ func TestGPTPartitionedExt4(t *testing.T) {
 	img := filepath.Join(dir, "disk.raw")
 	testimage.GPT(t, img, tree)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, s := openRaw(t, img)
 	if got, err := vfs.ReadFile(ctx, s, "/etc/os-release", 1<<10); err != nil || string(got) != "ID=debian\n" {
 		t.Fatalf("ReadFile = %q, %v", got, err)
 	}
@@ -153,14 +147,7 @@ func TestXFSAndReadOnlySession(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, "mkfs.xfs", "-q", "-f", img)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, s := openRaw(t, img)
 	if err := s.MkdirAll(ctx, "/etc", 0o755); err != nil {
 		t.Fatal(err)
 	}

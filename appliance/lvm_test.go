@@ -57,14 +57,7 @@ func TestLVMGuest(t *testing.T) {
 	needE2E(t)
 	img := filepath.Join(t.TempDir(), "lvm.raw")
 	vg := lvmGuest(t, img)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, s := openRaw(t, img)
 	in := s.Inspection()
 	if in.Root.LV != vg+"/root" || in.OS.ID != "lvmlinux" {
 		t.Errorf("root = %v, OS %+v; want LV %s/root", in.Root, in.OS, vg)
