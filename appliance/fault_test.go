@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -611,4 +612,90 @@ func TestOperationTimeout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nmiLauncher starts QEMU with a human monitor on a socket and a guest
+// kernel that panics on an unknown NMI, so a test can make the guest
+// kernel panic at a moment of its choosing.
+type nmiLauncher struct {
+	monitor string
+}
+
+func newNMILauncher(t *testing.T) nmiLauncher {
+	t.Helper()
+	// QEMU runs as a user of its own: the monitor socket and the wrapper
+	// must be reachable for it.
+	dir, err := os.MkdirTemp("", "guestinject-nmi-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	l := nmiLauncher{monitor: filepath.Join(dir, "monitor")}
+	script := "#!/bin/sh\nexec " + sbinPath("qemu-system-x86_64") + ` "$@" -monitor unix:` + l.monitor + ",server=on,wait=off\n"
+	if err := os.WriteFile(filepath.Join(dir, "qemu"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func (l nmiLauncher) Launch(ctx context.Context, spec appliance.MachineSpec) (appliance.Machine, error) {
+	spec.Cmdline += " unknown_nmi_panic"
+	return appliance.QEMU{Binary: filepath.Join(filepath.Dir(l.monitor), "qemu")}.Launch(ctx, spec)
+}
+
+// nmi sends the guest an NMI through the monitor.
+func (l nmiLauncher) nmi(t *testing.T) {
+	t.Helper()
+	conn, err := net.Dial("unix", l.monitor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "nmi\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The monitor answers with its prompt once the command ran.
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.ReadAtLeast(conn, make([]byte, 64), 1)
+}
+
+// TestGuestKernelPanicMidSession panics the appliance's kernel after a
+// write: the session fails, the console says why, the image is unchanged
+// and nothing is left behind.
+func TestGuestKernelPanicMidSession(t *testing.T) {
+	needE2E(t)
+	img := smallImage(t)
+	before := fileHash(t, img)
+	launcher := newNMILauncher(t) // before TMPDIR points at a private directory
+	tmp := privateTemp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithLauncher(launcher))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("changed\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	launcher.nmi(t)
+	// panic=-1 reboots at once and -no-reboot makes QEMU exit.
+	for deadline := time.Now().Add(time.Minute); len(processesUsing(tmp)) > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("QEMU still runs after the guest kernel panicked:\n%s", s.Console())
+		}
+	}
+	if err := s.Commit(ctx); err == nil {
+		t.Fatal("Commit succeeded after the guest kernel panicked")
+	}
+	if !strings.Contains(s.Console(), "Kernel panic") {
+		t.Errorf("the console tail does not show the panic:\n%s", s.Console())
+	}
+	if fileHash(t, img) != before {
+		t.Error("image changed")
+	}
+	assertNothingLeft(t, tmp)
 }
