@@ -646,7 +646,8 @@ func (l nmiLauncher) Launch(ctx context.Context, spec appliance.MachineSpec) (ap
 	return appliance.QEMU{Binary: filepath.Join(filepath.Dir(l.monitor), "qemu")}.Launch(ctx, spec)
 }
 
-// nmi sends the guest an NMI through the monitor.
+// nmi sends the guest an NMI through the monitor and returns once the
+// monitor has run the command: it prompts again.
 func (l nmiLauncher) nmi(t *testing.T) {
 	t.Helper()
 	conn, err := net.Dial("unix", l.monitor)
@@ -654,12 +655,24 @@ func (l nmiLauncher) nmi(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	const prompt = "(qemu) "
+	var seen strings.Builder
+	waitPrompts := func(n int) {
+		buf := make([]byte, 512)
+		for strings.Count(seen.String(), prompt) < n {
+			k, err := conn.Read(buf)
+			seen.Write(buf[:k])
+			if err != nil {
+				t.Fatalf("monitor: %v after %q", err, seen.String())
+			}
+		}
+	}
+	waitPrompts(1)
 	if _, err := io.WriteString(conn, "nmi\n"); err != nil {
 		t.Fatal(err)
 	}
-	// The monitor answers with its prompt once the command ran.
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	io.ReadAtLeast(conn, make([]byte, 64), 1)
+	waitPrompts(2)
 }
 
 // TestGuestKernelPanicMidSession panics the appliance's kernel after a
