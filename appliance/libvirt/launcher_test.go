@@ -15,6 +15,7 @@ import (
 
 	"github.com/guestinject/guestinject/appliance"
 	applibvirt "github.com/guestinject/guestinject/appliance/libvirt"
+	"github.com/guestinject/guestinject/internal/appliancetest"
 	"github.com/guestinject/guestinject/internal/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -39,32 +40,7 @@ func TestWriteCommit(t *testing.T) {
 	if !strings.Contains(s.Console(), "guestinject-agent: root mounted") {
 		t.Errorf("console log not copied to the session; got %q", s.Console())
 	}
-	got, err := vfs.ReadFile(ctx, s, "/etc/hostname", 1<<10)
-	if err != nil || string(got) != "old-host\n" {
-		t.Fatalf("ReadFile(/etc/hostname) = %q, %v", got, err)
-	}
-	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("new-host\n"), vfs.WriteOptions{Perm: 0o644, UID: -1, GID: -1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.MkdirAll(ctx, "/root/.ssh", 0o700); err != nil {
-		t.Fatal(err)
-	}
-	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample test@example\n"
-	if err := s.WriteFile(ctx, "/root/.ssh/authorized_keys", strings.NewReader(key), vfs.WriteOptions{Perm: 0o600, UID: 0, GID: 0}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := debugfs(t, img, "cat /etc/hostname"); got != "new-host\n" {
-		t.Errorf("debugfs cat /etc/hostname = %q", got)
-	}
-	if got := debugfs(t, img, "cat /root/.ssh/authorized_keys"); got != key {
-		t.Errorf("debugfs cat authorized_keys = %q", got)
-	}
-	if st := debugfs(t, img, "stat /root/.ssh/authorized_keys"); !strings.Contains(st, "Mode:  0600") {
-		t.Errorf("authorized_keys mode: %s", st)
-	}
+	appliancetest.ReadWriteCommit(ctx, t, s, img)
 	// libvirt hands the image to its QEMU user while the VM runs and
 	// must give it back.
 	if now := ownerOf(t, img); now != owner {

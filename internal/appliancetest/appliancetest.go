@@ -95,3 +95,42 @@ func WriteCommit(ctx context.Context, launcher appliance.Launcher, img string) e
 	}
 	return s.Commit(ctx)
 }
+
+// ReadWriteCommit is the round trip every launcher's end-to-end test
+// makes on s, a session on the raw ext4 image img whose /etc/hostname is
+// "old-host" and which has /root: it reads the host name, replaces it,
+// creates /root/.ssh with an authorized_keys, commits, and reads the
+// results back from img with debugfs alone.
+func ReadWriteCommit(ctx context.Context, t *testing.T, s *appliance.Session, img string) {
+	t.Helper()
+	got, err := vfs.ReadFile(ctx, s, "/etc/hostname", 1<<10)
+	if err != nil || string(got) != "old-host\n" {
+		t.Fatalf("ReadFile(/etc/hostname) = %q, %v", got, err)
+	}
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("new-host\n"), vfs.WriteOptions{Perm: 0o644, UID: -1, GID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MkdirAll(ctx, "/root/.ssh", 0o700); err != nil {
+		t.Fatalf("%v\n%s", err, s.Console())
+	}
+	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample test@example\n"
+	if err := s.WriteFile(ctx, "/root/.ssh/authorized_keys", strings.NewReader(key), vfs.WriteOptions{Perm: 0o600, UID: 0, GID: 0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	debugfs := func(request string) string { return testimage.Run(t, "debugfs", "-R", request, img) }
+	if got := debugfs("cat /etc/hostname"); got != "new-host\n" {
+		t.Errorf("debugfs cat /etc/hostname = %q", got)
+	}
+	if got := debugfs("cat /root/.ssh/authorized_keys"); got != key {
+		t.Errorf("debugfs cat authorized_keys = %q", got)
+	}
+	if st := debugfs("stat /root/.ssh/authorized_keys"); !strings.Contains(st, "Mode:  0600") {
+		t.Errorf("authorized_keys mode: %s", st)
+	}
+	if st := debugfs("stat /root/.ssh"); !strings.Contains(st, "Mode:  0700") {
+		t.Errorf(".ssh mode: %s", st)
+	}
+}
