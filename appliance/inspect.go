@@ -284,17 +284,16 @@ func (s *Session) Inspection() Inspection {
 // inspectionFrom converts the agent's checked report, and checks what
 // only the host knows: the disk indexes. A root problem becomes a
 // *RootError.
+//
+// The public types are conversions of the wire's, so the compiler keeps the
+// two in step.
 func inspectionFrom(w *wire.Inspection, disks int) (Inspection, error) {
 	var in Inspection
 	for _, f := range w.Filesystems {
 		if f.Disk >= disks {
 			return Inspection{}, fmt.Errorf("appliance: %w: inspection names disk %d of %d", wire.ErrProtocol, f.Disk, disks)
 		}
-		in.Filesystems = append(in.Filesystems, Filesystem{
-			Device: f.Device, Disk: f.Disk, Partition: f.Partition, LV: f.LV, Type: f.Type, UUID: f.UUID, Label: f.Label,
-			PartUUID: f.PartUUID, PartLabel: f.PartLabel, MountPoint: f.MountPoint, Subvolume: f.Subvolume,
-			Candidate: f.Candidate, OSName: f.OSName, Note: f.Note,
-		})
+		in.Filesystems = append(in.Filesystems, Filesystem(f))
 	}
 	for _, l := range w.Fstab {
 		in.Fstab = append(in.Fstab, FstabEntry(l))
