@@ -15,23 +15,9 @@ import (
 	"github.com/guestinject/guestinject"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/internal/testimage"
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )
-
-func needTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if _, err := os.Stat("/usr/sbin/" + tool); err == nil {
-				continue
-			}
-			if os.Getenv("GUESTINJECT_E2E") == "1" {
-				t.Fatalf("%s is required with GUESTINJECT_E2E=1", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
-}
 
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
@@ -83,7 +69,7 @@ func fileSum(t *testing.T, p string) [32]byte {
 }
 
 func TestInjectImage(t *testing.T) {
-	needTools(t, "mkfs.ext4", "debugfs", "qemu-img", "qemu-system-x86_64")
+	testimage.NeedTools(t, "mkfs.ext4", "debugfs", "qemu-img", "qemu-system-x86_64")
 	img := guestImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -118,7 +104,7 @@ func TestInjectImage(t *testing.T) {
 }
 
 func TestInjectImageRefusesAndLeavesImage(t *testing.T) {
-	needTools(t, "mkfs.ext4", "qemu-img", "qemu-system-x86_64")
+	testimage.NeedTools(t, "mkfs.ext4", "qemu-img", "qemu-system-x86_64")
 	img := guestImage(t)
 	before := fileSum(t, img)
 	ctx := context.Background()

@@ -133,12 +133,7 @@ func TestDeclaredRawButQcow2Refused(t *testing.T) {
 
 func TestXFSAndReadOnlySession(t *testing.T) {
 	needE2E(t)
-	if sbinPath("mkfs.xfs") == "" {
-		if os.Getenv("GUESTINJECT_E2E") == "1" {
-			t.Fatal("mkfs.xfs missing (GUESTINJECT_E2E=1)")
-		}
-		t.Skip("mkfs.xfs missing")
-	}
+	testimage.NeedTools(t, "mkfs.xfs")
 	img := filepath.Join(t.TempDir(), "xfs.raw")
 	if err := os.WriteFile(img, nil, 0o644); err != nil {
 		t.Fatal(err)

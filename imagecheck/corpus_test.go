@@ -3,6 +3,8 @@ package imagecheck
 import (
 	"errors"
 	"testing"
+
+	"github.com/guestinject/guestinject/internal/testimage"
 )
 
 // TestCorpus checks every image real tools make: benign ones are accepted
@@ -38,7 +40,7 @@ func TestCorpus(t *testing.T) {
 // TestDifferentialQEMU compares format and virtual size with qemu-img info
 // for every image qemu-img accepts, both probed and with -f.
 func TestDifferentialQEMU(t *testing.T) {
-	needTools(t, "prlimit")
+	testimage.NeedTools(t, "prlimit")
 	for _, img := range corpus(t) {
 		if !img.QEMUInfo {
 			continue

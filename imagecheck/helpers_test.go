@@ -9,26 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/guestinject/guestinject/internal/testimage"
 )
-
-// e2e reports whether missing prerequisites must fail tests (CI).
-func e2e() bool { return os.Getenv("GUESTINJECT_E2E") == "1" }
-
-// needTools skips (or, under GUESTINJECT_E2E=1, fails) when a tool is missing.
-func needTools(tb testing.TB, tools ...string) {
-	tb.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if _, err2 := os.Stat("/usr/sbin/" + tool); err2 == nil {
-				continue
-			}
-			if e2e() {
-				tb.Fatalf("%s is required (GUESTINJECT_E2E=1): %v", tool, err)
-			}
-			tb.Skipf("%s not installed: %v", tool, err)
-		}
-	}
-}
 
 func run(tb testing.TB, dir string, name string, args ...string) {
 	tb.Helper()
@@ -65,7 +48,7 @@ const lukSecret = "--object=secret,id=sec0,data=imagecheck-test"
 // make for the formats imagecheck knows.
 func corpus(tb testing.TB) []testImage {
 	tb.Helper()
-	needTools(tb, "qemu-img", "sfdisk", "genisoimage")
+	testimage.NeedTools(tb, "qemu-img", "sfdisk", "genisoimage")
 	corpusOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "imagecheck-corpus-")
 		if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/guestinject/guestinject/internal/testimage"
 )
 
 type failingReader struct{ err error }
@@ -183,7 +185,7 @@ func TestNeutralPath(t *testing.T) {
 // TestCrossCheckRefusesDisagreement feeds CrossCheck an Info that lies about
 // the virtual size and expects ReasonQEMUDisagrees.
 func TestCrossCheckRefusesDisagreement(t *testing.T) {
-	needTools(t, "qemu-img", "prlimit")
+	testimage.NeedTools(t, "qemu-img", "prlimit")
 	path := filepath.Join(t.TempDir(), "json:{}")
 	if err := os.WriteFile(path, craftQCOW2(1<<30), 0o600); err != nil {
 		t.Fatal(err)

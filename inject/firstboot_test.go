@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/guestinject/guestinject/internal/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -101,7 +102,7 @@ type withoutSymlinks struct{ vfs.FS }
 // TestRunnerScriptRunsOnce runs the real runner with /bin/sh over a
 // temporary directory standing for the guest root.
 func TestRunnerScriptRunsOnce(t *testing.T) {
-	sh := needTool(t, "sh")
+	sh := testimage.NeedTool(t, "sh")
 	root := t.TempDir()
 	host := func(p string) string { return filepath.Join(root, filepath.FromSlash(p)) }
 	script := runnerScript

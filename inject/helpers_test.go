@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/guestinject/guestinject/internal/inroot"
 	"github.com/guestinject/guestinject/internal/memlayout"
+	"github.com/guestinject/guestinject/internal/testimage"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )
@@ -57,10 +57,7 @@ func openMemGuest(t *testing.T, layout string) vfs.FS {
 func openDirGuest(t *testing.T, layout string) vfs.FS {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		if os.Getenv("GUESTINJECT_E2E") == "1" {
-			t.Fatal("the directory backend tests need root (file owners) with GUESTINJECT_E2E=1")
-		}
-		t.Skip("the directory backend tests need root to set file owners")
+		testimage.Need(t, "root, to set file owners in the directory backend")
 	}
 	base := t.TempDir()
 	root, canary := filepath.Join(base, "root"), filepath.Join(base, "canary")
@@ -206,20 +203,6 @@ func wantPlanErr(t *testing.T, fsys vfs.FS, spec Spec, targets ...error) *ItemEr
 		t.Errorf("a failed plan changed the guest:\n%s", d)
 	}
 	return ie
-}
-
-// needTool returns the path of an external program, skipping the test
-// without it unless GUESTINJECT_E2E=1, where its absence is a failure.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("GUESTINJECT_E2E") == "1" {
-			t.Fatalf("%s is required with GUESTINJECT_E2E=1: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
 }
 
 const (

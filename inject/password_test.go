@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/guestetc"
+	"github.com/guestinject/guestinject/internal/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -25,7 +26,7 @@ func shadowHash(t *testing.T, fsys vfs.FS, user string) guestetc.ShadowEntry {
 }
 
 func TestPasswordPlaintextVerifiedByOpenSSL(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := testimage.NeedTool(t, "openssl")
 	forEachBackend(t, func(t *testing.T, open func(*testing.T, string) vfs.FS) {
 		fsys := open(t, debianLayout)
 		got, rep := applyDiff(t, fsys, Spec{Now: testNow, Passwords: []Password{{Plaintext: "s3cret pass"}, {User: "alice", Plaintext: "alice's", Lock: Unlock}}})

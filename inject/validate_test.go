@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/guestinject/guestinject/internal/testimage"
 )
 
 // writeRendered writes rendered guest files under a host directory.
@@ -27,7 +29,7 @@ func writeRendered(t *testing.T, files map[string]node) string {
 // TestNetplanGenerateAccepts runs netplan's own generator on the rendered
 // YAML and checks what it makes of it.
 func TestNetplanGenerateAccepts(t *testing.T) {
-	netplan := needTool(t, "netplan")
+	netplan := testimage.NeedTool(t, "netplan")
 	n := testNetwork()
 	n.Renderer = RendererNetplan
 	files, _ := renderedTree(t, debianLayout, n)
@@ -52,7 +54,7 @@ func TestNetplanGenerateAccepts(t *testing.T) {
 
 // TestIfqueryAccepts parses the rendered ifupdown stanzas with ifquery.
 func TestIfqueryAccepts(t *testing.T) {
-	ifquery := needTool(t, "ifquery")
+	ifquery := testimage.NeedTool(t, "ifquery")
 	n := testNetwork()
 	n.Renderer = RendererIfupdown
 	files, _ := renderedTree(t, debianLayout, n)

@@ -10,32 +10,8 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/blkid"
+	"github.com/guestinject/guestinject/internal/testimage"
 )
-
-// needTool skips without the tool, or fails when GUESTINJECT_E2E=1 says
-// the machine must have it.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		if p := filepath.Join(dir, name); isExec(p) {
-			return p
-		}
-	}
-	if os.Getenv("GUESTINJECT_E2E") == "1" {
-		t.Fatalf("%s not installed (GUESTINJECT_E2E=1)", name)
-	}
-	t.Skipf("%s not installed", name)
-	return ""
-}
-
-func isExec(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode()&0o111 != 0
-}
 
 func TestProbeRealFilesystems(t *testing.T) {
 	for _, tc := range []struct {
@@ -53,7 +29,7 @@ func TestProbeRealFilesystems(t *testing.T) {
 		{"mkswap", []string{"-L", "swap0"}, 8 << 20, blkid.Swap, "swap0"},
 	} {
 		t.Run(string(tc.want), func(t *testing.T) {
-			tool := needTool(t, tc.tool)
+			tool := testimage.NeedTool(t, tc.tool)
 			img := filepath.Join(t.TempDir(), "img")
 			if err := os.WriteFile(img, nil, 0o600); err != nil {
 				t.Fatal(err)

@@ -2,25 +2,12 @@ package guestetc
 
 import (
 	"errors"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
-)
 
-// needTool returns the path of an external program, skipping the test
-// without it unless GUESTINJECT_E2E=1, where its absence is a failure.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("GUESTINJECT_E2E") == "1" {
-			t.Fatalf("%s is required with GUESTINJECT_E2E=1: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
+	"github.com/guestinject/guestinject/internal/testimage"
+)
 
 func opensslSHA512(t *testing.T, openssl, password, salt string) string {
 	t.Helper()
@@ -34,7 +21,7 @@ func opensslSHA512(t *testing.T, openssl, password, salt string) string {
 }
 
 func TestSHA512CryptMatchesOpenSSL(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := testimage.NeedTool(t, "openssl")
 	cases := []struct{ password, salt string }{
 		{"Hello world!", "saltstring"},
 		{"-", "abc"},
@@ -72,7 +59,7 @@ func TestSHA512CryptMatchesOpenSSL(t *testing.T) {
 }
 
 func TestNewSHA512HashVerifiedByOpenSSL(t *testing.T) {
-	openssl := needTool(t, "openssl")
+	openssl := testimage.NeedTool(t, "openssl")
 	h1, err := NewSHA512Hash("correct horse")
 	if err != nil {
 		t.Fatal(err)

@@ -47,6 +47,16 @@ func NeedTools(t testing.TB, tools ...string) {
 	Need(t, missing...)
 }
 
+// NeedTool is Need for one tool, and returns its path.
+func NeedTool(t testing.TB, name string) string {
+	t.Helper()
+	p := Tool(name)
+	if p == "" {
+		Need(t, name)
+	}
+	return p
+}
+
 // Tool returns the path of an executable found in $PATH, /usr/sbin or
 // /sbin, or "" when there is none.
 func Tool(name string) string {
