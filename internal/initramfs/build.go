@@ -5,8 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"github.com/guestinject/guestinject/internal/cachefile"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // AgentEnv names the environment variable that points at a prebuilt agent
@@ -223,67 +221,24 @@ func mapKeys(m map[string]string) func(func(string) bool) {
 }
 
 func cacheDir(dir string) (string, error) {
-	if dir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return "", fmt.Errorf("initramfs: no cache directory: %w", err)
-		}
-		dir = filepath.Join(base, "guestinject")
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("initramfs: cache: %w", err)
+	dir, err := cachefile.Dir(dir)
+	if err != nil {
+		return "", fmt.Errorf("initramfs: %w", err)
 	}
 	return dir, nil
 }
 
-// lock takes an exclusive flock on path, so processes sharing the cache
-// build one thing at a time.
 func lock(ctx context.Context, path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	unlock, err = cachefile.Lock(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("initramfs: cache lock: %w", err)
+		return nil, fmt.Errorf("initramfs: %w", err)
 	}
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
-			f.Close()
-			return nil, fmt.Errorf("initramfs: cache lock: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("initramfs: waiting for the cache lock: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return unlock, nil
 }
 
-// writeAtomic writes data to a temporary file next to path and renames it
-// into place, so readers see the whole file or none.
 func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
+	if err := cachefile.WriteAtomic(path, data, 0o644); err != nil {
 		return fmt.Errorf("initramfs: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("initramfs: writing %s: %w", path, err)
 	}
 	return nil
 }
@@ -291,7 +246,7 @@ func writeAtomic(path string, data []byte) error {
 // built remembers agents this process has built, by source directory:
 // the source of a running program does not change under it often enough
 // to pay for a go build on every session.
-var built sync.Map // source dir -> agent path
+var built sync.Map // cache dir NUL source dir -> agent path
 
 // buildAgent builds the agent from the module source with the go command
 // into the cache and returns its path. The caller holds the cache lock.
@@ -300,8 +255,12 @@ func buildAgent(ctx context.Context, cache string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if p, ok := built.Load(src); ok {
-		return p.(string), nil
+	// Remembered per cache, and only while the cache still holds it.
+	memo := cache + "\x00" + src
+	if p, ok := built.Load(memo); ok {
+		if _, err := os.Stat(p.(string)); err == nil {
+			return p.(string), nil
+		}
 	}
 	sum := sha256.Sum256([]byte(src))
 	out := filepath.Join(cache, "agent-"+hex.EncodeToString(sum[:8]), "guestinject-agent")
@@ -314,7 +273,7 @@ func buildAgent(ctx context.Context, cache string) (string, error) {
 	if output, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("initramfs: building the agent (%s) in %s: %w\n%s", AgentPackage, src, err, bytes.TrimSpace(output))
 	}
-	built.Store(src, out)
+	built.Store(memo, out)
 	return out, nil
 }
 
