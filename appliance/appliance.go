@@ -86,6 +86,7 @@ type Session struct {
 	policy  imagecheck.Policy
 
 	inspection Inspection // what the agent found, fixed at Open
+	accel      AcceleratorChoice
 
 	opTimeout, commitTimeout time.Duration
 
@@ -152,7 +153,7 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 	}
 	dir := od.Path
 	s := &Session{dir: dir, dirLock: od, console: newConsoleTail(consoleMax, o.log), log: log, qemuImg: o.qemuImg, policy: o.policy,
-		opTimeout: o.operationTimeout, commitTimeout: o.commitTimeout, exited: make(chan struct{})}
+		opTimeout: o.operationTimeout, commitTimeout: o.commitTimeout}
 	defer func() {
 		if err != nil {
 			s.teardown()
@@ -180,45 +181,20 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 		spec.Disks = append(spec.Disks, MachineDisk{Overlay: sd.overlay, Base: sd.abs, BaseFormat: d.Format, Serial: guest.DiskSerial(i, d.ReadOnly)})
 	}
 
-	// The socket file goes with the session directory.
-	ln, err := listenUnix(spec.AgentSocket)
-	if err != nil {
-		return nil, fmt.Errorf("appliance: %w", err)
+	if s.accel, err = s.bootAccelerated(ctx, o, app.Kernel, spec); err != nil {
+		return nil, err
 	}
-	defer ln.Close()
-
-	m, err := o.launcher.Launch(ctx, spec)
-	if err != nil {
-		return nil, &BootError{Err: err, Console: s.console.String()}
-	}
-	s.machine = m
-	go func() {
-		s.exitErr = m.Wait(context.Background())
-		close(s.exited)
-	}()
+	client := s.client
+	// The client does not take a context; a VM that exits or a ctx that
+	// ends must still unblock the calls of Open.
+	stop := context.AfterFunc(ctx, func() { client.Close() })
+	defer stop()
 	bootErr := func(err error) error {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 		}
 		return &BootError{Err: err, Console: s.console.String()}
 	}
-
-	conn, err := s.accept(ctx, ln)
-	if err != nil {
-		return nil, bootErr(err)
-	}
-	ln.Close() // exactly one connection
-	log.Debug("appliance: agent connected", "after", time.Since(start))
-
-	// The client does not take a context; a VM that exits or a ctx that
-	// ends must still unblock the hello.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	client, err := wire.NewClient(ctx, conn)
-	if err != nil {
-		return nil, bootErr(err)
-	}
-	s.client = client
 	// The first call: what the agent found, and whether it has a root.
 	report, err := client.Inspect(ctx)
 	if err != nil {
@@ -303,6 +279,12 @@ func (s *Session) accept(ctx context.Context, ln *net.UnixListener) (net.Conn, e
 			r.c.Close()
 		}
 		return nil, fmt.Errorf("VM exited before its agent connected: %v", s.exitErr)
+	case <-s.console.kvmFailed:
+		ln.Close()
+		if r := <-ch; r.c != nil {
+			r.c.Close()
+		}
+		return nil, errors.New("KVM failed: " + s.console.failure())
 	case <-ctx.Done():
 		ln.Close()
 		if r := <-ch; r.c != nil {

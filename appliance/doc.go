@@ -76,7 +76,7 @@
 //
 // The default launcher (QEMU) runs qemu-system-x86_64 directly: no
 // default devices, no user config, no network, the seccomp sandbox on,
-// KVM when available and TCG otherwise, 256 MiB of memory. QEMU opens no
+// under the accelerator chosen for the session (below), 256 MiB of memory. QEMU opens no
 // host path of the session: the images (read-only), the overlays, the
 // kernel and the initramfs are opened by the host and inherited as
 // descriptors, and the agent's socket arrives connected. When the caller
@@ -100,6 +100,30 @@
 // The serial console is drained continuously into a bounded in-memory tail
 // (and to the logger at debug level); its last lines are part of every
 // boot error. Other launchers (libvirt) implement Launcher.
+//
+// # Choosing the accelerator
+//
+// A /dev/kvm that opens does not mean KVM runs the appliance: a PVM
+// hypervisor (kvm_pvm) serves one but runs only kernels built for it, and
+// a broken nested setup fails at the guest's first exit; QEMU's own
+// fallback covers neither, and the VM would hang before its agent speaks.
+// With AccelAuto (the default; WithAccelerator or $GUESTINJECT_ACCEL
+// choose "kvm" or "tcg") a session first makes the cheap checks — a
+// vendor module (kvm_intel, kvm_amd) rather than kvm_pvm or none, a
+// character device that QEMU's user can open read-write,
+// KVM_GET_API_VERSION 12, KVM_CREATE_VM — and, when they pass, proves KVM
+// with its own boot: the agent must say hello within 10 s while the
+// console is watched for KVM's failure reports. The verdict is kept in the
+// cache, keyed by the kernel, the QEMU binary, the host's boot id and its
+// KVM modules, so only the first session after a change pays; sessions
+// that start together wait for one proof. A proof that fails costs one
+// failed boot: the session kills that VM, discards its overlays and boots
+// again under TCG. AccelKVM skips the proof and fails fast with a
+// *KVMError (errors.Is ErrKVMUnusable) carrying the failed check or
+// QEMU's report and the console tail; AccelTCG never touches /dev/kvm.
+// Session.Accelerator says which one a session runs under and why. Every
+// launcher runs the decision: the libvirt one as the domain type (kvm or
+// qemu), failing when libvirt's capabilities lack it.
 //
 // # Kernel and agent
 //

@@ -31,7 +31,11 @@ type MachineSpec struct {
 	// boot it instead of Kernel.
 	KernelELF string
 	MemoryMiB int
-	Disks     []MachineDisk
+	// Accelerator is "kvm" or "tcg" ("" means "tcg"), decided by Open
+	// (see WithAccelerator): a launcher uses exactly this one and never
+	// falls back by itself.
+	Accelerator string
+	Disks       []MachineDisk
 	// AgentSocket is a unix socket the host listens on; the VM's
 	// virtio-serial port PortName must connect to it.
 	AgentSocket string

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/internal/accel"
 )
 
 // Defaults, sized for TCG on a small machine.
@@ -32,6 +33,9 @@ type options struct {
 	policy                  imagecheck.Policy
 	root                    *Root
 	withoutLVM              bool // build the initramfs without the LVM tools (tests)
+	accel                   Accelerator
+	accelHost               accel.Host    // where the KVM checks look (tests)
+	probeTimeout            time.Duration // of a proving boot; 0 is accel.ProbeTimeout
 }
 
 // Option configures Open.

@@ -11,9 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -34,8 +32,6 @@ type QEMU struct {
 	// Binary is the QEMU system emulator; "" means qemu-system-x86_64
 	// from PATH.
 	Binary string
-	// Accel is the -machine accel list; "" means "kvm:tcg".
-	Accel string
 	// Machine is the machine type, "q35" (when "") or "pc".
 	Machine string
 	// CPU is the -cpu model; "" means "max".
@@ -131,7 +127,11 @@ func (q QEMU) Launch(ctx context.Context, spec MachineSpec) (_ Machine, err erro
 	// The VM dies with the process that started it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if user != nil {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: user.UID, Gid: user.GID, Groups: kvmGroups(cmp.Or(q.Accel, "kvm:tcg"))}
+		groups := []uint32{}
+		if spec.Accelerator == "kvm" {
+			groups = kvmGroups()
+		}
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: user.UID, Gid: user.GID, Groups: groups}
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("appliance: starting QEMU: %w", err)
@@ -262,13 +262,10 @@ func sealedCopy(r io.Reader, name string) (*os.File, error) {
 	return mem, nil
 }
 
-// kvmGroups returns the supplementary groups of an unprivileged QEMU: the
-// group of /dev/kvm when the accelerator list asks for KVM and only that
-// group may open it, else none.
-func kvmGroups(accel string) []uint32 {
-	if !slices.Contains(strings.Split(accel, ":"), "kvm") {
-		return []uint32{}
-	}
+// kvmGroups returns the supplementary groups an unprivileged QEMU needs
+// for KVM: the group of /dev/kvm when only that group may open it, else
+// none.
+func kvmGroups() []uint32 {
 	fi, err := os.Stat("/dev/kvm")
 	if err != nil || fi.Mode()&fs.ModeCharDevice == 0 || fi.Mode().Perm()&0o006 == 0o006 || fi.Mode().Perm()&0o060 != 0o060 {
 		return []uint32{}
@@ -281,7 +278,10 @@ func kvmGroups(accel string) []uint32 {
 }
 
 func (q QEMU) args(spec MachineSpec, lf *launchFiles) ([]string, error) {
-	accel := cmp.Or(q.Accel, "kvm:tcg")
+	accel := cmp.Or(spec.Accelerator, "tcg")
+	if accel != "kvm" && accel != "tcg" {
+		return nil, fmt.Errorf("appliance: launcher: unsupported accelerator %q (want kvm or tcg)", accel)
+	}
 	machine := cmp.Or(q.Machine, "q35")
 	if machine != "q35" && machine != "pc" {
 		return nil, fmt.Errorf("appliance: launcher: unsupported machine type %q (want q35 or pc)", machine)

@@ -13,7 +13,7 @@ import (
 // hostFacts is what a launch needs to know about the hypervisor behind a
 // connection, read from its capabilities.
 type hostFacts struct {
-	domainType string   // "kvm" when the host offers it, else "qemu" (TCG)
+	domainType string   // "kvm" when the session's accelerator is KVM, else "qemu" (TCG)
 	secModels  []string // active security drivers, e.g. "dac", "selinux"
 	// qemuUID and qemuGID are the user and group QEMU runs as (the DAC
 	// base label), or -1 when the connection does not say.
@@ -24,22 +24,30 @@ type hostFacts struct {
 	cpuMaximum bool
 }
 
-// parseCaps reads the facts from a capabilities document.
-func parseCaps(capsXML string) (hostFacts, error) {
+// parseCaps reads the facts from a capabilities document for a domain
+// under accelerator ("kvm" or "tcg", as appliance.MachineSpec says). The
+// domain type follows the accelerator, never the capabilities alone: a
+// host may offer "kvm" domains that cannot run the appliance kernel.
+func parseCaps(capsXML, accelerator string) (hostFacts, error) {
 	var caps libvirtxml.Caps
 	if err := caps.Unmarshal(capsXML); err != nil {
 		return hostFacts{}, fmt.Errorf("parsing capabilities: %w", err)
 	}
 	f := hostFacts{domainType: "qemu", qemuUID: -1, qemuGID: -1}
-	for _, g := range caps.Guests {
-		if g.OSType != "hvm" || g.Arch.Name != "x86_64" {
-			continue
-		}
-		for _, d := range g.Arch.Domains {
-			if d.Type == "kvm" {
-				f.domainType = "kvm"
+	if accelerator == "kvm" {
+		offered := false
+		for _, g := range caps.Guests {
+			if g.OSType != "hvm" || g.Arch.Name != "x86_64" {
+				continue
+			}
+			for _, d := range g.Arch.Domains {
+				offered = offered || d.Type == "kvm"
 			}
 		}
+		if !offered {
+			return hostFacts{}, &appliance.KVMError{Reason: "libvirt offers no kvm domain for x86_64"}
+		}
+		f.domainType = "kvm"
 	}
 	for _, m := range caps.Host.SecModel {
 		if m.Name == "" || m.Name == "none" {

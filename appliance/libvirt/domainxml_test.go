@@ -1,6 +1,7 @@
 package libvirt
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -14,19 +15,31 @@ const testCaps = `<capabilities><host><secmodel><model>none</model><doi>0</doi><
 <guest><os_type>hvm</os_type><arch name='x86_64'><domain type='qemu'/></arch></guest></capabilities>`
 
 func TestParseCaps(t *testing.T) {
-	h, err := parseCaps(testCaps)
+	h, err := parseCaps(testCaps, "tcg")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if h.domainType != "qemu" || h.qemuUID != 64055 || h.qemuGID != 64055 || len(h.secModels) != 1 || h.secModels[0] != "dac" {
 		t.Errorf("parseCaps = %+v", h)
 	}
-	kvm, err := parseCaps(strings.Replace(testCaps, "<domain type='qemu'/>", "<domain type='qemu'/><domain type='kvm'/>", 1))
+	if _, err := parseCaps(testCaps, "kvm"); !errors.Is(err, appliance.ErrKVMUnusable) {
+		t.Errorf("kvm asked for, not offered: parseCaps error = %v, want ErrKVMUnusable", err)
+	}
+	withKVM := strings.Replace(testCaps, "<domain type='qemu'/>", "<domain type='qemu'/><domain type='kvm'/>", 1)
+	kvm, err := parseCaps(withKVM, "kvm")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if kvm.domainType != "kvm" || kvm.qemuGID != 108 {
 		t.Errorf("with kvm: parseCaps = %+v", kvm)
+	}
+	// Offered but not chosen (a host whose KVM failed its proof): TCG.
+	tcg, err := parseCaps(withKVM, "tcg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tcg.domainType != "qemu" || tcg.qemuGID != 64055 {
+		t.Errorf("kvm offered, tcg chosen: parseCaps = %+v", tcg)
 	}
 }
 

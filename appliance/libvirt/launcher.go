@@ -81,7 +81,7 @@ func (l Launcher) Launch(ctx context.Context, spec appliance.MachineSpec) (_ app
 	if err != nil {
 		return nil, fmt.Errorf("appliance/libvirt: %w", err)
 	}
-	host, err := parseCaps(capsXML)
+	host, err := parseCaps(capsXML, spec.Accelerator)
 	if err != nil {
 		return nil, fmt.Errorf("appliance/libvirt: %w", err)
 	}
@@ -156,7 +156,14 @@ func (m *machine) watch(consoleLog string, console io.Writer) {
 	for {
 		tail.drain()
 		m.mu.Lock()
-		state, _, err := m.dom.GetState()
+		state, reason, err := m.dom.GetState()
+		if err == nil && state == libvirt.DOMAIN_PAUSED && !m.destroyed {
+			// Nothing here pauses the appliance: QEMU stopped it, as it
+			// does when KVM fails to run the guest. It would wait forever.
+			m.err = fmt.Errorf("appliance/libvirt: domain %s paused by the hypervisor (reason %d), as KVM failures stop a VM", m.name, reason)
+			m.destroyed = true
+			_ = m.dom.Destroy()
+		}
 		m.mu.Unlock()
 		if err != nil {
 			var lverr libvirt.Error

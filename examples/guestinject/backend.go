@@ -28,6 +28,9 @@ type backendArgs struct {
 	domain  string
 	trusted bool
 	root    rootFlag
+	accel   string
+	// used is the accelerator the appliance ran under, once opened.
+	used *appliance.AcceleratorChoice
 }
 
 func (b *backendArgs) register(fs *flag.FlagSet) {
@@ -36,9 +39,16 @@ func (b *backendArgs) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.domain, "domain", "", "with --backend libvirt: the domain `NAME` to attach the appliance to")
 	fs.BoolVar(&b.trusted, "trusted", false, "with --backend mount: accept that the host kernel parses the image's filesystem")
 	fs.Var(&b.root, "root", rootSpecHelp)
+	fs.StringVar(&b.accel, "accel", "", "the appliance's accelerator: auto (KVM once a boot proves it works here, else TCG), kvm (fail when KVM cannot work) or tcg (default $GUESTINJECT_ACCEL, else auto)")
 }
 
 func (b *backendArgs) validate() error {
+	if _, err := appliance.ParseAccelerator(b.accel); err != nil {
+		return usagef("--accel: %v", err)
+	}
+	if b.accel != "" && b.name == backendMount {
+		return usagef("--accel chooses the appliance's accelerator; --backend mount boots no VM")
+	}
 	switch b.name {
 	case backendAppliance, backendMount:
 		if b.connect != "" || b.domain != "" {
@@ -86,6 +96,10 @@ func (b *backendArgs) mountSelector() (mount.OpenOption, error) {
 // shares.
 func (b *backendArgs) applianceOptions(t target, log *slog.Logger) []appliance.Option {
 	opts := []appliance.Option{appliance.WithPolicy(t.policy), appliance.WithLogger(log)}
+	if b.accel != "" {
+		a, _ := appliance.ParseAccelerator(b.accel) // checked by validate
+		opts = append(opts, appliance.WithAccelerator(a))
+	}
 	if b.root.root != nil {
 		opts = append(opts, appliance.WithRoot(*b.root.root))
 	}
@@ -203,6 +217,15 @@ func withGuest(ctx context.Context, a *imageArgs, t target, stderr io.Writer, fn
 	}
 	defer g.Close()
 	done()
+	if s, ok := g.(interface {
+		Accelerator() appliance.AcceleratorChoice
+	}); ok {
+		c := s.Accelerator()
+		a.backend.used = &c
+		if a.verbose {
+			fmt.Fprintf(stderr, "guestinject: appliance under %s: %s\n", c.Name, c.Reason)
+		}
+	}
 	if err := fn(ctx, g); err != nil {
 		if commit {
 			return fmt.Errorf("%w (the image is unchanged)", err)
@@ -265,4 +288,12 @@ func (a *imageArgs) resolveTarget(cmd string, pos []string, readOnly bool, rest 
 	}
 	t.path, t.format = pos[0], f
 	return t, pos[1:], nil
+}
+
+// acceleratorName is "kvm" or "tcg" once an appliance ran, else "".
+func (b *backendArgs) acceleratorName() string {
+	if b.used == nil {
+		return ""
+	}
+	return b.used.Name
 }

@@ -122,9 +122,13 @@ func TestE2EInjectAndReadBack(t *testing.T) {
 		Changes []struct {
 			Path, Mode string
 		} `json:"changes"`
+		Accelerator string `json:"accelerator"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.DryRun || len(out.Changes) == 0 || out.Changes[len(out.Changes)-1].Path != "/etc/shadow" {
 		t.Fatalf("inject --json: %v %+v\n%s", err, out, r.stdout)
+	}
+	if out.Accelerator != "kvm" && out.Accelerator != "tcg" {
+		t.Errorf("inject --json: accelerator %q, want kvm or tcg", out.Accelerator)
 	}
 
 	checks := map[string]string{
@@ -174,7 +178,7 @@ func TestE2EReadCommands(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "0640     0     0") || !strings.Contains(r.stdout, "shadow") {
 		t.Errorf("ls -l: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	r = cli(t, "", "inspect", qcow, "--format", "qcow2", "--json")
+	r = cli(t, "", "inspect", qcow, "--format", "qcow2", "--json", "--accel", "tcg")
 	var got inspection
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != exitOK {
 		t.Fatalf("inspect: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
@@ -182,6 +186,9 @@ func TestE2EReadCommands(t *testing.T) {
 	if got.OS["ID"] != "debian" || got.Hostname != "localhost" || got.Init != "systemd" ||
 		len(got.Fstab) != 1 || strings.Join(got.LoginUsers, ",") != "root,debian" {
 		t.Errorf("inspect = %+v", got)
+	}
+	if got.Accelerator != "tcg" {
+		t.Errorf("inspect --accel tcg: accelerator %q", got.Accelerator)
 	}
 	if r := cli(t, "", "cat", qcow, "--format", "qcow2", "/etc/nonexistent"); r.code != exitFailed || !strings.Contains(r.stderr, "/etc/nonexistent") {
 		t.Errorf("cat of a missing file: exit %d\n%s", r.code, r.stderr)

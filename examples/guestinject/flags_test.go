@@ -297,6 +297,8 @@ func TestUsageExitCodes(t *testing.T) {
 		{[]string{"ls", img, "--format", "raw", "--root", "1:2", "/"}, exitUsage, "disk 0"},
 		{[]string{"inject", img, "--format", "raw", "--hostname", "h", "--backend", "mount", "--trusted", "--root", "LV=vg/root"}, exitUsage, "LVM"},
 		{[]string{"inject", img, "--format", "raw", "--hostname", "h", "--backend", "mount", "--trusted", "--root", "0:0"}, exitUsage, "whole disk"},
+		{[]string{"inspect", img, "--format", "raw", "--accel", "hvf"}, exitUsage, "--accel"},
+		{[]string{"inject", img, "--format", "raw", "--hostname", "h", "--backend", "mount", "--trusted", "--accel", "tcg"}, exitUsage, "boots no VM"},
 		{[]string{"check", img, "--format", "raw"}, exitOK, ""},
 		{[]string{"check", img, "--format", "raw", "--max-size", "512K"}, exitRejected, "too large"},
 		{[]string{"check", img, "--format", "qcow2"}, exitRejected, "format mismatch"},

@@ -154,21 +154,22 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	return printChanges(io.out, changes, a.json, a.dryRun)
+	return printChanges(io.out, changes, a.json, a.dryRun, a.backend.acceleratorName())
 }
 
 // changesOutput is inject's JSON output: the Report, or the plan of a
 // dry run.
 type changesOutput struct {
-	DryRun  bool            `json:"dry_run"`
-	Changes []inject.Change `json:"changes"`
+	DryRun      bool            `json:"dry_run"`
+	Accelerator string          `json:"accelerator,omitempty"` // when the appliance booted
+	Changes     []inject.Change `json:"changes"`
 }
 
-func printChanges(w io.Writer, changes []inject.Change, asJSON, dryRun bool) error {
+func printChanges(w io.Writer, changes []inject.Change, asJSON, dryRun bool, accelerator string) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(changesOutput{DryRun: dryRun, Changes: changes})
+		return enc.Encode(changesOutput{DryRun: dryRun, Accelerator: accelerator, Changes: changes})
 	}
 	if dryRun {
 		fmt.Fprintf(w, "dry run: %d changes planned, none made\n", len(changes))

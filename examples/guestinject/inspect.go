@@ -46,6 +46,8 @@ type inspection struct {
 	// Appliance is what the appliance found on the disks: the root, every
 	// filesystem and where it is mounted, and each fstab line's fate.
 	Appliance *appliance.Inspection `json:"appliance,omitempty"`
+	// Accelerator is what the appliance ran under, "kvm" or "tcg".
+	Accelerator string `json:"accelerator,omitempty"`
 }
 
 type fstabEntry struct {
@@ -85,6 +87,7 @@ func runInspect(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	if a.json {
+		res.Accelerator = a.backend.acceleratorName()
 		enc := json.NewEncoder(io.out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)

@@ -77,14 +77,14 @@ func TestWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	m := Machine{CPU: "2 × AMD EPYC", Memory: "24 GiB", Kernel: "6.1", Go: "go1.26", QEMU: "QEMU 7.2", Load: "0.1, 0.2, 0.3", Date: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)}
+	m := Machine{CPU: "2 × AMD EPYC", Memory: "24 GiB", Kernel: "6.1", Go: "go1.26", QEMU: "QEMU 7.2", Load: "0.1, 0.2, 0.3", Accelerator: "appliance under TCG (no KVM module is loaded)", Date: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)}
 	if err := Write(&b, results, m, "make bench"); err != nil {
 		t.Fatal(err)
 	}
 	got := b.String()
 	for _, want := range []string{
 		"Produced by `make bench` on 2026-11-23.",
-		"no KVM (QEMU under TCG)",
+		"appliance under TCG (no KVM module is loaded)",
 		"| appliance-direct | 2.19, 2.11 | **2.15 s** | 4.9× | – |",
 		"| appliance-libvirt | 3.00 | **3.00 s** | 3.5× | +0.85 s |",
 		"| guestfish | 10.57 | **10.57 s** | 1.0× | +8.42 s |",

@@ -1,6 +1,7 @@
 package benchreport
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,16 +11,18 @@ import (
 
 // Machine describes where the benchmarks ran.
 type Machine struct {
-	CPU      string // model name and count
-	Memory   string
-	Kernel   string // the host's
-	Guest    string // the kernels the appliance may boot, "" when unknown
-	KVM      bool
-	Go       string
-	QEMU     string
-	Guestfsh string // libguestfs version, "" when absent
-	Load     string // load averages before the run
-	Date     time.Time
+	CPU    string // model name and count
+	Memory string
+	Kernel string // the host's
+	Guest  string // the kernels the appliance may boot, "" when unknown
+	// Accelerator is what the appliance sessions ran under and why,
+	// e.g. "TCG (KVM is served by kvm_pvm, ...)".
+	Accelerator string
+	Go          string
+	QEMU        string
+	Guestfsh    string // libguestfs version, "" when absent
+	Load        string // load averages before the run
+	Date        time.Time
 }
 
 // Names of the benchmarks the report's tables are made of.
@@ -37,7 +40,7 @@ const (
 func Write(w io.Writer, results []*Result, m Machine, command string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Produced by `%s` on %s.\n\n", command, m.Date.Format("2006-01-02"))
-	fmt.Fprintf(&b, "Machine: %s, %s, kernel %s, %s, %s, %s", m.CPU, m.Memory, m.Kernel, kvm(m.KVM), m.Go, m.QEMU)
+	fmt.Fprintf(&b, "Machine: %s, %s, kernel %s, %s, %s, %s", m.CPU, m.Memory, m.Kernel, cmp.Or(m.Accelerator, "accelerator unknown"), m.Go, m.QEMU)
 	if m.Guest != "" {
 		fmt.Fprintf(&b, ", appliance kernel %s", m.Guest)
 	}
@@ -50,13 +53,6 @@ func Write(w io.Writer, results []*Result, m Machine, command string) error {
 	writeAll(&b, results)
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func kvm(on bool) string {
-	if on {
-		return "KVM"
-	}
-	return "no KVM (QEMU under TCG)"
 }
 
 func find(results []*Result, name string) *Result {

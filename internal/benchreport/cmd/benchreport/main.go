@@ -7,8 +7,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
+	"github.com/guestinject/guestinject/internal/accel"
+	"github.com/guestinject/guestinject/internal/initramfs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,8 +87,7 @@ func describe(load string) benchreport.Machine {
 		kernels[i] = strings.TrimPrefix(filepath.Base(k), "vmlinuz-")
 	}
 	m.Guest = strings.Join(kernels, " or ")
-	_, err := os.Stat("/dev/kvm")
-	m.KVM = err == nil
+	m.Accelerator = accelerator()
 	if _, err := exec.LookPath("guestfish"); err == nil {
 		m.Guestfsh = firstLine("guestfish", "--version")
 	}
@@ -133,4 +135,35 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], ", ")
+}
+
+// accelerator says what the appliance's sessions ran under: the decision
+// they take, for the kernel they boot, read from the same cache.
+func accelerator() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	mode, err := accel.ModeFromEnv()
+	if err != nil {
+		return "accelerator unknown (" + err.Error() + ")"
+	}
+	app, err := initramfs.Build(ctx, initramfs.Config{})
+	if err != nil {
+		return "accelerator unknown (" + err.Error() + ")"
+	}
+	d, err := accel.Decide(mode, accel.Inputs{Kernel: app.Kernel, QEMU: qemuPath()})
+	if err != nil {
+		return "accelerator unknown (" + err.Error() + ")"
+	}
+	if d.NeedsProof {
+		return "appliance under KVM or TCG (KVM not yet proven on this host)"
+	}
+	return fmt.Sprintf("appliance under %s (%s)", strings.ToUpper(d.Accel), d.Reason)
+}
+
+func qemuPath() string {
+	p, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		return "qemu-system-x86_64"
+	}
+	return p
 }
