@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,5 +244,55 @@ func TestAcceleratorFromEnv(t *testing.T) {
 	readHostname(ctx, t, s)
 	if c := s.Accelerator(); c.Name != "tcg" || !strings.Contains(c.Reason, "asked") {
 		t.Errorf("with %s=tcg: %+v", appliance.AcceleratorEnv, c)
+	}
+}
+
+// hideKVMEnv marks the child of TestAcceleratorKVMHidden, which runs in a
+// mount namespace of its own where /dev/kvm is /dev/null.
+const hideKVMEnv = "GUESTINJECT_TEST_KVM_HIDDEN"
+
+// TestAcceleratorKVMHidden runs the no-KVM path on the real host: a child
+// test process whose /dev/kvm is /dev/null (or absent, on a host without
+// one) chooses TCG without a proof, works, and refuses forced KVM with the
+// typed error.
+func TestAcceleratorKVMHidden(t *testing.T) {
+	needE2E(t)
+	if os.Getenv(hideKVMEnv) == "" {
+		if os.Geteuid() != 0 {
+			t.Fatal("hiding /dev/kvm needs root (a mount namespace)")
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestAcceleratorKVMHidden$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), hideKVMEnv+"=1")
+		// Go makes the new namespace's mounts private before exec.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestAcceleratorKVMHidden") {
+			t.Fatalf("child with /dev/kvm hidden: %v\n%s", err, out)
+		}
+		return
+	}
+	if _, err := os.Stat("/dev/kvm"); err == nil {
+		if err := syscall.Mount("/dev/null", "/dev/kvm", "", syscall.MS_BIND, ""); err != nil {
+			t.Fatalf("binding /dev/null over /dev/kvm: %v", err)
+		}
+	}
+	img := accelImage(t)
+	ctx, s := openRaw(t, img, appliance.WithCacheDir(t.TempDir()), appliance.WithAccelerator(appliance.AccelAuto))
+	readHostname(ctx, t, s)
+	var hostErr *appliance.KVMError
+	if !errors.As(accel.Host{}.Check(nil), &hostErr) {
+		t.Fatal("the host checks pass with /dev/kvm hidden")
+	}
+	if c := s.Accelerator(); c.Name != "tcg" || c.Probed || c.Reason != hostErr.Reason {
+		t.Errorf("with /dev/kvm hidden: %+v, want TCG without a proof because %s", c, hostErr.Reason)
+	}
+	s.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithCacheDir(t.TempDir()), appliance.WithAccelerator(appliance.AccelKVM))
+	var ke *appliance.KVMError
+	if !errors.As(err, &ke) || !errors.Is(err, appliance.ErrKVMUnusable) {
+		t.Fatalf("forced kvm with /dev/kvm hidden: %v; want a *KVMError", err)
 	}
 }

@@ -138,8 +138,8 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 			}
 		}
 		// QEMU goes on printing its register dump after the failure
-		// line; the VM is dead to us, and once it has exited the whole
-		// report is in the console.
+		// line: let it finish, then end the VM, which is dead to us.
+		s.console.settle(200*time.Millisecond, 2*time.Second)
 		s.killVM()
 		return &KVMError{Reason: reason, Console: lastLines(s.console.String(), 15)}
 	}
@@ -155,11 +155,12 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 	// or a context that ends must still unblock the hello.
 	helloDone := make(chan struct{})
 	defer close(helloDone)
+	kvmFailed := s.console.kvmFailed
 	go func() {
 		select {
 		case <-helloDone:
 			return
-		case <-s.console.kvmFailed:
+		case <-kvmFailed:
 		case <-bootCtx.Done():
 		case <-exited:
 		}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/guestinject/guestinject/internal/accel"
 )
@@ -17,6 +18,7 @@ import (
 type consoleTail struct {
 	mu         sync.Mutex
 	buf        []byte
+	written    time.Time // last write
 	max        int
 	log        *slog.Logger
 	line       []byte        // partial line
@@ -31,6 +33,7 @@ func newConsoleTail(max int, log *slog.Logger) *consoleTail {
 func (c *consoleTail) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.written = time.Now()
 	c.buf = append(c.buf, p...)
 	if over := len(c.buf) - c.max; over > 0 {
 		c.buf = append(c.buf[:0], c.buf[over:]...)
@@ -56,6 +59,19 @@ func (c *consoleTail) Write(p []byte) (int, error) {
 		c.line = c.line[:0]
 	}
 	return len(p), nil
+}
+
+// settle waits until nothing has been written for quiet, or for at most
+// max: QEMU prints its register dump after the failure line.
+func (c *consoleTail) settle(quiet, max time.Duration) {
+	for end := time.Now().Add(max); time.Now().Before(end); time.Sleep(quiet / 4) {
+		c.mu.Lock()
+		idle := time.Since(c.written)
+		c.mu.Unlock()
+		if idle >= quiet {
+			return
+		}
+	}
 }
 
 // failure returns the line that reported KVM's failure, or "".

@@ -15,6 +15,7 @@ import (
 
 	"github.com/guestinject/guestinject/appliance"
 	applibvirt "github.com/guestinject/guestinject/appliance/libvirt"
+	"github.com/guestinject/guestinject/internal/accel"
 	"github.com/guestinject/guestinject/internal/appliancetest"
 	"github.com/guestinject/guestinject/internal/testimage"
 	"github.com/guestinject/guestinject/vfs"
@@ -136,5 +137,49 @@ func TestOnlyImporter(t *testing.T) {
 		if slices.Contains(strings.Fields(imports), self) {
 			t.Errorf("%s imports %s", pkg, self)
 		}
+	}
+}
+
+// TestAccelerator runs the session's accelerator decision through the
+// libvirt launcher on the real host: forced TCG boots a "qemu" domain;
+// auto chooses what the host checks allow; forced KVM works exactly when
+// KVM can run the appliance and otherwise fails with the typed error.
+func TestAccelerator(t *testing.T) {
+	launcher := needLibvirt(t)
+	img := filepath.Join(imageDir(t), "disk.raw")
+	ext4Image(t, img, map[string]string{"etc/hostname": "accel\n"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	for _, mode := range []appliance.Accelerator{appliance.AccelTCG, appliance.AccelAuto} {
+		s, err := appliance.Open(ctx, rawDisk(img), appliance.WithLauncher(launcher), appliance.WithAccelerator(mode))
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		got, err := vfs.ReadFile(ctx, s, "/etc/hostname", 64)
+		c := s.Accelerator()
+		s.Close()
+		if err != nil || string(got) != "accel\n" {
+			t.Errorf("%s: /etc/hostname = %q, %v", mode, got, err)
+		}
+		if mode == appliance.AccelTCG && c.Name != "tcg" {
+			t.Errorf("forced tcg: %+v", c)
+		}
+		if (accel.Host{}).Check(nil) != nil && c.Name != "tcg" {
+			t.Errorf("%s: the host checks fail but the session chose %+v", mode, c)
+		}
+	}
+
+	s, err := appliance.Open(ctx, rawDisk(img), appliance.WithLauncher(launcher), appliance.WithAccelerator(appliance.AccelKVM))
+	if err == nil {
+		defer s.Close()
+		if c := s.Accelerator(); c.Name != "kvm" {
+			t.Errorf("forced kvm: %+v", c)
+		}
+		return
+	}
+	var ke *appliance.KVMError
+	if !errors.Is(err, appliance.ErrKVMUnusable) || !errors.As(err, &ke) || ke.Reason == "" {
+		t.Fatalf("forced kvm: %v; want a *KVMError", err)
 	}
 }

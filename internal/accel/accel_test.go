@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/guestinject/guestinject/internal/testimage"
 )
 
 // fakeHost builds a module tree with mods, a boot id and a device at
@@ -52,7 +54,9 @@ func wantUnusable(t *testing.T, err error, reason string) {
 }
 
 func TestCheck(t *testing.T) {
-	notDevice := filepath.Join(t.TempDir(), "kvm")
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing", "kvm")
+	notDevice := filepath.Join(dir, "kvm")
 	if err := os.WriteFile(notDevice, nil, 0o666); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +69,7 @@ func TestCheck(t *testing.T) {
 		{"pvm", fakeHost(t, "/dev/null", "kvm", "kvm_pvm"), nil, "kvm_pvm"},
 		{"no module", fakeHost(t, "/dev/null"), nil, "no KVM module"},
 		{"kvm without vendor", fakeHost(t, "/dev/null", "kvm"), nil, "loaded: kvm"},
-		{"no device", fakeHost(t, "/nonexistent/kvm", "kvm", "kvm_amd"), nil, "no such file"},
+		{"no device", fakeHost(t, missing, "kvm", "kvm_amd"), nil, "no such file"},
 		{"not a device", fakeHost(t, notDevice, "kvm", "kvm_intel"), nil, "not a character device"},
 		// /dev/null is a character device, but no KVM: the first ioctl fails.
 		{"not kvm", fakeHost(t, "/dev/null", "kvm", "kvm_intel"), nil, "KVM_GET_API_VERSION"},
@@ -78,7 +82,7 @@ func TestCheck(t *testing.T) {
 // mode bits, before anything opens it.
 func TestCheckUserPermissions(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("mknod needs root")
+		testimage.Need(t, "root (mknod)")
 	}
 	dev := filepath.Join(t.TempDir(), "kvm")
 	// 10:232 is /dev/kvm's number; the node is never opened here.

@@ -96,6 +96,9 @@ func run() error {
 		fsys = agent.Unavailable(setupErr)
 	}
 	inspection := g.Inspection()
+	// One line on every boot, so the console tail of any later error
+	// shows the agent got this far.
+	fmt.Fprintln(os.Stderr, "guestinject-agent: serving")
 	shutdown := false
 	hooks := agent.Hooks{
 		Sync: func(ctx context.Context) error {
