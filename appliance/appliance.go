@@ -102,6 +102,7 @@ type sessionDisk struct {
 }
 
 var (
+	_ vfs.Session   = (*Session)(nil)
 	_ vfs.XattrFS   = (*Session)(nil)
 	_ vfs.SymlinkFS = (*Session)(nil)
 )

@@ -17,3 +17,10 @@ func TestConformance(t *testing.T) {
 	}
 	appliancetest.Conformance(t, nil, nil)
 }
+
+// TestSession runs vfstest's session section: Commit keeps, Close
+// discards, a session that ended refuses every call.
+func TestSession(t *testing.T) {
+	needE2E(t)
+	appliancetest.Session(t, nil, nil)
+}

@@ -25,15 +25,15 @@ var (
 	_ vfs.SymlinkFS = (*DirFS)(nil)
 )
 
-// DirOption configures OpenDir. The options that also make sense for Open
-// (WithLogger) are OpenOptions too.
+// DirOption configures OpenDir. The options that also make sense for the
+// image mounts (WithLogger) are OpenOptions too.
 type DirOption struct {
 	apply inroot.Option
 	log   *slog.Logger
 }
 
 // WithLogger logs every change the DirFS makes at debug level; given to
-// Open, it also logs the session's attach and teardown steps.
+// the image mounts, it also logs the session's attach and teardown steps.
 func WithLogger(l *slog.Logger) DirOption { return DirOption{apply: inroot.WithLogger(l), log: l} }
 
 func (o DirOption) applyOpen(oo *openOptions) {

@@ -1,17 +1,17 @@
 // Package mount holds guestinject's host backends: vfs.FS implementations
 // that work on guest filesystems the host kernel itself parses.
 //
-// # Images you trust: Open
+// # Images you trust: OpenTrusted
 //
-// Open mounts a guest disk image on the host and returns a Session that
-// serves its filesystem. It is fast (a few milliseconds for a raw image,
+// OpenTrusted mounts a guest disk image on the host and returns a Session
+// (a vfs.Session) that serves its filesystem. It is fast (milliseconds
 // against seconds for a VM) and exists for images the caller produced or
 // otherwise controls: the host kernel parses the image's filesystem, and a
-// crafted filesystem can attack that kernel. Open therefore refuses with
-// ErrNotTrusted unless it is given AcceptHostKernelRisk. For images from
-// anyone else use the appliance package, which parses them in a VM.
+// crafted filesystem can attack that kernel, which is what the name says.
+// For images from anyone else use the appliance package, which parses them
+// in a VM.
 //
-// Within that limit Open is as careful as it can be:
+// Within that limit the mount is as careful as it can be:
 //
 //   - The format is declared ("raw" or "qcow2"), never probed, and
 //     imagecheck verifies that the content agrees and that the image names
@@ -22,12 +22,12 @@
 //     names, or else the only Linux filesystem; its type must be ext2,
 //     ext3, ext4, xfs, btrfs or vfat, and it is mounted with exactly that
 //     type, so the kernel never tries its other drivers on the image.
-//   - A raw image is bound to a loop device with LOOP_CONFIGURE (autoclear,
-//     read-only for Image.ReadOnly) spanning just the chosen volume, so the
-//     kernel's partition parsers never see the image. A qcow2 image, and
-//     any image opened WithOverlay, is exported as a raw file over FUSE by
-//     qemu-storage-daemon with every block node spelled out (explicit
-//     driver, no backing file) and the loop device is bound to that file.
+//   - The image is exported as a raw file over FUSE by qemu-storage-daemon
+//     with every block node spelled out (explicit driver, no backing file)
+//     and a loop device is bound with LOOP_CONFIGURE (autoclear, read-only
+//     for Image.ReadOnly) to just the chosen volume of that file, so the
+//     kernel's partition parsers never see the image. A read-only raw
+//     image is bound directly.
 //   - The filesystem is mounted nodev, nosuid and noexec (and read-only
 //     for Image.ReadOnly) on a mount point of mode 0700 inside a private
 //     0700 session directory, and every guest path is resolved inside it
@@ -35,20 +35,23 @@
 //
 // # Changes, Commit and Close
 //
-// Without an overlay (raw images by default) writes go straight into the
-// image. Commit flushes and unmounts and is the normal end; Close keeps
-// the changes too, since they are already in place. A crash or a kill in
-// the middle leaves the image with whatever the kernel had written back:
-// some changes and not others, and a filesystem that wants its journal
-// replayed on the next mount (ext3/4, xfs) or checking (vfat). Callers who
-// need all or nothing use WithOverlay: writes then land in a private qcow2
-// overlay, Commit merges it into the image with qemu-img commit after
-// unmounting, and Close, an error or a crash before the merge leaves the
-// image byte-for-byte unchanged. qcow2 images always use an overlay.
+// A Session means what every vfs.Session means. Writes land in a private
+// qcow2 overlay; Commit merges it into the image with qemu-img commit
+// after unmounting, and Close, an error or a crash before the merge leaves
+// the image byte-for-byte unchanged.
+//
+// OpenTrustedInPlace is the other choice, named for what it gives up: a
+// raw image is bound to the loop device itself, writes go straight into
+// it, and the result, an InPlace, has no Commit: its Close keeps every
+// change, since they are already there. It needs no storage daemon and no
+// merge; a crash in the middle leaves the image with whatever the kernel
+// had written back, some changes and not others, and a filesystem that
+// wants its journal replayed on the next mount (ext3/4, xfs) or checking
+// (vfat).
 //
 // # Teardown and crashes
 //
-// Commit, Close, and a failing or cancelled Open undo the attach in
+// Commit, Close, and a failing or cancelled open undo the attach in
 // reverse: unmount (retrying while busy, never lazily, and never removing
 // anything below a mount that would not go away), detach the loop device
 // and wait until the kernel lets go of it, stop the storage daemon (which
@@ -61,7 +64,7 @@
 // exclusive flock on the directory while it lives. If the process dies,
 // the loop device detaches itself once unmounted (autoclear) and the
 // storage daemon dies with its parent, but the mounts stay. Cleanup, which
-// every Open runs first on its state directory, finds the directories
+// every open runs first on its state directory, finds the directories
 // whose owner (pid and start time, so a reused pid does not count) is dead
 // and whose lock is free, and unmounts, detaches and removes what is in
 // them. Processes therefore never sweep each other's live sessions, and
@@ -70,8 +73,9 @@
 // process bound first fails and the next free one is tried) and distinct
 // daemons.
 //
-// Open needs root (CAP_SYS_ADMIN), /dev/loop-control and, for qcow2 and
-// overlays, qemu-storage-daemon, qemu-img and /dev/fuse.
+// Both need root (CAP_SYS_ADMIN) and /dev/loop-control; OpenTrusted needs
+// qemu-storage-daemon, qemu-img and /dev/fuse as well, except for a
+// read-only raw image.
 //
 // # Trees you already have: DirFS
 //

@@ -6,10 +6,8 @@ import (
 	"strings"
 )
 
-// Sentinel errors of Open, wrapped in *fs.PathError naming the image.
+// Sentinel errors of OpenTrusted and OpenTrustedInPlace, wrapped in *fs.PathError naming the image.
 var (
-	// ErrNotTrusted: Open was called without AcceptHostKernelRisk.
-	ErrNotTrusted = errors.New("host mounting needs AcceptHostKernelRisk: the host kernel would parse the image")
 	// ErrUnsupportedFormat: the declared image format cannot be attached.
 	ErrUnsupportedFormat = errors.New("unsupported image format")
 	// ErrFilesystemNotAllowed: the chosen volume holds a filesystem
@@ -19,7 +17,7 @@ var (
 	ErrNoFilesystem = errors.New("no matching filesystem")
 	// ErrAmbiguousFilesystem: more than one volume could be meant.
 	ErrAmbiguousFilesystem = errors.New("more than one filesystem matches")
-	// ErrTeardown: something Open attached could not be released; the
+	// ErrTeardown: something a session attached could not be released; the
 	// error says what is still there.
 	ErrTeardown = errors.New("teardown incomplete")
 )

@@ -57,12 +57,12 @@ func ExampleOpenDir() {
 	// <nil> -rw------- 22
 }
 
-// Injecting an SSH key into a raw image the caller built itself. With
-// WithOverlay the image would stay unchanged unless Commit succeeds.
-func ExampleOpen() {
+// Injecting an SSH key into a raw image the caller built itself. The image
+// stays unchanged unless Commit succeeds.
+func ExampleOpenTrusted() {
 	ctx := context.Background()
-	s, err := mount.Open(ctx, mount.Image{Path: "/var/lib/images/golden.raw", Format: mount.Raw},
-		mount.AcceptHostKernelRisk(), mount.FilesystemLabel("root"))
+	s, err := mount.OpenTrusted(ctx, mount.Image{Path: "/var/lib/images/golden.raw", Format: mount.Raw},
+		mount.FilesystemLabel("root"))
 	if err != nil {
 		log.Fatal(err)
 	}

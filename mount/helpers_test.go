@@ -33,10 +33,10 @@ func needHostMount(t testing.TB, tools ...string) {
 	testimage.Need(t, missing...)
 }
 
-// needFUSEExport is needHostMount for qcow2 images and overlays.
-func needFUSEExport(t testing.TB) {
+// needFUSEExport is needHostMount for sessions through an overlay.
+func needFUSEExport(t testing.TB, tools ...string) {
 	t.Helper()
-	needHostMount(t, "qemu-storage-daemon", "qemu-img")
+	needHostMount(t, append([]string{"qemu-storage-daemon", "qemu-img"}, tools...)...)
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		testimage.Need(t, "/dev/fuse")
 	}

@@ -43,7 +43,7 @@ func debugfsRead(t *testing.T, img, request string) string {
 // mount and reads the results back with debugfs, independently of
 // guestinject.
 func TestInjectSpecReadBack(t *testing.T) {
-	needHostMount(t, "mkfs.ext4", "debugfs")
+	needFUSEExport(t)
 	dir := t.TempDir()
 	tree := mustMkdir(t, filepath.Join(dir, "tree"))
 	if err := vfstest.MustParseLayout(debianLayout).WriteDir(tree); err != nil {
@@ -55,7 +55,7 @@ func TestInjectSpecReadBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	s, err := mount.Open(ctx, mount.Image{Path: img, Format: mount.Raw}, trusted, mount.WithOverlay(), mount.WithStateDir(state))
+	s, err := mount.OpenTrusted(ctx, mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
 	if err != nil {
 		t.Fatal(err)
 	}

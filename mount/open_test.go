@@ -18,9 +18,6 @@ import (
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )
 
-// trusted is the option every test that means to mount passes.
-var trusted = mount.AcceptHostKernelRisk()
-
 // layoutSizeMiB is an image size with room for layout's data.
 func layoutSizeMiB(layout vfstest.Layout) int64 {
 	var data int64
@@ -33,7 +30,7 @@ func layoutSizeMiB(layout vfstest.Layout) int64 {
 // imageHarness runs the conformance suite on images built from each
 // layout; build turns the layout's host tree into an image and returns its
 // path and format.
-func imageHarness(build func(t *testing.T, tree string, layout vfstest.Layout) mount.Image) vfstest.Harness {
+func imageHarness(build func(t *testing.T, tree string, layout vfstest.Layout) mount.Image, inPlace bool) vfstest.Harness {
 	return vfstest.Harness{
 		New: func(t *testing.T, hostDir string, layout vfstest.Layout) vfs.FS {
 			if err := layout.WriteDir(hostDir); err != nil {
@@ -41,7 +38,14 @@ func imageHarness(build func(t *testing.T, tree string, layout vfstest.Layout) m
 			}
 			img := build(t, hostDir, layout)
 			state := stateDir(t, filepath.Dir(img.Path))
-			s, err := mount.Open(t.Context(), img, trusted, mount.WithStateDir(state))
+			if inPlace {
+				s, err := mount.OpenTrustedInPlace(t.Context(), img, mount.WithStateDir(state))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			s, err := mount.OpenTrusted(t.Context(), img, mount.WithStateDir(state))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,7 +63,7 @@ func rawExt4(t *testing.T, tree string, layout vfstest.Layout) mount.Image {
 
 func TestConformanceRawExt4(t *testing.T) {
 	needHostMount(t)
-	vfstest.Run(t, imageHarness(rawExt4))
+	vfstest.Run(t, imageHarness(rawExt4, true))
 }
 
 func TestConformanceQcow2(t *testing.T) {
@@ -72,7 +76,7 @@ func TestConformanceQcow2(t *testing.T) {
 		img := filepath.Join(filepath.Dir(raw.Path), "disk.qcow2")
 		testimage.Qcow2(t, raw.Path, img)
 		return mount.Image{Path: img, Format: mount.QCOW2}
-	}))
+	}, false))
 }
 
 // TestConformanceRawXFS fills an empty xfs image through a session (mkfs.xfs
@@ -87,7 +91,7 @@ func TestConformanceRawXFS(t *testing.T) {
 		img := filepath.Join(dir, "disk.raw")
 		testimage.Sparse(t, img, 320<<20+layoutSizeMiB(layout)<<20)
 		testimage.Run(t, "mkfs.xfs", "-q", "-f", img)
-		fill, err := mount.Open(t.Context(), mount.Image{Path: img, Format: mount.Raw}, trusted, mount.WithStateDir(t.TempDir()))
+		fill, err := mount.OpenTrustedInPlace(t.Context(), mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(t.TempDir()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,11 +99,11 @@ func TestConformanceRawXFS(t *testing.T) {
 			fill.Close()
 			t.Fatal(err)
 		}
-		if err := fill.Commit(t.Context()); err != nil {
+		if err := fill.Close(); err != nil {
 			t.Fatal(err)
 		}
 		return mount.Image{Path: img, Format: mount.Raw}
-	}))
+	}, true))
 }
 
 func smallExt4(t testing.TB) string {
@@ -122,24 +126,34 @@ func mustMkdir(t testing.TB, dir string) string {
 	return dir
 }
 
-func TestOpenRefusesWithoutTrust(t *testing.T) {
+func TestInPlaceRefusesQcow2(t *testing.T) {
 	state := t.TempDir()
-	img := filepath.Join(state, "disk.raw")
-	_, err := mount.Open(t.Context(), mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
+	img := filepath.Join(state, "disk.qcow2")
+	_, err := mount.OpenTrustedInPlace(t.Context(), mount.Image{Path: img, Format: mount.QCOW2}, mount.WithStateDir(state))
 	var pe *fs.PathError
-	if !errors.Is(err, mount.ErrNotTrusted) || !errors.As(err, &pe) || pe.Path != img {
-		t.Fatalf("Open without AcceptHostKernelRisk: %v, want *fs.PathError for %s wrapping ErrNotTrusted", err, img)
+	if !errors.Is(err, mount.ErrUnsupportedFormat) || !errors.As(err, &pe) || pe.Path != img || !strings.Contains(err.Error(), "in place") {
+		t.Fatalf("qcow2 in place: %v, want *fs.PathError for %s wrapping ErrUnsupportedFormat saying in place", err, img)
 	}
 	if entries, _ := os.ReadDir(state); len(entries) != 0 {
-		t.Errorf("refused Open left %d entries", len(entries))
+		t.Errorf("refused open left %d entries", len(entries))
 	}
 }
 
 func TestOpenRefusesUndeclaredFormat(t *testing.T) {
 	for _, format := range []string{"", "auto", "vmdk"} {
-		_, err := mount.Open(t.Context(), mount.Image{Path: "/nonexistent", Format: format}, trusted)
-		if !errors.Is(err, mount.ErrUnsupportedFormat) {
-			t.Errorf("format %q: %v, want ErrUnsupportedFormat", format, err)
+		for _, open := range []func() error{
+			func() error {
+				_, err := mount.OpenTrusted(t.Context(), mount.Image{Path: "/nonexistent", Format: format})
+				return err
+			},
+			func() error {
+				_, err := mount.OpenTrustedInPlace(t.Context(), mount.Image{Path: "/nonexistent", Format: format})
+				return err
+			},
+		} {
+			if err := open(); !errors.Is(err, mount.ErrUnsupportedFormat) {
+				t.Errorf("format %q: %v, want ErrUnsupportedFormat", format, err)
+			}
 		}
 	}
 }
@@ -152,18 +166,20 @@ func TestOpenRunsImagecheck(t *testing.T) {
 	img := filepath.Join(dir, "disk.qcow2")
 	testimage.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", img, "16M")
 	state := stateDir(t, dir)
-	_, err := mount.Open(t.Context(), mount.Image{Path: img, Format: mount.Raw}, trusted, mount.WithStateDir(state))
+	_, err := mount.OpenTrusted(t.Context(), mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
 	if err == nil || !strings.Contains(err.Error(), "qcow2") {
 		t.Fatalf("raw-declared qcow2 image: %v, want an imagecheck rejection", err)
 	}
 }
 
-func TestRawWritesLandInImage(t *testing.T) {
+// An in-place session writes into the image itself, and its Close keeps
+// the writes.
+func TestInPlaceWritesLandInImage(t *testing.T) {
 	needHostMount(t)
 	img := smallExt4(t)
 	state := stateDir(t, filepath.Dir(img))
 	ctx := t.Context()
-	s, err := mount.Open(ctx, mount.Image{Path: img, Format: mount.Raw}, trusted, mount.WithStateDir(state))
+	s, err := mount.OpenTrustedInPlace(ctx, mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,17 +196,17 @@ func TestRawWritesLandInImage(t *testing.T) {
 			t.Errorf("mount options %q lack %s", opts, want)
 		}
 	}
-	if err := s.Commit(ctx); err != nil {
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Commit(ctx); !errors.Is(err, vfs.ErrClosed) {
-		t.Errorf("second Commit: %v, want vfs.ErrClosed", err)
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v, want nil", err)
 	}
 	if _, err := s.Stat(ctx, "/etc/hostname"); !errors.Is(err, vfs.ErrClosed) {
-		t.Errorf("Stat after Commit: %v, want vfs.ErrClosed", err)
+		t.Errorf("Stat after Close: %v, want vfs.ErrClosed", err)
 	}
 	if got := testimage.Run(t, "debugfs", "-R", "cat /etc/hostname", img); got != "injected\n" {
-		t.Errorf("debugfs reads %q after Commit", got)
+		t.Errorf("debugfs reads %q after Close", got)
 	}
 }
 
@@ -215,7 +231,7 @@ func TestReadOnlyChangesNothing(t *testing.T) {
 	before := testimage.FileHash(t, img)
 	state := stateDir(t, filepath.Dir(img))
 	ctx := t.Context()
-	s, err := mount.Open(ctx, mount.Image{Path: img, Format: mount.Raw, ReadOnly: true}, trusted, mount.WithStateDir(state))
+	s, err := mount.OpenTrusted(ctx, mount.Image{Path: img, Format: mount.Raw, ReadOnly: true}, mount.WithStateDir(state))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +270,7 @@ func TestOverlayCloseDiscardsCommitMerges(t *testing.T) {
 				}
 			}
 			before := testimage.FileHash(t, img)
-			s, err := mount.Open(ctx, image, trusted, mount.WithOverlay(), mount.WithStateDir(state))
+			s, err := mount.OpenTrusted(ctx, image, mount.WithStateDir(state))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,7 +281,7 @@ func TestOverlayCloseDiscardsCommitMerges(t *testing.T) {
 			if testimage.FileHash(t, img) != before {
 				t.Fatal("Close with an overlay changed the image")
 			}
-			s, err = mount.Open(ctx, image, trusted, mount.WithOverlay(), mount.WithStateDir(state))
+			s, err = mount.OpenTrusted(ctx, image, mount.WithStateDir(state))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -273,7 +289,7 @@ func TestOverlayCloseDiscardsCommitMerges(t *testing.T) {
 			if err := s.Commit(ctx); err != nil {
 				t.Fatal(err)
 			}
-			s, err = mount.Open(ctx, mount.Image{Path: img, Format: format, ReadOnly: true}, trusted, mount.WithStateDir(state))
+			s, err = mount.OpenTrusted(ctx, mount.Image{Path: img, Format: format, ReadOnly: true}, mount.WithStateDir(state))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -290,7 +306,7 @@ func TestOverlayCloseDiscardsCommitMerges(t *testing.T) {
 }
 
 func TestPartitionSelection(t *testing.T) {
-	needHostMount(t, "sfdisk", "mkfs.vfat")
+	needFUSEExport(t, "sfdisk", "mkfs.vfat")
 	dir := t.TempDir()
 	tree := mustMkdir(t, filepath.Join(dir, "tree"))
 	if err := os.WriteFile(filepath.Join(tree, "marker"), []byte("linux\n"), 0o644); err != nil {
@@ -314,11 +330,11 @@ func TestPartitionSelection(t *testing.T) {
 		{"fat label", mount.FilesystemLabel("EFI"), 1, "vfat"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := []mount.OpenOption{trusted, mount.WithStateDir(state)}
+			opts := []mount.OpenOption{mount.WithStateDir(state)}
 			if tc.opt != nil {
 				opts = append(opts, tc.opt)
 			}
-			s, err := mount.Open(ctx, image, opts...)
+			s, err := mount.OpenTrusted(ctx, image, opts...)
 			if tc.wantType == "vfat" && !kernelHas(t, "vfat") {
 				// Chosen and typed correctly; this kernel has no driver.
 				if !errors.Is(err, syscall.ENODEV) || !strings.Contains(err.Error(), `partition 1 (vfat "EFI")`) {
@@ -342,13 +358,13 @@ func TestPartitionSelection(t *testing.T) {
 		})
 	}
 	t.Run("uuid", func(t *testing.T) {
-		s, err := mount.Open(ctx, image, trusted, mount.WithStateDir(state), mount.FilesystemLabel("root"))
+		s, err := mount.OpenTrusted(ctx, image, mount.WithStateDir(state), mount.FilesystemLabel("root"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		uuid := s.Volume().Info.UUID
 		s.Close()
-		s, err = mount.Open(ctx, image, trusted, mount.WithStateDir(state), mount.FilesystemUUID(strings.ToUpper(uuid)))
+		s, err = mount.OpenTrusted(ctx, image, mount.WithStateDir(state), mount.FilesystemUUID(strings.ToUpper(uuid)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -358,7 +374,7 @@ func TestPartitionSelection(t *testing.T) {
 		}
 	})
 	t.Run("missing", func(t *testing.T) {
-		_, err := mount.Open(ctx, image, trusted, mount.WithStateDir(state), mount.Partition(7))
+		_, err := mount.OpenTrusted(ctx, image, mount.WithStateDir(state), mount.Partition(7))
 		var ve *mount.VolumeError
 		if !errors.Is(err, mount.ErrNoFilesystem) || !errors.As(err, &ve) || len(ve.Volumes) != 2 {
 			t.Errorf("partition 7: %v, want a VolumeError listing 2 volumes wrapping ErrNoFilesystem", err)
@@ -368,17 +384,17 @@ func TestPartitionSelection(t *testing.T) {
 
 // A volume outside the allowlist is refused even when named explicitly.
 func TestFilesystemAllowlist(t *testing.T) {
-	needHostMount(t, "mkswap")
+	needFUSEExport(t, "mkswap")
 	dir := t.TempDir()
 	img := filepath.Join(dir, "swap.raw")
 	testimage.Sparse(t, img, 16<<20)
 	testimage.Run(t, "mkswap", "-q", img)
 	state := stateDir(t, dir)
-	_, err := mount.Open(t.Context(), mount.Image{Path: img, Format: mount.Raw}, trusted, mount.WithStateDir(state))
+	_, err := mount.OpenTrusted(t.Context(), mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
 	if !errors.Is(err, mount.ErrNoFilesystem) {
 		t.Errorf("swap image, auto: %v, want ErrNoFilesystem", err)
 	}
-	_, err = mount.Open(t.Context(), mount.Image{Path: img, Format: mount.Raw}, trusted, mount.WithStateDir(state), mount.FilesystemUUID(swapUUID(t, img)))
+	_, err = mount.OpenTrusted(t.Context(), mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state), mount.FilesystemUUID(swapUUID(t, img)))
 	if !errors.Is(err, mount.ErrFilesystemNotAllowed) {
 		t.Errorf("swap image named by UUID: %v, want ErrFilesystemNotAllowed", err)
 	}
@@ -399,7 +415,7 @@ func TestCancelledOpenLeavesNothing(t *testing.T) {
 	// interrupts, nothing may be left behind.
 	for _, d := range []time.Duration{time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond} {
 		ctx, cancel := context.WithTimeout(t.Context(), d)
-		s, err := mount.Open(ctx, mount.Image{Path: q, Format: mount.QCOW2}, trusted, mount.WithStateDir(state))
+		s, err := mount.OpenTrusted(ctx, mount.Image{Path: q, Format: mount.QCOW2}, mount.WithStateDir(state))
 		cancel()
 		if err == nil {
 			s.Close()
@@ -415,13 +431,13 @@ func TestCancelledOpenLeavesNothing(t *testing.T) {
 // Open with a busy mount: Close fails while a file is open, names the
 // problem, and leaves the mount in place instead of deleting through it.
 func TestBusyUnmountIsNotForced(t *testing.T) {
-	needHostMount(t)
+	needFUSEExport(t)
 	if testing.Short() {
 		t.Skip("waits for the unmount retries to give up; skipped with -short")
 	}
 	img := smallExt4(t)
 	state := t.TempDir()
-	s, err := mount.Open(t.Context(), mount.Image{Path: img, Format: mount.Raw}, trusted, mount.WithStateDir(state))
+	s, err := mount.OpenTrusted(t.Context(), mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -466,4 +482,36 @@ func kernelHas(t *testing.T, fs string) bool {
 		}
 	}
 	return false
+}
+
+// sessionHarness runs vfstest's session section on ext4 images of format
+// opened with OpenTrusted.
+func sessionHarness(format string) vfstest.SessionHarness {
+	return vfstest.SessionHarness{NewImage: func(t *testing.T, root string) vfstest.SessionImage {
+		img := filepath.Join(t.TempDir(), "disk.raw")
+		testimage.Ext4Exact(t, img, root, 64)
+		if format == mount.QCOW2 {
+			testimage.Qcow2(t, img, img+".qcow2")
+			img += ".qcow2"
+		}
+		state := stateDir(t, filepath.Dir(img))
+		open := func(t *testing.T) vfs.Session {
+			s, err := mount.OpenTrusted(t.Context(), mount.Image{Path: img, Format: format}, mount.WithStateDir(state))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		return vfstest.SessionImage{Open: open, Files: []string{img}}
+	}}
+}
+
+func TestSessionRaw(t *testing.T) {
+	needFUSEExport(t)
+	vfstest.RunSession(t, sessionHarness(mount.Raw))
+}
+
+func TestSessionQcow2(t *testing.T) {
+	needFUSEExport(t)
+	vfstest.RunSession(t, sessionHarness(mount.QCOW2))
 }

@@ -6,7 +6,7 @@ import (
 	"github.com/guestinject/guestinject/imagecheck"
 )
 
-// Image is a guest disk image for Open.
+// Image is a guest disk image for OpenTrusted and OpenTrustedInPlace.
 type Image struct {
 	// Path is the image file.
 	Path string
@@ -18,13 +18,13 @@ type Image struct {
 	ReadOnly bool
 }
 
-// Formats Open attaches.
+// Formats the host mount attaches.
 const (
 	Raw   = "raw"
 	QCOW2 = "qcow2"
 )
 
-// OpenOption configures Open.
+// OpenOption configures OpenTrusted and OpenTrustedInPlace.
 type OpenOption interface{ applyOpen(*openOptions) }
 
 type openOptionFunc func(*openOptions)
@@ -32,8 +32,6 @@ type openOptionFunc func(*openOptions)
 func (f openOptionFunc) applyOpen(o *openOptions) { f(o) }
 
 type openOptions struct {
-	trusted  bool
-	overlay  bool
 	selector selector
 	policy   *imagecheck.Policy
 	stateDir string
@@ -41,24 +39,6 @@ type openOptions struct {
 	qemuImg  string
 	log      *slog.Logger
 	dirOpts  []DirOption
-}
-
-// AcceptHostKernelRisk states that the caller trusts the image: Open
-// makes the host kernel parse its partition table and filesystem, and a
-// crafted filesystem can attack the kernel that parses it. Without this
-// option Open refuses with ErrNotTrusted. Use the appliance package for
-// images you do not control.
-func AcceptHostKernelRisk() OpenOption {
-	return openOptionFunc(func(o *openOptions) { o.trusted = true })
-}
-
-// WithOverlay sends every write to a private qcow2 overlay over the image,
-// exported through qemu-storage-daemon, and merges it into the image only
-// at Commit: a crash, an error or Close leaves the image unchanged. qcow2
-// images always go through an overlay; this option extends that to raw
-// images, at the price of the storage daemon and a merge.
-func WithOverlay() OpenOption {
-	return openOptionFunc(func(o *openOptions) { o.overlay = true })
 }
 
 // Partition mounts partition n (counting from 1) of a partitioned image.

@@ -18,21 +18,15 @@ import (
 )
 
 // teardownTimeout bounds a teardown that runs after the caller's context
-// has ended (on an error or cancellation in Open, and in Close).
+// has ended (on an error or cancellation while opening, and in Close).
 const teardownTimeout = 30 * time.Second
 
-// Session is a guest filesystem from an image mounted on the host. Its
-// vfs methods are those of a DirFS on the mount point, so every guest path
-// is resolved inside the guest root. End it with Commit or Close.
-//
-// Without an overlay (a raw image opened without WithOverlay) every write
-// goes straight into the image: Close keeps the changes as Commit does,
-// and a crash mid-way leaves the image with the changes made so far, as
-// far as the kernel had written them back, and a filesystem that needs
-// its journal replayed (or, for vfat, checking). With an overlay (qcow2,
-// or WithOverlay) writes land in a private qcow2 file: Commit merges it,
-// Close and crashes discard it, and the image is unchanged until Commit's
-// merge.
+// Session is a guest filesystem from an image mounted on the host, a
+// vfs.Session. Its vfs methods are those of a DirFS on the mount point, so
+// every guest path is resolved inside the guest root. Writes land in a
+// private qcow2 overlay over the image: Commit merges it, Close and
+// crashes discard it, and the image is unchanged until Commit's merge.
+// End it with Commit or Close.
 type Session struct {
 	*DirFS
 
@@ -53,25 +47,84 @@ type Session struct {
 }
 
 var (
+	_ vfs.Session   = (*Session)(nil)
 	_ vfs.XattrFS   = (*Session)(nil)
 	_ vfs.SymlinkFS = (*Session)(nil)
 )
 
-// Open attaches image, finds its filesystem and mounts it on the host for
-// injection. It refuses unless opts include AcceptHostKernelRisk. The
-// image's content is checked against its declared format with imagecheck
-// first. A raw image is bound to a loop device (LOOP_CONFIGURE with
-// autoclear and partition scan, read-only for Image.ReadOnly); a qcow2
-// image, or any image with WithOverlay, is exported as a raw file by
-// qemu-storage-daemon over FUSE and that file is bound instead. The volume
-// to mount is chosen by Partition, FilesystemLabel or FilesystemUUID, or
-// else is the only Linux filesystem on the image; its type, read from its
-// superblock, must be ext2, ext3, ext4, xfs, btrfs or vfat, and it is
-// mounted with that type and nodev, nosuid and noexec on a private mount
-// point. Open first cleans up after crashed sessions in its state
-// directory (see Cleanup). On any error, and when ctx ends, everything
-// attached so far is released.
-func Open(ctx context.Context, image Image, opts ...OpenOption) (_ *Session, err error) {
+// OpenTrusted attaches image, finds its filesystem and mounts it on the
+// host for injection. Its name is its condition: the caller trusts the
+// image, because the host kernel parses its partition table and
+// filesystem, and a crafted filesystem can attack that kernel. Use the
+// appliance package for images you do not control.
+//
+// The image's content is checked against its declared format with
+// imagecheck first. It is then exported as a raw file over FUSE by
+// qemu-storage-daemon, with a private qcow2 overlay taking every write
+// unless Image.ReadOnly, and that file is bound to a loop device
+// (LOOP_CONFIGURE with autoclear; a read-only raw image is bound
+// directly). The volume to mount is chosen by Partition, FilesystemLabel
+// or FilesystemUUID, or else is the only Linux filesystem on the image;
+// its type, read from its superblock, must be ext2, ext3, ext4, xfs,
+// btrfs or vfat, and it is mounted with that type and nodev, nosuid and
+// noexec on a private mount point. OpenTrusted first cleans up after
+// crashed sessions in its state directory (see Cleanup). On any error,
+// and when ctx ends, everything attached so far is released.
+func OpenTrusted(ctx context.Context, image Image, opts ...OpenOption) (*Session, error) {
+	return open(ctx, image, false, opts)
+}
+
+// InPlace is a guest filesystem from a raw image mounted on the host with
+// every write going straight into the image. Nothing can be discarded, so
+// it is not a vfs.Session: it has no Commit, and Close keeps every change.
+// A crash or a kill in the middle leaves the image with whatever the
+// kernel had written back, some changes and not others, and a filesystem
+// that wants its journal replayed on the next mount (ext3/4, xfs) or
+// checking (vfat).
+type InPlace struct {
+	*DirFS
+	s *Session
+}
+
+// OpenTrustedInPlace mounts the raw image on the host as OpenTrusted does,
+// for an image the caller trusts, but binds the image itself to the loop
+// device: no storage daemon, no overlay, no merge, and no way back.
+func OpenTrustedInPlace(ctx context.Context, image Image, opts ...OpenOption) (*InPlace, error) {
+	s, err := open(ctx, image, true, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &InPlace{DirFS: s.DirFS, s: s}, nil
+}
+
+// Volume returns the volume the session mounted.
+func (p *InPlace) Volume() Volume { return p.s.volume }
+
+// Close keeps every change: it flushes the filesystem, unmounts it,
+// detaches the loop device and syncs the image. An error means the
+// changes may not all have reached the image, or something is still in
+// use (ErrTeardown); Close can be called again. Calls after Close fail
+// with vfs.ErrClosed.
+func (p *InPlace) Close() error {
+	p.s.mu.Lock()
+	ended := p.s.ended
+	p.s.mu.Unlock()
+	if ended {
+		return p.s.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
+	defer cancel()
+	if err := p.s.Commit(ctx); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			pe.Op = "close"
+		}
+		return err
+	}
+	return nil
+}
+
+func open(ctx context.Context, image Image, inPlace bool, opts []OpenOption) (_ *Session, err error) {
 	o := openOptions{storageD: "qemu-storage-daemon", qemuImg: "qemu-img"}
 	for _, opt := range opts {
 		opt.applyOpen(&o)
@@ -81,11 +134,11 @@ func Open(ctx context.Context, image Image, opts ...OpenOption) (_ *Session, err
 		log = slog.New(slog.DiscardHandler)
 	}
 	pathErr := func(err error) error { return &fs.PathError{Op: "mount", Path: image.Path, Err: err} }
-	if !o.trusted {
-		return nil, pathErr(ErrNotTrusted)
-	}
 	if image.Format != Raw && image.Format != QCOW2 {
 		return nil, pathErr(fmt.Errorf("%w: %q (declare %q or %q)", ErrUnsupportedFormat, image.Format, Raw, QCOW2))
+	}
+	if inPlace && image.Format != Raw {
+		return nil, pathErr(fmt.Errorf("%w: %q cannot be written in place (only %q can; OpenTrusted writes %q through an overlay)", ErrUnsupportedFormat, image.Format, Raw, image.Format))
 	}
 	abs, err := filepath.Abs(image.Path)
 	if err != nil {
@@ -147,7 +200,7 @@ func Open(ctx context.Context, image Image, opts ...OpenOption) (_ *Session, err
 	log.Debug("mount: session directory", "dir", s.dir.path)
 
 	backing := s.imgFile
-	if image.Format == QCOW2 || o.overlay {
+	if image.Format == QCOW2 || (!inPlace && !image.ReadOnly) {
 		if !image.ReadOnly {
 			s.overlay = s.dir.file(overlayName)
 			if err := qemuImgCreateOverlay(ctx, o.qemuImg, s.overlay, abs, image.Format, info.VirtualSize); err != nil {
@@ -204,10 +257,10 @@ func Open(ctx context.Context, image Image, opts ...OpenOption) (_ *Session, err
 func (s *Session) Volume() Volume { return s.volume }
 
 // Commit ends the session keeping its changes: it flushes the filesystem,
-// unmounts it, detaches the loop device, stops the storage daemon and, with
-// an overlay, merges the overlay into the image. If anything fails before
-// the merge, an overlay's changes are discarded and the image is as it
-// was. Calls after Commit or Close fail with vfs.ErrClosed.
+// unmounts it, detaches the loop device, stops the storage daemon and
+// merges the overlay into the image. If anything fails before the merge,
+// the changes are discarded and the image is as it was. Calls after
+// Commit or Close fail with vfs.ErrClosed.
 func (s *Session) Commit(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -239,15 +292,14 @@ func (s *Session) Commit(ctx context.Context) error {
 	return nil
 }
 
-// Close ends the session: it unmounts the filesystem, detaches the loop
-// device, stops the storage daemon and removes the session directory. With
-// an overlay, the changes are discarded and the image is unchanged;
-// without one (raw images), the changes are already in the image and
-// Close keeps them as Commit would. After a successful Commit, Close does
-// nothing; after a failed one it releases what Commit could not. An error
-// means something is still in use (ErrTeardown: a file open in the mount,
-// for instance); Close can be called again, and Cleanup in a later
-// process finishes the job if the process dies first.
+// Close ends the session and discards every change: it unmounts the
+// filesystem, detaches the loop device, stops the storage daemon and
+// removes the session directory with the overlay, so the image is
+// unchanged. After a successful Commit, Close does nothing; after a
+// failed one it releases what Commit could not. An error means something
+// is still in use (ErrTeardown: a file open in the mount, for instance);
+// Close can be called again, and Cleanup in a later process finishes the
+// job if the process dies first.
 func (s *Session) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

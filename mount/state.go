@@ -28,7 +28,7 @@ const sessionPrefix = "guestinject-mount-"
 const (
 	mountPointName = "root"          // where the guest filesystem is mounted
 	exportName     = "export.raw"    // qemu-storage-daemon's FUSE export
-	overlayName    = "overlay.qcow2" // private overlay of WithOverlay and qcow2
+	overlayName    = "overlay.qcow2" // private overlay taking the writes
 	daemonPidName  = "qsd.pid"       // the storage daemon's pid
 	ownerName      = "owner"         // pid, start time and executable, for people
 )
@@ -224,7 +224,7 @@ func unmount(ctx context.Context, target string) error {
 // the export, detaches any loop device still bound to a file in it, and
 // removes the directory's known files (an overlay's changes are
 // discarded, so the image stays as it was). Sessions of live processes
-// are never touched. Open runs it on its state directory each time.
+// are never touched. OpenTrusted and OpenTrustedInPlace run it on their state directory each time.
 func Cleanup(ctx context.Context, stateDir string) error {
 	return sweep(ctx, stateDir, slog.New(slog.DiscardHandler))
 }

@@ -49,7 +49,7 @@ func BenchmarkCompareNovaInjection(b *testing.B) {
 		}
 	}
 	viaMount := func(ctx context.Context, img string) error {
-		s, err := mount.Open(ctx, mount.Image{Path: img, Format: mount.QCOW2}, mount.AcceptHostKernelRisk())
+		s, err := mount.OpenTrusted(ctx, mount.Image{Path: img, Format: mount.QCOW2})
 		if err != nil {
 			return err
 		}

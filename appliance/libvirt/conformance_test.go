@@ -18,3 +18,10 @@ func TestConformance(t *testing.T) {
 	}
 	appliancetest.Conformance(t, launcher, libvirttest.ImageDir)
 }
+
+// TestSession runs vfstest's session section on appliances libvirt
+// launched.
+func TestSession(t *testing.T) {
+	launcher := needLibvirt(t)
+	appliancetest.Session(t, launcher, libvirttest.ImageDir)
+}

@@ -106,13 +106,6 @@ func (b *backendArgs) applianceOptions(t target, log *slog.Logger) []appliance.O
 	return opts
 }
 
-// guestSession is an open guest filesystem: Commit keeps its changes,
-// Close without Commit discards them.
-type guestSession interface {
-	vfs.FS
-	Commit(ctx context.Context) error
-}
-
 // target is the image a command opens.
 type target struct {
 	path     string
@@ -122,15 +115,10 @@ type target struct {
 }
 
 // openGuest opens t through the chosen backend.
-func openGuest(ctx context.Context, b backendArgs, t target, log *slog.Logger) (guestSession, error) {
+func openGuest(ctx context.Context, b backendArgs, t target, log *slog.Logger) (vfs.Session, error) {
 	switch b.name {
 	case backendMount:
-		opts := []mount.OpenOption{mount.AcceptHostKernelRisk(), mount.WithPolicy(t.policy), mount.WithLogger(log)}
-		if !t.readOnly {
-			// All or nothing, as with the appliance: a raw image would
-			// otherwise be written in place.
-			opts = append(opts, mount.WithOverlay())
-		}
+		opts := []mount.OpenOption{mount.WithPolicy(t.policy), mount.WithLogger(log)}
 		sel, err := b.mountSelector()
 		if err != nil {
 			return nil, err
@@ -138,7 +126,7 @@ func openGuest(ctx context.Context, b backendArgs, t target, log *slog.Logger) (
 		if sel != nil {
 			opts = append(opts, sel)
 		}
-		return mount.Open(ctx, mount.Image{Path: t.path, Format: string(t.format), ReadOnly: t.readOnly}, opts...)
+		return mount.OpenTrusted(ctx, mount.Image{Path: t.path, Format: string(t.format), ReadOnly: t.readOnly}, opts...)
 	case backendLibvirt:
 		return openLibvirt(ctx, b, t, log)
 	}
@@ -200,7 +188,7 @@ func openingStep(backend string) string {
 // withGuest checks the image, opens it, and runs fn on the guest. With
 // commit, the changes are kept when fn succeeds; otherwise, or when fn
 // fails, they are discarded and the image is unchanged.
-func withGuest(ctx context.Context, a *imageArgs, t target, stderr io.Writer, fn func(ctx context.Context, g guestSession) error, commit bool) error {
+func withGuest(ctx context.Context, a *imageArgs, t target, stderr io.Writer, fn func(ctx context.Context, g vfs.Session) error, commit bool) error {
 	if err := a.backend.validate(); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 type injectArgs struct {
@@ -131,7 +132,7 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 	defer closeAll(opened)
 	prog := newProgress(&a.imageArgs, io.err)
 	var changes []inject.Change
-	err = withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g guestSession) error {
+	err = withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g vfs.Session) error {
 		done := prog.step("planning")
 		plan, err := inject.NewPlan(ctx, g, spec)
 		if err != nil {

@@ -80,7 +80,7 @@ func runInspect(ctx context.Context, args []string, io stdio) error {
 			res.Filesystem = probeWholeDisk(t.path)
 		}
 	}
-	err = withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g guestSession) error {
+	err = withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g vfs.Session) error {
 		return res.readGuest(ctx, g)
 	}, false)
 	if err != nil {

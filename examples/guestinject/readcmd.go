@@ -67,7 +67,7 @@ func runCat(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	return withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g guestSession) error {
+	return withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g vfs.Session) error {
 		data, err := vfs.ReadFile(ctx, g, name, a.limit.bytes)
 		if err != nil {
 			return err
@@ -106,7 +106,7 @@ func runLs(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	var entries []lsEntry
-	err = withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g guestSession) error {
+	err = withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g vfs.Session) error {
 		entries, err = listDir(ctx, g, dir)
 		return err
 	}, false)

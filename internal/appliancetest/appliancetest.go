@@ -1,6 +1,6 @@
 // Package appliancetest holds what the tests of every appliance launcher
-// run the same way: the vfs conformance suite, one VM per case, and the
-// small injection the launcher benchmarks time. The launcher is a
+// run the same way: the vfs conformance suite and its session section,
+// one VM per case, and the small injection the launcher benchmarks time. The launcher is a
 // parameter, so the direct QEMU launcher and the libvirt one are held to
 // the same cases and timed on the same work.
 package appliancetest
@@ -58,6 +58,33 @@ func Conformance(t *testing.T, launcher appliance.Launcher, imageDir func(testin
 		},
 		Caps: vfstest.Caps{Owners: root, DeviceNodes: root, Xattrs: true, Symlinks: true},
 	})
+}
+
+// Session runs vfstest's session section against appliances started by
+// launcher (nil means the default launcher) on raw ext4 images built in
+// a directory from imageDir (t.TempDir when nil).
+func Session(t *testing.T, launcher appliance.Launcher, imageDir func(testing.TB) string) {
+	if imageDir == nil {
+		imageDir = func(t testing.TB) string { return t.TempDir() }
+	}
+	var opts []appliance.Option
+	if launcher != nil {
+		opts = append(opts, appliance.WithLauncher(launcher))
+	}
+	vfstest.RunSession(t, vfstest.SessionHarness{NewImage: func(t *testing.T, root string) vfstest.SessionImage {
+		img := filepath.Join(imageDir(t), "disk.raw")
+		testimage.Ext4(t, img, root, 64)
+		open := func(t *testing.T) vfs.Session {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		return vfstest.SessionImage{Open: open, Files: []string{img}}
+	}})
 }
 
 // WriteCommitImage builds, in dir, the raw ext4 image WriteCommit
