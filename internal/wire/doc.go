@@ -25,7 +25,8 @@
 //     root it chose (or why it has none), its OS, every filesystem and the
 //     fate of each fstab line, and the host checks every count and string
 //     of that report (Inspection.Check) before using it.
-//   - Errors travel as vfs.ErrorCode plus the operation, guest path and a
-//     bounded message, and become *fs.PathError wrapping the same sentinel
-//     on the other side.
+//   - Errors travel as an ErrorCode (a fixed number for each sentinel of
+//     the vfs contract, see Code and Sentinel) plus the operation, guest
+//     path and a bounded message, and become *fs.PathError wrapping the
+//     same sentinel on the other side.
 package wire
