@@ -305,11 +305,7 @@ func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp w
 	case wire.OpMkdirAll:
 		err = s.fsys.MkdirAll(ctx, req.Name, fs.FileMode(req.Mode))
 	case wire.OpWriteFile:
-		opts := vfs.WriteOptions{
-			Policy: vfs.WritePolicy(req.Policy), Perm: fs.FileMode(req.Mode),
-			UID: req.UID, GID: req.GID, Inherit: req.Inherit, MaxSize: req.MaxSize,
-		}
-		err = s.fsys.WriteFile(ctx, req.Name, &uploadReader{ctx: ctx, data: c.data}, opts)
+		err = s.fsys.WriteFile(ctx, req.Name, &uploadReader{ctx: ctx, data: c.data}, req.WriteOptions())
 	case wire.OpChmod:
 		err = s.fsys.Chmod(ctx, req.Name, fs.FileMode(req.Mode))
 	case wire.OpLchown:

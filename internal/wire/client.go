@@ -384,9 +384,7 @@ func (c *Client) MkdirAll(ctx context.Context, name string, perm fs.FileMode) er
 
 // WriteFile implements vfs.FS.
 func (c *Client) WriteFile(ctx context.Context, name string, r io.Reader, opts vfs.WriteOptions) error {
-	req := &Request{Op: OpWriteFile, Name: name, Mode: uint32(opts.Perm), UID: opts.UID, GID: opts.GID,
-		Policy: int(opts.Policy), Inherit: opts.Inherit, MaxSize: opts.MaxSize}
-	_, _, err := c.call(ctx, "writefile", name, req, r, opts.MaxSize)
+	_, _, err := c.call(ctx, "writefile", name, WriteRequest(name, opts), r, opts.MaxSize)
 	return err
 }
 
