@@ -28,7 +28,7 @@ const (
 	OpReadlink  Op = "readlink"
 	OpReadDir   Op = "readdir"
 	OpOpen      Op = "open"  // answers with a handle and the file's info
-	OpRead      Op = "read"  // Handle, Size: answers with Data frames, then DataEnd, then a Response
+	OpRead      Op = "read"  // Handle, Size: answers with Data frames of at most Size bytes in all, then a Response (EOF at the end); no DataEnd
 	OpCloseFile Op = "close" // Handle
 	OpMkdirAll  Op = "mkdirall"
 	OpWriteFile Op = "writefile" // followed by Data frames and DataEnd from the host
