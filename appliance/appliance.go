@@ -418,44 +418,27 @@ func (s *Session) Close() error {
 // Console returns the tail of the VM's serial console, for diagnostics.
 func (s *Session) Console() string { return s.console.String() }
 
+// The vfs methods forward to the wire client through callValue and call,
+// which apply the operation timeout; Open keeps its watchdog for the file.
+
 // Stat implements vfs.FS.
 func (s *Session) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
-	var v fs.FileInfo
-	err := s.call(ctx, "stat", name, func(ctx context.Context) (err error) {
-		v, err = s.client.Stat(ctx, name)
-		return err
-	})
-	return v, err
+	return callValue(s, ctx, "stat", name, func(ctx context.Context) (fs.FileInfo, error) { return s.client.Stat(ctx, name) })
 }
 
 // Lstat implements vfs.FS.
 func (s *Session) Lstat(ctx context.Context, name string) (fs.FileInfo, error) {
-	var v fs.FileInfo
-	err := s.call(ctx, "lstat", name, func(ctx context.Context) (err error) {
-		v, err = s.client.Lstat(ctx, name)
-		return err
-	})
-	return v, err
+	return callValue(s, ctx, "lstat", name, func(ctx context.Context) (fs.FileInfo, error) { return s.client.Lstat(ctx, name) })
 }
 
 // Readlink implements vfs.FS.
 func (s *Session) Readlink(ctx context.Context, name string) (string, error) {
-	var v string
-	err := s.call(ctx, "readlink", name, func(ctx context.Context) (err error) {
-		v, err = s.client.Readlink(ctx, name)
-		return err
-	})
-	return v, err
+	return callValue(s, ctx, "readlink", name, func(ctx context.Context) (string, error) { return s.client.Readlink(ctx, name) })
 }
 
 // ReadDir implements vfs.FS.
 func (s *Session) ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error) {
-	var v []fs.DirEntry
-	err := s.call(ctx, "readdir", name, func(ctx context.Context) (err error) {
-		v, err = s.client.ReadDir(ctx, name)
-		return err
-	})
-	return v, err
+	return callValue(s, ctx, "readdir", name, func(ctx context.Context) ([]fs.DirEntry, error) { return s.client.ReadDir(ctx, name) })
 }
 
 // Open implements vfs.FS.
@@ -477,60 +460,50 @@ func (s *Session) Open(ctx context.Context, name string) (vfs.File, error) {
 
 // MkdirAll implements vfs.FS.
 func (s *Session) MkdirAll(ctx context.Context, name string, perm fs.FileMode) error {
-	return s.call(ctx, "mkdirall", name, func(ctx context.Context) error { return s.client.MkdirAll(ctx, name, perm) })
+	return call(s, ctx, "mkdirall", name, func(ctx context.Context) error { return s.client.MkdirAll(ctx, name, perm) })
 }
 
 // WriteFile implements vfs.FS.
 func (s *Session) WriteFile(ctx context.Context, name string, r io.Reader, opts vfs.WriteOptions) error {
-	return s.call(ctx, "writefile", name, func(ctx context.Context) error { return s.client.WriteFile(ctx, name, r, opts) })
+	return call(s, ctx, "writefile", name, func(ctx context.Context) error { return s.client.WriteFile(ctx, name, r, opts) })
 }
 
 // Chmod implements vfs.FS.
 func (s *Session) Chmod(ctx context.Context, name string, mode fs.FileMode) error {
-	return s.call(ctx, "chmod", name, func(ctx context.Context) error { return s.client.Chmod(ctx, name, mode) })
+	return call(s, ctx, "chmod", name, func(ctx context.Context) error { return s.client.Chmod(ctx, name, mode) })
 }
 
 // Lchown implements vfs.FS.
 func (s *Session) Lchown(ctx context.Context, name string, uid, gid int) error {
-	return s.call(ctx, "lchown", name, func(ctx context.Context) error { return s.client.Lchown(ctx, name, uid, gid) })
+	return call(s, ctx, "lchown", name, func(ctx context.Context) error { return s.client.Lchown(ctx, name, uid, gid) })
 }
 
 // Remove implements vfs.FS.
 func (s *Session) Remove(ctx context.Context, name string) error {
-	return s.call(ctx, "remove", name, func(ctx context.Context) error { return s.client.Remove(ctx, name) })
+	return call(s, ctx, "remove", name, func(ctx context.Context) error { return s.client.Remove(ctx, name) })
 }
 
 // Lgetxattr implements vfs.XattrFS.
 func (s *Session) Lgetxattr(ctx context.Context, name, attr string) ([]byte, error) {
-	var v []byte
-	err := s.call(ctx, "lgetxattr", name, func(ctx context.Context) (err error) {
-		v, err = s.client.Lgetxattr(ctx, name, attr)
-		return err
-	})
-	return v, err
+	return callValue(s, ctx, "lgetxattr", name, func(ctx context.Context) ([]byte, error) { return s.client.Lgetxattr(ctx, name, attr) })
 }
 
 // Lsetxattr implements vfs.XattrFS.
 func (s *Session) Lsetxattr(ctx context.Context, name, attr string, value []byte) error {
-	return s.call(ctx, "lsetxattr", name, func(ctx context.Context) error { return s.client.Lsetxattr(ctx, name, attr, value) })
+	return call(s, ctx, "lsetxattr", name, func(ctx context.Context) error { return s.client.Lsetxattr(ctx, name, attr, value) })
 }
 
 // Llistxattr implements vfs.XattrFS.
 func (s *Session) Llistxattr(ctx context.Context, name string) ([]string, error) {
-	var v []string
-	err := s.call(ctx, "llistxattr", name, func(ctx context.Context) (err error) {
-		v, err = s.client.Llistxattr(ctx, name)
-		return err
-	})
-	return v, err
+	return callValue(s, ctx, "llistxattr", name, func(ctx context.Context) ([]string, error) { return s.client.Llistxattr(ctx, name) })
 }
 
 // Symlink implements vfs.SymlinkFS.
 func (s *Session) Symlink(ctx context.Context, target, name string) error {
-	return s.call(ctx, "symlink", name, func(ctx context.Context) error { return s.client.Symlink(ctx, target, name) })
+	return call(s, ctx, "symlink", name, func(ctx context.Context) error { return s.client.Symlink(ctx, target, name) })
 }
 
 // Sync asks the agent to flush the guest filesystems into the overlays.
 func (s *Session) Sync(ctx context.Context) error {
-	return s.call(ctx, "sync", "/", func(ctx context.Context) error { return s.client.Sync(ctx) })
+	return call(s, ctx, "sync", "/", s.client.Sync)
 }

@@ -76,12 +76,26 @@ func (w *watchdog) release() {
 	}
 }
 
-// call runs one call under the session's operation timeout.
-func (s *Session) call(ctx context.Context, op, name string, f func(ctx context.Context) error) error {
+// callValue is how a Session forwards a call to its wire client: f runs
+// under the session's operation timeout, and running out of it ends the
+// session and returns a *TimeoutError for op and name. On error the value
+// is T's zero.
+func callValue[T any](s *Session, ctx context.Context, op, name string, f func(context.Context) (T, error)) (T, error) {
 	ctx, w := s.guard(ctx, s.opTimeout)
 	defer w.release()
 	done := w.arm(op, name)
-	return done(f(ctx))
+	v, err := f(ctx)
+	if err = done(err); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+// call is callValue for calls that return only an error.
+func call(s *Session, ctx context.Context, op, name string, f func(context.Context) error) error {
+	_, err := callValue(s, ctx, op, name, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
+	return err
 }
 
 // guardedFile applies the operation timeout to each call on a file

@@ -97,22 +97,3 @@ func FuzzCheckPath(f *testing.F) {
 		}
 	})
 }
-
-func TestCode(t *testing.T) {
-	for c := vfs.CodeInvalidPath; c <= vfs.CodeFileClosed; c++ {
-		s := c.Sentinel()
-		if s == nil {
-			t.Fatalf("code %d has no sentinel", c)
-		}
-		wrapped := fmt.Errorf("op: %w", s)
-		if got := vfs.Code(wrapped); got != c {
-			t.Errorf("Code(%v) = %d; want %d", wrapped, got, c)
-		}
-	}
-	if vfs.Code(errors.New("other")) != vfs.CodeOther {
-		t.Error("unknown error should be CodeOther")
-	}
-	if vfs.CodeOther.Sentinel() != nil || vfs.ErrorCode(9999).Sentinel() != nil {
-		t.Error("CodeOther and unknown codes have no sentinel")
-	}
-}

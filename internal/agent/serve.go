@@ -30,6 +30,12 @@ type Hooks struct {
 // Serve answers requests from conn against fsys until the host closes the
 // connection, a Shutdown request is answered, or ctx is done. It returns
 // nil on an orderly end.
+//
+// A nil fsys means the agent has no guest root. Inspect, Sync and
+// Shutdown are answered as usual; every other request fails with
+// vfs.ErrIO saying there is no guest root, followed by the inspection's
+// message when hooks.Inspect gives one, so a host that skipped the
+// inspection still learns why from its first call.
 func Serve(ctx context.Context, conn io.ReadWriter, fsys vfs.FS, hooks Hooks) error {
 	s := &server{
 		fsys:  fsys,
@@ -232,6 +238,10 @@ func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp w
 			resp = wire.Response{Err: wire.ErrorFrom(err)}
 		}
 	}()
+	if s.fsys == nil && !sessionOp(req.Op) {
+		err = s.noRoot(ctx, req)
+		return resp
+	}
 	switch req.Op {
 	case wire.OpStat, wire.OpLstat:
 		var info fs.FileInfo
@@ -305,11 +315,7 @@ func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp w
 	case wire.OpMkdirAll:
 		err = s.fsys.MkdirAll(ctx, req.Name, fs.FileMode(req.Mode))
 	case wire.OpWriteFile:
-		opts := vfs.WriteOptions{
-			Policy: vfs.WritePolicy(req.Policy), Perm: fs.FileMode(req.Mode),
-			UID: req.UID, GID: req.GID, Inherit: req.Inherit, MaxSize: req.MaxSize,
-		}
-		err = s.fsys.WriteFile(ctx, req.Name, &uploadReader{ctx: ctx, data: c.data}, opts)
+		err = s.fsys.WriteFile(ctx, req.Name, &uploadReader{ctx: ctx, data: c.data}, req.WriteOptions())
 	case wire.OpChmod:
 		err = s.fsys.Chmod(ctx, req.Name, fs.FileMode(req.Mode))
 	case wire.OpLchown:
@@ -343,6 +349,23 @@ func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp w
 		err = &fs.PathError{Op: string(req.Op), Path: req.Name, Err: vfs.ErrNotSupported}
 	}
 	return resp
+}
+
+// sessionOp reports whether op is served without a guest root.
+func sessionOp(op wire.Op) bool {
+	return op == wire.OpInspect || op == wire.OpSync || op == wire.OpShutdown
+}
+
+// noRoot is the refusal of a filesystem request when there is no guest
+// root.
+func (s *server) noRoot(ctx context.Context, req *wire.Request) error {
+	err := fmt.Errorf("%w: no guest root (see the inspection)", vfs.ErrIO)
+	if s.hooks.Inspect != nil {
+		if in := s.hooks.Inspect(ctx); in != nil && in.Message != "" {
+			err = fmt.Errorf("%w: %s", err, in.Message)
+		}
+	}
+	return &fs.PathError{Op: string(req.Op), Path: req.Name, Err: err}
 }
 
 func (s *server) closeFiles() {

@@ -19,10 +19,16 @@ import (
 // the host client on the other: everything the appliance does but the VM.
 func overWire(t testing.TB, fsys vfs.FS) *wire.Client {
 	t.Helper()
+	return overWireHooks(t, fsys, agent.Hooks{})
+}
+
+// overWireHooks is overWire with session hooks; fsys may be nil.
+func overWireHooks(t testing.TB, fsys vfs.FS, hooks agent.Hooks) *wire.Client {
+	t.Helper()
 	hostEnd, agentEnd := net.Pipe()
 	served := make(chan error, 1)
 	go func() {
-		served <- agent.Serve(context.Background(), agentEnd, fsys, agent.Hooks{})
+		served <- agent.Serve(context.Background(), agentEnd, fsys, hooks)
 		agentEnd.Close()
 	}()
 	c, err := wire.NewClient(context.Background(), hostEnd)
@@ -34,7 +40,9 @@ func overWire(t testing.TB, fsys vfs.FS) *wire.Client {
 		if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
 			t.Errorf("agent: %v", err)
 		}
-		fsys.Close()
+		if fsys != nil {
+			fsys.Close()
+		}
 	})
 	return c
 }

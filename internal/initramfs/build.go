@@ -6,8 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/guestinject/guestinject/internal/cachefile"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/guestinject/guestinject/internal/cachefile"
 )
 
 // AgentEnv names the environment variable that points at a prebuilt agent
@@ -144,7 +146,7 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	key := sha256.New()
 	fmt.Fprintf(key, "format %s\nkernel %s\n", formatVersion, k.Version)
 	key.Write(formatModuleList(mods))
-	archives := slices.Sorted(mapKeys(copies))
+	archives := slices.Sorted(maps.Keys(copies))
 	for _, a := range archives {
 		fi, err := os.Stat(copies[a])
 		if err != nil {
@@ -208,16 +210,6 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	}
 	log.Debug("initramfs built", "path", out, "bytes", buf.Len(), "took", time.Since(start))
 	return app, nil
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func cacheDir(dir string) (string, error) {

@@ -118,7 +118,8 @@ func (c *Client) fail(err error) error {
 
 // call sends req, then the upload if any, and returns the response and
 // the data the agent sent before it: only reads may receive data, at most
-// ChunkSize bytes. It holds c.mu.
+// min(req.Size, ChunkSize) bytes, and the Response ends it (the agent
+// sends no DataEnd). It holds c.mu.
 func (c *Client) call(ctx context.Context, op, name string, req *Request, upload io.Reader, maxUpload int64) (*Response, []byte, error) {
 	pathErr := func(err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
 	if err := vfs.CheckPath(op, name); err != nil {
@@ -206,8 +207,10 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 	}
 }
 
-// errUploadAborted tells the agent side nothing: the upload is ended by a
-// Cancel before its DataEnd, so the agent fails the write.
+// upload sends r to the agent in Data frames, at most maxSize bytes (0: no
+// bound), and ends it with DataEnd. An upload the host cannot finish (ctx,
+// r's error, too many bytes) is ended by a Cancel before its DataEnd, so
+// the agent fails the write rather than keep a short file.
 func (c *Client) upload(ctx context.Context, id uint32, r io.Reader, maxSize int64) error {
 	buf := make([]byte, ChunkSize)
 	var sent int64
@@ -384,9 +387,7 @@ func (c *Client) MkdirAll(ctx context.Context, name string, perm fs.FileMode) er
 
 // WriteFile implements vfs.FS.
 func (c *Client) WriteFile(ctx context.Context, name string, r io.Reader, opts vfs.WriteOptions) error {
-	req := &Request{Op: OpWriteFile, Name: name, Mode: uint32(opts.Perm), UID: opts.UID, GID: opts.GID,
-		Policy: int(opts.Policy), Inherit: opts.Inherit, MaxSize: opts.MaxSize}
-	_, _, err := c.call(ctx, "writefile", name, req, r, opts.MaxSize)
+	_, _, err := c.call(ctx, "writefile", name, WriteRequest(name, opts), r, opts.MaxSize)
 	return err
 }
 

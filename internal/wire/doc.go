@@ -16,8 +16,12 @@
 //     (unlike encoding/gob), unknown fields are refused, and the frame
 //     bound caps what decoding can allocate. They are small and rare next
 //     to the data they describe, so JSON's cost does not matter.
-//   - File contents travel raw in Data frames of at most ChunkSize bytes,
-//     ended by DataEnd: no base64, no copy beyond one chunk buffer.
+//   - File contents travel raw in Data frames of at most ChunkSize bytes:
+//     no base64, no copy beyond one chunk buffer. An upload (WriteFile) is
+//     ended by DataEnd, or by Cancel then DataEnd when the host gives it
+//     up; a read asks for at most ChunkSize bytes, and the agent's
+//     Response, which says whether the file has ended, follows its Data
+//     frames with no DataEnd.
 //   - Every request carries an id; Cancel names the id to stop, and the
 //     agent answers every request exactly once.
 //   - A Hello exchange fixes the protocol version before anything else.
@@ -25,7 +29,8 @@
 //     root it chose (or why it has none), its OS, every filesystem and the
 //     fate of each fstab line, and the host checks every count and string
 //     of that report (Inspection.Check) before using it.
-//   - Errors travel as vfs.ErrorCode plus the operation, guest path and a
-//     bounded message, and become *fs.PathError wrapping the same sentinel
-//     on the other side.
+//   - Errors travel as an ErrorCode (a fixed number for each sentinel of
+//     the vfs contract, see Code and Sentinel) plus the operation, guest
+//     path and a bounded message, and become *fs.PathError wrapping the
+//     same sentinel on the other side.
 package wire

@@ -35,7 +35,7 @@ const (
 	FrameRequest                       // JSON Request, host to agent
 	FrameResponse                      // JSON Response, agent to host
 	FrameData                          // raw bytes, either way
-	FrameDataEnd                       // empty: the data stream of the id is complete
+	FrameDataEnd                       // empty, host to agent: the upload of the id is complete
 	FrameCancel                        // empty: stop the request of the id
 )
 

@@ -28,7 +28,7 @@ const (
 	OpReadlink  Op = "readlink"
 	OpReadDir   Op = "readdir"
 	OpOpen      Op = "open"  // answers with a handle and the file's info
-	OpRead      Op = "read"  // Handle, Size: answers with Data frames, then DataEnd, then a Response
+	OpRead      Op = "read"  // Handle, Size: answers with Data frames of at most Size bytes in all, then a Response (EOF at the end); no DataEnd
 	OpCloseFile Op = "close" // Handle
 	OpMkdirAll  Op = "mkdirall"
 	OpWriteFile Op = "writefile" // followed by Data frames and DataEnd from the host
@@ -76,10 +76,10 @@ type Response struct {
 
 // Error is a contract error in transit.
 type Error struct {
-	Code vfs.ErrorCode `json:"code"`
-	Op   string        `json:"op,omitempty"`
-	Path string        `json:"path,omitempty"`
-	Msg  string        `json:"msg,omitempty"`
+	Code ErrorCode `json:"code"`
+	Op   string    `json:"op,omitempty"`
+	Path string    `json:"path,omitempty"`
+	Msg  string    `json:"msg,omitempty"`
 }
 
 // FileInfo is an fs.FileInfo in transit.
@@ -100,7 +100,7 @@ func ErrorFrom(err error) *Error {
 	if err == nil {
 		return nil
 	}
-	e := &Error{Code: vfs.Code(err), Msg: err.Error()}
+	e := &Error{Code: Code(err), Msg: err.Error()}
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		e.Op, e.Path, e.Msg = pe.Op, pe.Path, pe.Err.Error()
@@ -124,7 +124,7 @@ func (e *remoteError) Unwrap() error { return e.sentinel }
 // not trusted to name anything: the caller's are used.
 func (e *Error) PathError(op, name string) error {
 	msg := strings.ToValidUTF8(truncate(e.Msg), "?")
-	s := e.Code.Sentinel()
+	s := Sentinel(e.Code)
 	if s == nil {
 		s = vfs.ErrIO
 		if msg == "" {

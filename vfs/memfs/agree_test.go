@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/inroot"
+	"github.com/guestinject/guestinject/internal/wire"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )
@@ -184,7 +185,7 @@ func TestAgreesWithDirectoryBackend(t *testing.T) {
 			}
 			memOut, memErr := call(ctx, mem, name)
 			hostOut, hostErr := call(ctx, host, name)
-			if memOut != hostOut || vfs.Code(memErr) != vfs.Code(hostErr) {
+			if memOut != hostOut || wire.Code(memErr) != wire.Code(hostErr) {
 				t.Errorf("%s %s:\n memfs %q, %v\n  host %q, %v", op, name, memOut, memErr, hostOut, hostErr)
 			}
 			memTree, err1 := treeOf(ctx, mem)

@@ -90,10 +90,13 @@ func run() error {
 	g := setupRoot(mods)
 	timer.step("root mounted")
 	setupErr := g.Err
-	var fsys vfs.FS = g.FS
-	if setupErr != nil {
+	// Without a root, fsys stays nil: Serve then answers the inspection,
+	// which says why, and refuses every filesystem request.
+	var fsys vfs.FS
+	if setupErr == nil {
+		fsys = g.FS
+	} else {
 		fmt.Fprintf(os.Stderr, "guestinject-agent: %v\n", setupErr)
-		fsys = agent.Unavailable(setupErr)
 	}
 	inspection := g.Inspection()
 	// One line on every boot, so the console tail of any later error

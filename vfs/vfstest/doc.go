@@ -1,0 +1,25 @@
+// Package vfstest is the conformance suite of the vfs contract: every
+// guestinject backend runs it from its own tests.
+//
+// Run builds a fresh backend for each case through a Harness, from a
+// Layout written in a compact text form (see ParseLayout), and checks
+// reads, every write policy, metadata changes, the optional capabilities,
+// errors and context handling, then a hostile section: symlinks to host
+// paths, ".." climbs, loops, FIFOs, device nodes and a giant sparse file.
+// A host canary directory, which hostile layouts aim at, sits next to
+// each guest tree; after every case the suite asserts that nothing outside
+// the guest tree changed (SnapshotHost). Cases needing a capability the
+// Harness does not declare in Caps are skipped, naming it.
+//
+//	func TestConformance(t *testing.T) {
+//		vfstest.Run(t, vfstest.Harness{
+//			New: func(t *testing.T, dir string, layout vfstest.Layout) vfs.FS {
+//				if err := layout.WriteDir(dir); err != nil {
+//					t.Fatal(err)
+//				}
+//				return openMyBackend(t, dir)
+//			},
+//			Caps: vfstest.Caps{Symlinks: true},
+//		})
+//	}
+package vfstest
