@@ -22,4 +22,12 @@
 //			Caps: vfstest.Caps{Symlinks: true},
 //		})
 //	}
+//
+// RunSession is the section for image backends, whose Open returns a
+// vfs.Session: through a SessionHarness it builds an image from a small
+// tree and opens several sessions on it in turn, checking that Commit
+// keeps every kind of change, that Close without Commit discards them and
+// leaves the image's files byte-for-byte as they were, and that a session
+// that ended refuses every call, a second Commit included. Both suites
+// prove themselves in their own tests on deliberately broken backends.
 package vfstest
