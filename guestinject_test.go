@@ -5,17 +5,21 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/guestinject/guestinject"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/vfs/memfs"
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )
 
@@ -128,5 +132,115 @@ func TestInjectImageRefusesAndLeavesImage(t *testing.T) {
 	}
 	if got := fileSum(t, img); !bytes.Equal(got[:], before[:]) {
 		t.Error("a refused image changed")
+	}
+}
+
+// fakeSession stands in for an appliance session: an in-memory guest that
+// counts commits and closes.
+type fakeSession struct {
+	*memfs.FS
+	commitErr       error
+	commits, closes int
+}
+
+func (s *fakeSession) Commit(context.Context) error { s.commits++; return s.commitErr }
+func (s *fakeSession) Close() error                 { s.closes++; return nil }
+
+func newFakeSession(t *testing.T) *fakeSession {
+	t.Helper()
+	g := memfs.New()
+	if err := g.Add(memfs.Node{Path: "/etc", Mode: fs.ModeDir | 0o755}); err != nil {
+		t.Fatal(err)
+	}
+	return &fakeSession{FS: g}
+}
+
+// threeFiles writes three files; the second one's source fails with boom.
+func threeFiles(boom error) inject.Spec {
+	return inject.Spec{Files: []inject.File{
+		{Path: "/etc/first", Content: []byte("1")},
+		{Path: "/etc/second", Source: iotest.ErrReader(boom)},
+		{Path: "/etc/third", Content: []byte("3")},
+	}}
+}
+
+// TestInjectImageReportOnApplyFailure checks, without a VM, that a failed
+// Apply comes back with its report, and that the session is discarded,
+// never committed.
+func TestInjectImageReportOnApplyFailure(t *testing.T) {
+	s := newFakeSession(t)
+	boom := errors.New("source failed")
+	report, err := guestinject.ApplyAndCommit(context.Background(), s, threeFiles(boom))
+	var ie *inject.ItemError
+	if !errors.Is(err, boom) || !errors.As(err, &ie) {
+		t.Fatalf("err = %v, want the source's error in an *inject.ItemError", err)
+	}
+	if want := (inject.Item{Field: inject.FieldFiles, Index: 1}); ie.Item != want || ie.Path != "/etc/second" {
+		t.Errorf("ItemError names %v %s, want %v /etc/second", ie.Item, ie.Path, want)
+	}
+	if report == nil {
+		t.Fatal("no report with the error")
+	}
+	type made struct {
+		item inject.Item
+		path string
+	}
+	list := func(cs []inject.Change) []made {
+		var out []made
+		for _, c := range cs {
+			out = append(out, made{c.Item, c.Path})
+		}
+		return out
+	}
+	files := func(i int) inject.Item { return inject.Item{Field: inject.FieldFiles, Index: i} }
+	if got, want := list(report.Changes), []made{{files(0), "/etc/first"}}; !slices.Equal(got, want) {
+		t.Errorf("report.Changes = %v, want %v", got, want)
+	}
+	if got, want := list(report.NotMade), []made{{files(1), "/etc/second"}, {files(2), "/etc/third"}}; !slices.Equal(got, want) {
+		t.Errorf("report.NotMade = %v, want %v", got, want)
+	}
+	if s.commits != 0 || s.closes != 1 {
+		t.Errorf("%d commits and %d closes, want the session closed once and never committed", s.commits, s.closes)
+	}
+}
+
+// TestInjectImageReportOnCommitFailure checks that a failed commit comes
+// back with the complete report.
+func TestInjectImageReportOnCommitFailure(t *testing.T) {
+	s := newFakeSession(t)
+	s.commitErr = errors.New("merge failed")
+	report, err := guestinject.ApplyAndCommit(context.Background(), s, inject.Spec{Hostname: "web-1"})
+	if !errors.Is(err, s.commitErr) {
+		t.Fatalf("err = %v, want the commit's error", err)
+	}
+	if report == nil || len(report.Changes) == 0 || len(report.NotMade) != 0 {
+		t.Errorf("report = %+v, want every change made and none left", report)
+	}
+	if s.commits != 1 || s.closes != 1 {
+		t.Errorf("%d commits and %d closes, want one of each", s.commits, s.closes)
+	}
+}
+
+// TestInjectImageApplyFailureLeavesImage fails in the middle of Apply in a
+// real appliance: the report comes back with the error and the image is
+// unchanged.
+func TestInjectImageApplyFailureLeavesImage(t *testing.T) {
+	testimage.NeedTools(t, "mkfs.ext4", "qemu-img", "qemu-system-x86_64")
+	img := guestImage(t)
+	before := fileSum(t, img)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	boom := errors.New("source failed")
+	report, err := guestinject.InjectImage(ctx, img, "raw", threeFiles(boom))
+	var ie *inject.ItemError
+	if !errors.Is(err, boom) || !errors.As(err, &ie) || ie.Item != (inject.Item{Field: inject.FieldFiles, Index: 1}) {
+		t.Fatalf("err = %v, want the source's error for files[1]", err)
+	}
+	if report == nil || len(report.Changes) != 1 || report.Changes[0].Path != "/etc/first" ||
+		len(report.NotMade) != 2 || report.NotMade[0].Path != "/etc/second" || report.NotMade[1].Path != "/etc/third" {
+		t.Errorf("report = %+v, want /etc/first made, /etc/second and /etc/third not", report)
+	}
+	if fileSum(t, img) != before {
+		t.Error("a failed injection changed the image")
 	}
 }

@@ -99,12 +99,12 @@ func TestRHELFullSpec(t *testing.T) {
 }
 
 func TestReportJSONModes(t *testing.T) {
-	c := Change{Item: "files[0]", Path: "/usr/bin/x", Action: ActionChmod, Mode: fs.ModeSetuid | fs.ModeSticky | 0o750, UID: 1, GID: 2}
+	c := Change{Item: Item{Field: FieldFiles, Index: 0}, Path: "/usr/bin/x", Action: ActionChmod, Mode: fs.ModeSetuid | fs.ModeSticky | 0o750, UID: 1, GID: 2}
 	out, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"item":"files[0]","path":"/usr/bin/x","action":"chmod","mode":"5750","uid":1,"gid":2}`; string(out) != want {
+	if want := `{"item":{"field":"files","index":0},"path":"/usr/bin/x","action":"chmod","mode":"5750","uid":1,"gid":2}`; string(out) != want {
 		t.Errorf("got %s, want %s", out, want)
 	}
 }

@@ -15,6 +15,13 @@
 // applied, reported as kept (already in place, or kept as the spec asked),
 // or the call fails with an *ItemError naming the item and the path.
 //
+// Changes and errors name their spec item with an Item: the Spec field, the
+// entry's index in a list field, and the user, command name or network
+// renderer involved. So an orchestrator maps a failure back to its Spec
+// entry without parsing text. An Item prints as reports always showed it,
+// "passwords[0] (root)" or "files[2]", and encodes to JSON as an object,
+// {"field":"passwords","index":0,"user":"root"}.
+//
 // # The guest is hostile
 //
 // Users, groups and homes come from the guest's own /etc files, parsed by a
@@ -72,7 +79,8 @@
 // are set before modes, since chown clears set-id bits. If Apply fails
 // part-way, every earlier change is complete, none after it was begun, and
 // the failed file is either old or new: the guest is consistent but holds
-// only part of the spec, and the Report lists what was done. Callers that
-// need all-or-nothing, like the appliance, discard the whole overlay on
-// failure, so the image stays byte-identical.
+// only part of the spec. The Report comes back with the error: its Changes
+// list what was done, its NotMade the failed change and every later one.
+// Callers that need all-or-nothing, like the appliance, discard the whole
+// overlay on failure, so the image stays byte-identical.
 package inject

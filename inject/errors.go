@@ -29,7 +29,7 @@ var (
 
 // ItemError says which spec item failed, on which guest path, and why.
 type ItemError struct {
-	Item string // such as "ssh-keys[0] (root)" or "files[2]"
+	Item Item   // the Spec entry, e.g. {Field: FieldFiles, Index: 2}
 	Path string // guest path, when one is involved
 	Err  error
 }
@@ -43,7 +43,7 @@ func (e *ItemError) Error() string {
 
 func (e *ItemError) Unwrap() error { return e.Err }
 
-func itemErr(item, path string, err error) error {
+func itemErr(item Item, path string, err error) error {
 	var ie *ItemError
 	if errors.As(err, &ie) {
 		return err
@@ -51,6 +51,6 @@ func itemErr(item, path string, err error) error {
 	return &ItemError{Item: item, Path: path, Err: err}
 }
 
-func itemErrf(item, path string, sentinel error, format string, args ...any) error {
+func itemErrf(item Item, path string, sentinel error, format string, args ...any) error {
 	return &ItemError{Item: item, Path: path, Err: fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))}
 }

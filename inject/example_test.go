@@ -3,9 +3,11 @@ package inject_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"testing/iotest"
 	"time"
 
 	"github.com/guestinject/guestinject/inject"
@@ -76,9 +78,41 @@ func ExampleNewPlan() {
 		}
 	}
 	// Output:
-	// {"item":"files[0]","path":"/opt","action":"mkdir","mode":"0755","uid":0,"gid":0}
-	// {"item":"files[0]","path":"/opt/app","action":"mkdir","mode":"0755","uid":0,"gid":0}
-	// {"item":"files[0]","path":"/opt/app/run.sh","action":"create","mode":"0755","uid":0,"gid":0,"size":10}
+	// {"item":{"field":"files","index":0},"path":"/opt","action":"mkdir","mode":"0755","uid":0,"gid":0}
+	// {"item":{"field":"files","index":0},"path":"/opt/app","action":"mkdir","mode":"0755","uid":0,"gid":0}
+	// {"item":{"field":"files","index":0},"path":"/opt/app/run.sh","action":"create","mode":"0755","uid":0,"gid":0,"size":10}
+}
+
+// A failed Apply returns its Report with the error: the changes made before
+// the failure, and those not made, the failed one first. The error names
+// the spec item as an Item, which maps back to the Spec without parsing.
+func ExampleApply_failure() {
+	ctx := context.Background()
+	guest := exampleGuest()
+	report, err := inject.Apply(ctx, guest, inject.Spec{Files: []inject.File{
+		{Path: "/etc/motd", Content: []byte("managed\n")},
+		{Path: "/etc/app.conf", Source: iotest.ErrReader(errors.New("upload interrupted"))},
+		{Path: "/etc/issue", Content: []byte("web\n")},
+	}})
+	var ie *inject.ItemError
+	if !errors.As(err, &ie) {
+		fmt.Println("unexpected:", err)
+		return
+	}
+	fmt.Println(err)
+	fmt.Printf("field %s, index %d\n", ie.Item.Field, ie.Item.Index)
+	for _, c := range report.Changes {
+		fmt.Println("made:    ", c.Action, c.Path, c.Item)
+	}
+	for _, c := range report.NotMade {
+		fmt.Println("not made:", c.Action, c.Path, c.Item)
+	}
+	// Output:
+	// inject files[1]: /etc/app.conf: writefile /etc/app.conf: reading the new content: upload interrupted
+	// field files, index 1
+	// made:     create /etc/motd files[0]
+	// not made: create /etc/app.conf files[1]
+	// not made: create /etc/issue files[2]
 }
 
 func ExampleParseNetworkData() {

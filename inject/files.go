@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"strconv"
 
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -14,7 +13,7 @@ const specialBits = fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 
 func (p *planner) planFiles(ctx context.Context, spec *Spec) error {
 	for i, f := range spec.Files {
-		item := "files[" + strconv.Itoa(i) + "]"
+		item := listItem(FieldFiles, i)
 		if err := p.planFile(ctx, item, f); err != nil {
 			return err
 		}
@@ -22,7 +21,7 @@ func (p *planner) planFiles(ctx context.Context, spec *Spec) error {
 	return nil
 }
 
-func (p *planner) planFile(ctx context.Context, item string, f File) error {
+func (p *planner) planFile(ctx context.Context, item Item, f File) error {
 	if err := vfs.CheckPath("inject", f.Path); err != nil {
 		return itemErr(item, f.Path, fmt.Errorf("%w: %w", ErrInvalidSpec, err))
 	}
@@ -115,7 +114,7 @@ func appendLimit(max, existing int64) int64 {
 }
 
 // owner resolves a file's owner, by guest name when one is given.
-func (p *planner) owner(ctx context.Context, item string, f File) (uid, gid int, err error) {
+func (p *planner) owner(ctx context.Context, item Item, f File) (uid, gid int, err error) {
 	uid, gid = f.UID, f.GID
 	if f.User != "" {
 		u, err := p.guestUser(ctx, item, f.User)
@@ -145,7 +144,7 @@ func (p *planner) planMetadata(ctx context.Context, spec *Spec) error {
 	if spec.Metadata == nil {
 		return nil
 	}
-	const item, name = "metadata", "/meta.js"
+	item, name := singleItem(FieldMetadata), "/meta.js"
 	data, err := json.Marshal(spec.Metadata)
 	if err != nil {
 		return itemErr(item, name, err)

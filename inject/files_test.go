@@ -96,11 +96,14 @@ func TestFilesStreamErrorStopsApply(t *testing.T) {
 			{Path: "/etc/third", Content: []byte("3")},
 		}})
 		var ie *ItemError
-		if !errors.Is(err, boom) || !errors.As(err, &ie) || ie.Item != "files[1]" || ie.Path != "/etc/second" {
+		if !errors.Is(err, boom) || !errors.As(err, &ie) || ie.Item != (Item{Field: FieldFiles, Index: 1}) || ie.Path != "/etc/second" {
 			t.Fatalf("Apply error = %v, want the source's error for files[1] /etc/second", err)
 		}
 		if len(rep.Changes) != 1 || rep.Changes[0].Path != "/etc/first" {
 			t.Errorf("report lists %+v, want only /etc/first", rep.Changes)
+		}
+		if len(rep.NotMade) != 2 || rep.NotMade[0].Path != "/etc/second" || rep.NotMade[0].Size != -1 || rep.NotMade[1].Path != "/etc/third" {
+			t.Errorf("report says %+v were not made, want /etc/second (size unknown) and /etc/third", rep.NotMade)
 		}
 		for p, want := range map[string]bool{"/etc/first": true, "/etc/second": false, "/etc/third": false} {
 			if _, err := fsys.Lstat(context.Background(), p); (err == nil) != want {

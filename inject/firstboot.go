@@ -86,7 +86,7 @@ var commandName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 func (p *planner) planFirstBoot(ctx context.Context, spec *Spec) error {
 	for i, c := range spec.FirstBoot {
 		if !commandName.MatchString(c.Name) {
-			return itemErrf("first-boot["+strconv.Itoa(i)+"]", "", ErrInvalidSpec, "name %q: use 1 to 64 letters, digits, '.', '_' or '-'", c.Name)
+			return itemErrf(listItem(FieldFirstBoot, i), "", ErrInvalidSpec, "name %q: use 1 to 64 letters, digits, '.', '_' or '-'", c.Name)
 		}
 	}
 	relabel, err := p.relabelPaths(ctx)
@@ -103,26 +103,31 @@ func (p *planner) planFirstBoot(ctx context.Context, spec *Spec) error {
 	}
 	if initErr != nil {
 		if len(spec.FirstBoot) > 0 {
-			return itemErr("first-boot", "", initErr)
+			return itemErr(singleItem(FieldFirstBoot), "", initErr)
 		}
 		// Only the relabel is needed: the whole-filesystem fallback.
-		return p.planFile(ctx, "selinux", File{Path: autorelabelPath, Mode: 0o644, IfExists: KeepExisting})
+		return p.planFile(ctx, singleItem(FieldSELinux), File{Path: autorelabelPath, Mode: 0o644, IfExists: KeepExisting})
 	}
 
 	seq, err := p.nextFirstBootSeq(ctx)
 	if err != nil {
 		return err
 	}
-	type script struct{ item, name, body string }
+	type script struct {
+		item       Item
+		name, body string
+	}
 	var scripts []script
 	if len(relabel) > 0 {
-		scripts = append(scripts, script{"selinux", relabelName, relabelScript(relabel)})
+		scripts = append(scripts, script{singleItem(FieldSELinux), relabelName, relabelScript(relabel)})
 	}
 	for i, c := range spec.FirstBoot {
-		scripts = append(scripts, script{"first-boot[" + strconv.Itoa(i) + "] (" + c.Name + ")", c.Name, "#!/bin/sh\n" + c.Script + "\n"})
+		item := listItem(FieldFirstBoot, i)
+		item.Name = c.Name
+		scripts = append(scripts, script{item, c.Name, "#!/bin/sh\n" + c.Script + "\n"})
 	}
 	if seq+len(scripts) > maxFirstBootSeqs {
-		return itemErrf("first-boot", firstBootDir, ErrUnsupported, "too many first-boot scripts already queued")
+		return itemErrf(singleItem(FieldFirstBoot), firstBootDir, ErrUnsupported, "too many first-boot scripts already queued")
 	}
 	for _, s := range scripts {
 		name := vfs.Join(firstBootDir, fmt.Sprintf("%03d-%s", seq, s.name))
@@ -134,7 +139,7 @@ func (p *planner) planFirstBoot(ctx context.Context, spec *Spec) error {
 			return err
 		}
 	}
-	const item = "first-boot"
+	item := singleItem(FieldFirstBoot)
 	if err := p.planFile(ctx, item, File{Path: firstBootRunner, Content: []byte(runnerScript), Mode: 0o755}); err != nil {
 		return err
 	}
@@ -156,7 +161,7 @@ func (p *planner) planFirstBoot(ctx context.Context, spec *Spec) error {
 }
 
 // planSymlink creates name -> target, or keeps an identical existing link.
-func (p *planner) planSymlink(ctx context.Context, item, name, target string) error {
+func (p *planner) planSymlink(ctx context.Context, item Item, name, target string) error {
 	if err := p.claim(item, name); err != nil {
 		return err
 	}
@@ -200,7 +205,7 @@ func (p *planner) nextFirstBootSeq(ctx context.Context) (int, error) {
 		return 1, nil
 	}
 	if err != nil {
-		return 0, itemErr("first-boot", firstBootDir, err)
+		return 0, itemErr(singleItem(FieldFirstBoot), firstBootDir, err)
 	}
 	next := 1
 	for _, e := range entries {
@@ -220,7 +225,7 @@ func (p *planner) relabelPaths(ctx context.Context) ([]string, error) {
 	}
 	data, err := p.readEtc(ctx, selinuxConfig)
 	if err != nil {
-		return nil, itemErr("selinux", selinuxConfig, err)
+		return nil, itemErr(singleItem(FieldSELinux), selinuxConfig, err)
 	}
 	mode := ""
 	for line := range strings.Lines(string(data)) {

@@ -14,7 +14,7 @@ func (p *planner) planHostname(ctx context.Context, spec *Spec) error {
 	if spec.Hostname == "" {
 		return nil
 	}
-	const item = "hostname"
+	item := singleItem(FieldHostname)
 	name := spec.Hostname
 	if !validHostname(name) {
 		return itemErrf(item, "/etc/hostname", ErrInvalidSpec, "%q is not a valid host name", name)
@@ -35,7 +35,7 @@ func (p *planner) planHostname(ctx context.Context, spec *Spec) error {
 // rewriteEtc plans replacing a guest configuration file with edit(old),
 // keeping its mode, owner and labels; a missing file is created 0644 owned
 // by root. When edit returns the content unchanged, nothing is written.
-func (p *planner) rewriteEtc(ctx context.Context, item, name string, edit func(old []byte) []byte) error {
+func (p *planner) rewriteEtc(ctx context.Context, item Item, name string, edit func(old []byte) []byte) error {
 	if err := p.claim(item, name); err != nil {
 		return err
 	}

@@ -94,11 +94,15 @@ func TestApplyStopsAtFirstError(t *testing.T) {
 	)
 	rep, err := plan.Apply(ctx, m)
 	var ie *ItemError
-	if !errors.Is(err, vfs.ErrNoSpace) || !errors.As(err, &ie) || ie.Item != "files[1]" || ie.Path != "/etc/b" {
+	if !errors.Is(err, vfs.ErrNoSpace) || !errors.As(err, &ie) || ie.Item != (Item{Field: FieldFiles, Index: 1}) || ie.Path != "/etc/b" {
 		t.Fatalf("Apply error = %v, want ErrNoSpace for files[1] /etc/b", err)
 	}
 	if len(rep.Changes) != 1 || rep.Changes[0].Path != "/etc/a" {
 		t.Errorf("report: %+v", rep.Changes)
+	}
+	if len(rep.NotMade) != 2 || rep.NotMade[0].Path != "/etc/b" || rep.NotMade[0].Item != (Item{Field: FieldFiles, Index: 1}) ||
+		rep.NotMade[1].Path != "/etc/c" || rep.NotMade[1].Item != (Item{Field: FieldFiles, Index: 2}) {
+		t.Errorf("not made: %+v, want /etc/b (files[1]) then /etc/c (files[2])", rep.NotMade)
 	}
 }
 
@@ -144,8 +148,12 @@ func TestApplyHonoursCancellation(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := plan.Apply(ctx, m); !errors.Is(err, context.Canceled) {
+	rep, err := plan.Apply(ctx, m)
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Apply = %v, want context.Canceled", err)
+	}
+	if rep == nil || len(rep.Changes) != 0 || len(rep.NotMade) != 1 || rep.NotMade[0].Path != "/etc/a" {
+		t.Errorf("report %+v, want nothing made and /etc/a not made", rep)
 	}
 }
 

@@ -14,7 +14,7 @@ func (p *planner) planNetwork(ctx context.Context, spec *Spec) error {
 	if n == nil {
 		return nil
 	}
-	const item = "network"
+	item := singleItem(FieldNetwork)
 	if err := n.validate(); err != nil {
 		return itemErr(item, "", err)
 	}
@@ -48,7 +48,9 @@ func (p *planner) planNetwork(ctx context.Context, spec *Spec) error {
 		return itemErrf(item, "", ErrInvalidSpec, "unknown renderer %q", r)
 	}
 	for _, f := range files {
-		if err := p.planFile(ctx, item+" ("+string(r)+")", File{Path: f.path, Content: []byte(f.content), Mode: f.mode}); err != nil {
+		rendered := item
+		rendered.Renderer = r
+		if err := p.planFile(ctx, rendered, File{Path: f.path, Content: []byte(f.content), Mode: f.mode}); err != nil {
 			return err
 		}
 	}
@@ -61,7 +63,7 @@ var sourceInterfacesD = regexp.MustCompile(`(?m)^\s*source(-directory)?\s+/etc/n
 // /etc/network/interfaces sources that directory and configures none of
 // the interfaces; otherwise it replaces /etc/network/interfaces whole, as
 // two stanzas for one interface would make ifup fail.
-func (p *planner) ifupdownFile(ctx context.Context, item string, n *Network) (renderedFile, error) {
+func (p *planner) ifupdownFile(ctx context.Context, item Item, n *Network) (renderedFile, error) {
 	const main = "/etc/network/interfaces"
 	stanzas, err := renderIfupdown(n)
 	if err != nil {
@@ -88,7 +90,7 @@ func (p *planner) ifupdownFile(ctx context.Context, item string, n *Network) (re
 
 // detectRenderer picks the network format from what the guest has
 // installed and, where that is ambiguous, from its os-release.
-func (p *planner) detectRenderer(ctx context.Context, item string) (Renderer, error) {
+func (p *planner) detectRenderer(ctx context.Context, item Item) (Renderer, error) {
 	data, err := p.readEtc(ctx, "/etc/os-release")
 	if err != nil {
 		return "", itemErr(item, "/etc/os-release", err)

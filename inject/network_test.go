@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/guestinject/guestinject/internal/testimage"
 )
 
@@ -171,8 +172,8 @@ func TestNetworkRendererDetection(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := &planner{fsys: openMemGuest(t, c.layout), written: map[string]string{}}
-			got, err := p.detectRenderer(context.Background(), "network")
+			p := &planner{fsys: openMemGuest(t, c.layout), written: map[string]Item{}}
+			got, err := p.detectRenderer(context.Background(), singleItem(FieldNetwork))
 			if err != nil || got != c.want {
 				t.Errorf("detectRenderer = %q, %v; want %q", got, err, c.want)
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/guestinject/guestinject/internal/guestetc"
 )
@@ -18,8 +17,8 @@ func (p *planner) planPasswords(ctx context.Context, spec *Spec) error {
 		return nil
 	}
 	const shadowPath, passwdPath = "/etc/shadow", "/etc/passwd"
-	first := ""
-	seen := map[string]string{}
+	var first Item
+	seen := map[string]Item{}
 	var passwd *guestetc.Passwd
 	var shadow *guestetc.Shadow
 	var fixPasswd []string
@@ -28,8 +27,9 @@ func (p *planner) planPasswords(ctx context.Context, spec *Spec) error {
 		if user == "" {
 			user = "root"
 		}
-		item := "passwords[" + strconv.Itoa(i) + "] (" + user + ")"
-		if first == "" {
+		item := listItem(FieldPasswords, i)
+		item.User = user
+		if i == 0 {
 			first = item
 		}
 		if other, ok := seen[user]; ok {
@@ -113,7 +113,7 @@ func (p *planner) planPasswords(ctx context.Context, spec *Spec) error {
 
 // loadShadow reads /etc/shadow, refusing a missing or world-readable one:
 // a hash must never go where every user can read it.
-func (p *planner) loadShadow(ctx context.Context, item, name string) (*guestetc.Shadow, error) {
+func (p *planner) loadShadow(ctx context.Context, item Item, name string) (*guestetc.Shadow, error) {
 	info, err := p.existing(ctx, item, name)
 	if err != nil {
 		return nil, err

@@ -31,8 +31,9 @@ const (
 
 // Change is one change to the guest: what Plan decided and Apply did.
 type Change struct {
-	// Item names the spec item the change serves, e.g. "passwords[0] (root)".
-	Item   string
+	// Item is the spec item the change serves, e.g. {Field:
+	// FieldPasswords, Index: 0, User: "root"}, shown as "passwords[0] (root)".
+	Item   Item
 	Path   string
 	Action Action
 	// Mode, UID and GID are the file's resulting mode and owner.
@@ -51,7 +52,7 @@ type Change struct {
 // ("0600", "4755"), as an audit log reader expects.
 func (c Change) MarshalJSON() ([]byte, error) {
 	type change struct {
-		Item   string `json:"item"`
+		Item   Item   `json:"item"`
 		Path   string `json:"path"`
 		Action Action `json:"action"`
 		Mode   string `json:"mode,omitempty"`
@@ -91,9 +92,16 @@ func OctalMode(m fs.FileMode) string {
 	return s
 }
 
-// Report lists every change Apply made, in order.
+// Report lists every change Apply made, in order, and, when Apply failed,
+// those it did not make.
 type Report struct {
+	// Changes are the changes made, in order.
 	Changes []Change `json:"changes"`
+	// NotMade, empty when Apply succeeds, lists the planned changes a
+	// failed Apply did not make, in plan order: first the one that failed
+	// (or, when ctx ended, the one that would have come next), then every
+	// later one. Changes followed by NotMade is the whole plan.
+	NotMade []Change `json:"not_made,omitempty"`
 }
 
 // Plan is the complete list of changes for one Spec on one guest, decided
@@ -105,9 +113,11 @@ type Plan struct {
 }
 
 // Changes returns the changes the plan will make, in order.
-func (p *Plan) Changes() []Change {
-	out := make([]Change, len(p.steps))
-	for i, s := range p.steps {
+func (p *Plan) Changes() []Change { return changesOf(p.steps) }
+
+func changesOf(steps []step) []Change {
+	out := make([]Change, len(steps))
+	for i, s := range steps {
 		out[i] = s.change
 	}
 	return out
@@ -141,22 +151,26 @@ type step struct {
 var ErrApplied = errors.New("plan already applied")
 
 // Apply makes the plan's changes in order and returns a Report of those it
-// made. On error it stops at once; the Report then lists the changes made
-// before the failure, and the error (an *ItemError) names the item and path
-// that failed. See the package documentation for what a mid-way failure
-// leaves in the guest.
+// made. On error it stops at once and returns the Report together with the
+// error (an *ItemError naming the item and path that failed): its Changes
+// are those made before the failure, its NotMade the failed change and
+// every later one. The failed change's file is either old or new, as the
+// backend writes atomically. See the package documentation for what a
+// mid-way failure leaves in the guest. A second Apply returns a nil Report
+// and ErrApplied.
 func (p *Plan) Apply(ctx context.Context, fsys vfs.FS) (*Report, error) {
 	if p.applied {
 		return nil, ErrApplied
 	}
 	p.applied = true
 	rep := &Report{Changes: []Change{}}
-	for _, s := range p.steps {
-		if err := ctx.Err(); err != nil {
-			return rep, itemErr(s.change.Item, s.change.Path, err)
+	for k, s := range p.steps {
+		c, err := s.change, ctx.Err()
+		if err == nil {
+			c, err = s.run(ctx, fsys)
 		}
-		c, err := s.run(ctx, fsys)
 		if err != nil {
+			rep.NotMade = changesOf(p.steps[k:])
 			return rep, itemErr(s.change.Item, s.change.Path, err)
 		}
 		rep.Changes = append(rep.Changes, c)

@@ -27,7 +27,7 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 	p := &planner{
 		fsys:    fsys,
 		now:     spec.Now,
-		written: map[string]string{},
+		written: map[string]Item{},
 	}
 	if p.now.IsZero() {
 		p.now = time.Now()
@@ -50,6 +50,9 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 }
 
 // Apply plans spec and applies the plan: NewPlan followed by Plan.Apply.
+// When planning fails nothing is written and the Report is nil; when
+// applying fails the Report says what was and was not made (see
+// Plan.Apply).
 func Apply(ctx context.Context, fsys vfs.FS, spec Spec) (*Report, error) {
 	plan, err := NewPlan(ctx, fsys, spec)
 	if err != nil {
@@ -64,7 +67,7 @@ type planner struct {
 	now   time.Time
 	steps []step
 	// written maps each path a step writes to the item that writes it.
-	written map[string]string
+	written map[string]Item
 	// created lists the new files and directories, for SELinux labelling.
 	created []string
 	// cached guest files, read at most once.
@@ -74,7 +77,7 @@ type planner struct {
 func (p *planner) add(s step) { p.steps = append(p.steps, s) }
 
 // claim records that item writes name, refusing a second writer.
-func (p *planner) claim(item, name string) error {
+func (p *planner) claim(item Item, name string) error {
 	if other, ok := p.written[name]; ok && other != item {
 		return itemErrf(item, name, ErrConflict, "also written by %s", other)
 	}
@@ -113,7 +116,7 @@ func (p *planner) readEtc(ctx context.Context, name string) ([]byte, error) {
 // existing describes a file a write would replace: its info, or nil when
 // the name is free. Anything but a regular file is refused, and a final
 // symlink is never followed.
-func (p *planner) existing(ctx context.Context, item, name string) (fs.FileInfo, error) {
+func (p *planner) existing(ctx context.Context, item Item, name string) (fs.FileInfo, error) {
 	info, err := p.lstat(ctx, name)
 	if err != nil {
 		return nil, itemErr(item, name, err)
@@ -137,12 +140,12 @@ func (p *planner) existing(ctx context.Context, item, name string) (fs.FileInfo,
 // with mode perm, owned by uid and gid (the backend's default owner, root,
 // when uid is -1). Existing directories are left alone; a non-directory in
 // the way is an error.
-func (p *planner) ensureParent(ctx context.Context, item, name string, perm fs.FileMode, uid, gid int) error {
+func (p *planner) ensureParent(ctx context.Context, item Item, name string, perm fs.FileMode, uid, gid int) error {
 	dir, _ := vfs.Split(name)
 	return p.ensureDir(ctx, item, dir, perm, uid, gid)
 }
 
-func (p *planner) ensureDir(ctx context.Context, item, dir string, perm fs.FileMode, uid, gid int) error {
+func (p *planner) ensureDir(ctx context.Context, item Item, dir string, perm fs.FileMode, uid, gid int) error {
 	var missing []string
 	for d := dir; ; d, _ = vfs.Split(d) {
 		if p.plannedDir(d) {
@@ -189,7 +192,7 @@ func (p *planner) plannedDir(d string) bool {
 // perm and owner, or replacing an existing file whose mode, owner and
 // extended attributes are kept (Inherit) and then set to perm and owner
 // when they differ, owner first because chown clears set-id bits.
-func (p *planner) writeFile(item, name string, old fs.FileInfo, data []byte, perm fs.FileMode, uid, gid int) {
+func (p *planner) writeFile(item Item, name string, old fs.FileInfo, data []byte, perm fs.FileMode, uid, gid int) {
 	c := Change{Item: item, Path: name, Action: ActionCreate, Mode: perm, UID: uid, GID: gid, Size: int64(len(data))}
 	if old == nil {
 		p.add(step{op: opWrite, change: c, data: data, opts: vfs.WriteOptions{Policy: vfs.Replace, Perm: perm, UID: uid, GID: gid}})
@@ -204,7 +207,7 @@ func (p *planner) writeFile(item, name string, old fs.FileInfo, data []byte, per
 
 // setModeOwner plans chown and chmod of an existing file to perm, uid and
 // gid where they differ from old.
-func (p *planner) setModeOwner(item, name string, old fs.FileInfo, perm fs.FileMode, uid, gid int) {
+func (p *planner) setModeOwner(item Item, name string, old fs.FileInfo, perm fs.FileMode, uid, gid int) {
 	oldMode, oldUID, oldGID := modeOwner(old)
 	chowned := false
 	if oldUID != uid || oldGID != gid {
@@ -230,7 +233,7 @@ func modeOwner(info fs.FileInfo) (fs.FileMode, int, int) {
 func days(t time.Time) int64 { return t.Unix() / 86400 }
 
 // guestUser looks name up in the guest's /etc/passwd.
-func (p *planner) guestUser(ctx context.Context, item, name string) (guestetc.User, error) {
+func (p *planner) guestUser(ctx context.Context, item Item, name string) (guestetc.User, error) {
 	data, err := p.readEtc(ctx, "/etc/passwd")
 	if err != nil {
 		return guestetc.User{}, itemErr(item, "/etc/passwd", err)
@@ -249,7 +252,7 @@ func (p *planner) guestUser(ctx context.Context, item, name string) (guestetc.Us
 }
 
 // guestGroup looks name up in the guest's /etc/group.
-func (p *planner) guestGroup(ctx context.Context, item, name string) (guestetc.Group, error) {
+func (p *planner) guestGroup(ctx context.Context, item Item, name string) (guestetc.Group, error) {
 	data, err := p.readEtc(ctx, "/etc/group")
 	if err != nil {
 		return guestetc.Group{}, itemErr(item, "/etc/group", err)
@@ -267,7 +270,7 @@ func (p *planner) guestGroup(ctx context.Context, item, name string) (guestetc.G
 // homeOf returns a user's home directory as a guest path. The kernel
 // resolves "/.." to "/", so cleaning the passwd field gives the directory
 // the guest itself would use; anything still invalid is refused.
-func homeOf(item string, u guestetc.User) (string, error) {
+func homeOf(item Item, u guestetc.User) (string, error) {
 	if !path.IsAbs(u.Home) {
 		return "", itemErrf(item, "/etc/passwd", ErrUnsafe, "user %q has a relative home directory %q", u.Name, u.Home)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -49,7 +48,7 @@ func authorizedSet(content []byte) map[string]bool {
 func (p *planner) planSSHKeys(ctx context.Context, spec *Spec) error {
 	// Keys for the same user from several items go into one write.
 	type userKeys struct {
-		item  string
+		item  Item
 		lines []string
 	}
 	var order []string
@@ -59,7 +58,8 @@ func (p *planner) planSSHKeys(ctx context.Context, spec *Spec) error {
 		if user == "" {
 			user = "root"
 		}
-		item := "ssh-keys[" + strconv.Itoa(i) + "] (" + user + ")"
+		item := listItem(FieldSSHKeys, i)
+		item.User = user
 		if len(k.Keys) == 0 {
 			return itemErrf(item, "", ErrInvalidSpec, "no keys")
 		}
@@ -85,7 +85,7 @@ func (p *planner) planSSHKeys(ctx context.Context, spec *Spec) error {
 	return nil
 }
 
-func (p *planner) planUserKeys(ctx context.Context, item, user string, lines []string) error {
+func (p *planner) planUserKeys(ctx context.Context, item Item, user string, lines []string) error {
 	u, err := p.guestUser(ctx, item, user)
 	if err != nil {
 		return err
@@ -183,7 +183,7 @@ func (p *planner) planUserKeys(ctx context.Context, item, user string, lines []s
 // tightenForSSHD plans the changes sshd's StrictModes needs on an existing
 // ~/.ssh or authorized_keys: owned by the user or root, not writable by
 // group or others. Modes that are already acceptable are kept.
-func (p *planner) tightenForSSHD(item, name string, info fs.FileInfo, uid, gid int) {
+func (p *planner) tightenForSSHD(item Item, name string, info fs.FileInfo, uid, gid int) {
 	mode, oldUID, oldGID := modeOwner(info)
 	newUID, newGID := oldUID, oldGID
 	if oldUID != uid && oldUID != 0 {

@@ -159,7 +159,8 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 }
 
 // changesOutput is inject's JSON output: the Report, or the plan of a
-// dry run.
+// dry run. Each change names its spec item as an object
+// ({"field":"files","index":0}), the way inject.Item encodes.
 type changesOutput struct {
 	DryRun      bool            `json:"dry_run"`
 	Accelerator string          `json:"accelerator,omitempty"` // when the appliance booted

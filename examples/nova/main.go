@@ -55,6 +55,8 @@ func injectData(ctx context.Context, image, format, key string, networkData []by
 }
 
 // injectImage checks the image, applies spec in the appliance and commits.
+// When applying fails, the report comes back with the error: what was done
+// in the appliance (and discarded) and what was not.
 func injectImage(ctx context.Context, image, format string, spec inject.Spec) (*inject.Report, error) {
 	declared, err := imagecheck.ParseFormat(format)
 	if err != nil {
@@ -70,7 +72,7 @@ func injectImage(ctx context.Context, image, format string, spec inject.Spec) (*
 	defer guest.Close()
 	report, err := inject.Apply(ctx, guest, spec)
 	if err != nil {
-		return nil, err // Close discards the changes: the image is unchanged
+		return report, err // Close discards the changes: the image is unchanged
 	}
 	return report, guest.Commit(ctx)
 }
@@ -87,6 +89,11 @@ func main() {
 		map[string]string{"injected-by": "guestinject"}, strings.TrimSpace(string(password)), nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nova:", err)
+		if report != nil {
+			for _, c := range report.NotMade {
+				fmt.Fprintf(os.Stderr, "nova: not made: %s %s [%s]\n", c.Action, c.Path, c.Item)
+			}
+		}
 		os.Exit(1)
 	}
 	for _, c := range report.Changes {
