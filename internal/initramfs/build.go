@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/guestinject/guestinject/internal/cachefile"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -16,6 +15,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/guestinject/guestinject/internal/cachefile"
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // AgentEnv names the environment variable that points at a prebuilt agent
@@ -113,7 +115,7 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	}
 	groups := moduleGroups
 	if lvmFiles != nil {
-		groups = append(slices.Clone(groups), moduleGroup{group: DMGroup, modules: dmModules})
+		groups = append(slices.Clone(groups), moduleGroup{group: guestabi.DMGroup, modules: dmModules})
 	}
 	mods, copies, err := km.plan(groups)
 	if err != nil {
@@ -143,7 +145,7 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 
 	key := sha256.New()
 	fmt.Fprintf(key, "format %s\nkernel %s\n", formatVersion, k.Version)
-	key.Write(formatModuleList(mods))
+	key.Write(guestabi.FormatModuleList(mods))
 	archives := slices.Sorted(mapKeys(copies))
 	for _, a := range archives {
 		fi, err := os.Stat(copies[a])
@@ -182,7 +184,7 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	}
 	cw.charDev("dev/console", 0o600, 5, 1) // so the kernel gives /init a console
 	cw.file("init", 0o755, agent)
-	cw.file(strings.TrimPrefix(ModuleListPath, "/"), 0o644, formatModuleList(mods))
+	cw.file(strings.TrimPrefix(guestabi.ModuleListPath, "/"), 0o644, guestabi.FormatModuleList(mods))
 	for _, a := range archives {
 		data, err := os.ReadFile(copies[a])
 		if err != nil {
