@@ -17,7 +17,7 @@ import (
 
 	"github.com/guestinject/guestinject/imagecheck"
 
-	"github.com/guestinject/guestinject/internal/agent/guest"
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/ownerdir"
 	"github.com/guestinject/guestinject/internal/wire"
@@ -164,11 +164,11 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 	spec := MachineSpec{
 		Kernel: app.Kernel, KernelELF: app.KernelELF, Initramfs: app.Initramfs, MemoryMiB: o.memoryMiB,
 		Cmdline:     "console=ttyS0 quiet panic=-1 no_timer_check tsc=reliable cryptomgr.notests 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp",
-		AgentSocket: filepath.Join(dir, "agent.sock"), PortName: guest.PortName, Console: s.console,
+		AgentSocket: filepath.Join(dir, "agent.sock"), PortName: guestabi.PortName, Console: s.console,
 		Dir: dir, RunAs: o.runAs,
 	}
 	if log.Enabled(ctx, slog.LevelDebug) {
-		spec.Cmdline += " " + guest.DebugParam + "=1"
+		spec.Cmdline += " " + guestabi.DebugParam + "=" + guestabi.DebugOn
 	}
 	if rootParam != "" {
 		spec.Cmdline += " " + rootParam
@@ -179,7 +179,7 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 			return nil, err
 		}
 		s.disks = append(s.disks, sd)
-		spec.Disks = append(spec.Disks, MachineDisk{Overlay: sd.overlay, Base: sd.abs, BaseFormat: d.Format, Serial: guest.DiskSerial(i, d.ReadOnly)})
+		spec.Disks = append(spec.Disks, MachineDisk{Overlay: sd.overlay, Base: sd.abs, BaseFormat: d.Format, Serial: guestabi.DiskSerial(i, d.ReadOnly)})
 	}
 
 	if s.accel, err = s.bootAccelerated(ctx, o, app.Kernel, spec); err != nil {

@@ -70,7 +70,11 @@
 // inside that tree with openat2 RESOLVE_IN_ROOT. Session.Inspection
 // reports what it found. If it cannot choose a root it still answers, and
 // Open fails with a *RootError wrapping ErrNoRoot, ErrAmbiguousRoot (with
-// the candidates) or ErrRootNotFound.
+// the candidates) or ErrRootNotFound. These errors are the agent's own
+// values, carried across the wire as codes: what the host and the agent
+// must agree on (the port's name, kernel parameters, disk serials, root
+// names, the initramfs module list, problem codes, text limits) lives in
+// internal/guestabi, and neither side imports the other's code.
 //
 // # The VM
 //

@@ -5,21 +5,22 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/guestinject/guestinject/internal/agent/guest"
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/wire"
 )
 
 // Errors of choosing the guest root; Open returns them inside a
-// *RootError, so match them with errors.Is.
+// *RootError, so match them with errors.Is. They are the values the agent
+// in the VM reports, so the match holds across the wire.
 var (
 	// ErrNoRoot: no disk holds a Linux filesystem.
-	ErrNoRoot = errors.New("no Linux filesystem for the guest root")
+	ErrNoRoot = guestabi.ErrNoRoot
 	// ErrAmbiguousRoot: several filesystems could be the root; name one
 	// with WithRoot.
-	ErrAmbiguousRoot = errors.New("more than one filesystem could be the guest root")
+	ErrAmbiguousRoot = guestabi.ErrAmbiguousRoot
 	// ErrRootNotFound: the root named with WithRoot is not there, or
 	// holds nothing the appliance can mount.
-	ErrRootNotFound = errors.New("the named guest root was not found")
+	ErrRootNotFound = guestabi.ErrRootNotFound
 )
 
 // Errors of setting up the guest that do not by themselves prevent a
@@ -29,10 +30,10 @@ var (
 	// ErrNoLVMTools: the guest has LVM physical volumes, but the
 	// appliance was built on a host without lvm2, so their logical
 	// volumes are missing.
-	ErrNoLVMTools = errors.New("the appliance has no LVM tools (install lvm2 on the host)")
+	ErrNoLVMTools = guestabi.ErrNoLVMTools
 	// ErrLVMFailed: activating the guest's LVM volume groups failed, at
 	// least in part.
-	ErrLVMFailed = errors.New("LVM activation failed")
+	ErrLVMFailed = guestabi.ErrLVMFailed
 )
 
 // Root names the filesystem that holds the guest root, for guests where
@@ -63,28 +64,28 @@ func WithRoot(r Root) Option { return func(o *options) { o.root = &r } }
 
 // rootName validates r against the number of disks and turns it into
 // what the agent reads.
-func (r Root) rootName(disks int) (guest.RootName, error) {
-	var names []guest.RootName
+func (r Root) rootName(disks int) (guestabi.RootName, error) {
+	var names []guestabi.RootName
 	if r.Volume != nil {
-		names = append(names, guest.RootName{Kind: guest.RootByPartition, Disk: r.Volume.Disk, Partition: r.Volume.Partition})
+		names = append(names, guestabi.RootName{Kind: guestabi.RootByPartition, Disk: r.Volume.Disk, Partition: r.Volume.Partition})
 		if r.Volume.Disk < 0 || r.Volume.Disk >= disks {
-			return guest.RootName{}, fmt.Errorf("appliance: WithRoot: disk %d of %d", r.Volume.Disk, disks)
+			return guestabi.RootName{}, fmt.Errorf("appliance: WithRoot: disk %d of %d", r.Volume.Disk, disks)
 		}
 	}
 	if r.Label != "" {
-		names = append(names, guest.RootName{Kind: guest.RootByLabel, Value: r.Label})
+		names = append(names, guestabi.RootName{Kind: guestabi.RootByLabel, Value: r.Label})
 	}
 	if r.UUID != "" {
-		names = append(names, guest.RootName{Kind: guest.RootByUUID, Value: r.UUID})
+		names = append(names, guestabi.RootName{Kind: guestabi.RootByUUID, Value: r.UUID})
 	}
 	if r.LV != "" {
-		names = append(names, guest.RootName{Kind: guest.RootByLV, Value: strings.TrimPrefix(r.LV, "/dev/")})
+		names = append(names, guestabi.RootName{Kind: guestabi.RootByLV, Value: strings.TrimPrefix(r.LV, "/dev/")})
 	}
 	if len(names) != 1 {
-		return guest.RootName{}, fmt.Errorf("appliance: WithRoot: set exactly one of Volume, Label, UUID and LV (%d set)", len(names))
+		return guestabi.RootName{}, fmt.Errorf("appliance: WithRoot: set exactly one of Volume, Label, UUID and LV (%d set)", len(names))
 	}
 	if err := names[0].Validate(); err != nil {
-		return guest.RootName{}, fmt.Errorf("appliance: WithRoot: %w", err)
+		return guestabi.RootName{}, fmt.Errorf("appliance: WithRoot: %w", err)
 	}
 	return names[0], nil
 }
@@ -121,8 +122,8 @@ type Issue struct {
 
 // Issue codes.
 const (
-	IssueNoLVMTools = wire.IssueNoLVMTools
-	IssueLVMFailed  = wire.IssueLVMFailed
+	IssueNoLVMTools = guestabi.IssueNoLVMTools
+	IssueLVMFailed  = guestabi.IssueLVMFailed
 )
 
 func (i Issue) Error() string {
@@ -132,10 +133,11 @@ func (i Issue) Error() string {
 	return "appliance: " + i.Message
 }
 
-// Unwrap returns the sentinel of the issue's code.
+// Unwrap returns the sentinel of the issue's code, ErrLVMFailed for a
+// code it does not know.
 func (i Issue) Unwrap() error {
-	if i.Code == IssueNoLVMTools {
-		return ErrNoLVMTools
+	if err := guestabi.IssueErr(i.Code); err != nil {
+		return err
 	}
 	return ErrLVMFailed
 }
@@ -306,15 +308,8 @@ func inspectionFrom(w *wire.Inspection, disks int) (Inspection, error) {
 		in.Root = in.Filesystems[w.Root]
 		return in, nil
 	}
-	re := &RootError{Filesystems: in.Filesystems, Detail: w.Message, Issues: in.Issues}
-	switch w.Problem {
-	case wire.ProblemNoRoot:
-		re.Err = ErrNoRoot
-	case wire.ProblemAmbiguousRoot:
-		re.Err = ErrAmbiguousRoot
-	case wire.ProblemRootNotFound:
-		re.Err = ErrRootNotFound
-	default:
+	re := &RootError{Err: guestabi.ProblemErr(w.Problem), Filesystems: in.Filesystems, Detail: w.Message, Issues: in.Issues}
+	if re.Err == nil {
 		return in, fmt.Errorf("appliance: setting up the guest root: %s", w.Message)
 	}
 	for _, f := range in.Filesystems {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/internal/cachefile"
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // AgentEnv names the environment variable that points at a prebuilt agent
@@ -115,7 +116,7 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	}
 	groups := moduleGroups
 	if lvmFiles != nil {
-		groups = append(slices.Clone(groups), moduleGroup{group: DMGroup, modules: dmModules})
+		groups = append(slices.Clone(groups), moduleGroup{group: guestabi.DMGroup, modules: dmModules})
 	}
 	mods, copies, err := km.plan(groups)
 	if err != nil {
@@ -145,7 +146,7 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 
 	key := sha256.New()
 	fmt.Fprintf(key, "format %s\nkernel %s\n", formatVersion, k.Version)
-	key.Write(formatModuleList(mods))
+	key.Write(guestabi.FormatModuleList(mods))
 	archives := slices.Sorted(maps.Keys(copies))
 	for _, a := range archives {
 		fi, err := os.Stat(copies[a])
@@ -184,7 +185,7 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	}
 	cw.charDev("dev/console", 0o600, 5, 1) // so the kernel gives /init a console
 	cw.file("init", 0o755, agent)
-	cw.file(strings.TrimPrefix(ModuleListPath, "/"), 0o644, formatModuleList(mods))
+	cw.file(strings.TrimPrefix(guestabi.ModuleListPath, "/"), 0o644, guestabi.FormatModuleList(mods))
 	for _, a := range archives {
 		data, err := os.ReadFile(copies[a])
 		if err != nil {

@@ -1,13 +1,16 @@
 // Package initramfs builds the appliance's initial RAM filesystem: a newc
 // cpio archive (uncompressed: the kernel unpacks it fastest that way) with
 // the agent as /init, /dev/console, the kernel modules the appliance needs
-// and a list of them (ModuleListPath).
+// and a list of them at guestabi.ModuleListPath, in the format
+// guestabi.FormatModuleList writes and the agent parses. Where things are
+// in the archive is part of the contract with the agent and so lives in
+// internal/guestabi; the agent links nothing of this package.
 //
-// Modules come in groups: CoreGroup (virtio PCI, block and console) loads
-// at boot; the others are named after a filesystem type and load only
-// when a superblock asks for one, since some (btrfs) are slow to load;
-// the vfat group carries the NLS tables of the options the agent mounts
-// FAT with (code page 437, iocharset ascii).
+// Modules come in groups: guestabi.CoreGroup (virtio PCI, block and
+// console) loads at boot; the others are named after a filesystem type
+// and load only when a superblock asks for one, since some (btrfs) are
+// slow to load; the vfat group carries the NLS tables of the options the
+// agent mounts FAT with (code page 437, iocharset ascii).
 // Within a group the list is in load order, dependencies first, computed
 // here from the kernel's modules.dep; built-in modules are left out.
 // Compressed modules are copied as they are and loaded with
@@ -22,10 +25,10 @@
 // concurrent processes are safe and readers never see a partial archive.
 //
 // When the host has the LVM tools (lvm in /usr/sbin, /sbin or $PATH), the
-// archive also holds lvm at LVMBinary, the shared libraries of its
-// DT_NEEDED closure in LVMLibDir (found in the standard library
+// archive also holds lvm at guestabi.LVMBinary, the shared libraries of its
+// DT_NEEDED closure in guestabi.LVMLibDir (found in the standard library
 // directories by reading ELF headers, never by running ldd) and its
-// dynamic loader at the path the binary names, plus DMGroup, the
+// dynamic loader at the path the binary names, plus guestabi.DMGroup, the
 // device-mapper modules, which the agent loads only when it meets an LVM
 // physical volume. Their content is part of the cache key. Without the
 // tools the archive has neither, and the agent says so of an LVM guest.

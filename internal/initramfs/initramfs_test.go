@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/testimage"
 )
 
@@ -206,7 +207,7 @@ func TestArchiveContents(t *testing.T) {
 	if e := files["dev/console"]; e.mode != cpioChar|0o600 || e.rdevMajor != 5 || e.rdevMinor != 1 {
 		t.Errorf("dev/console = %+v", e)
 	}
-	mods, err := ParseModuleList(files[strings.TrimPrefix(ModuleListPath, "/")].data)
+	mods, err := guestabi.ParseModuleList(files[strings.TrimPrefix(guestabi.ModuleListPath, "/")].data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +317,7 @@ func TestBuildWithInstalledKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := readCPIO(t, b)
-	mods, err := ParseModuleList(files[strings.TrimPrefix(ModuleListPath, "/")].data)
+	mods, err := guestabi.ParseModuleList(files[strings.TrimPrefix(guestabi.ModuleListPath, "/")].data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,48 +325,10 @@ func TestBuildWithInstalledKernel(t *testing.T) {
 	for _, m := range mods {
 		groups[m.Group]++
 	}
-	if groups[CoreGroup] == 0 {
+	if groups[guestabi.CoreGroup] == 0 {
 		t.Errorf("no core modules for %s: %v", app.KernelVersion, groups)
 	}
 	t.Logf("%s: %d bytes, module groups %v", app.KernelVersion, len(b), groups)
-}
-
-func TestParseModuleListRejects(t *testing.T) {
-	for _, bad := range []string{
-		"core\n",
-		"core /etc/passwd\n",
-		"core /lib/modules/../../etc/shadow\n",
-		"core /lib/modules/a.ko extra\n",
-		strings.Repeat("x", maxModuleList+1),
-	} {
-		if mods, err := ParseModuleList([]byte(bad)); err == nil {
-			t.Errorf("ParseModuleList(%.40q) = %v, want an error", bad, mods)
-		}
-	}
-	mods, err := ParseModuleList([]byte("core /lib/modules/virtio.ko\n\nxfs /lib/modules/xfs.ko.zst\n"))
-	if err != nil || len(mods) != 2 || mods[1] != (Module{Group: "xfs", Path: "/lib/modules/xfs.ko.zst"}) {
-		t.Errorf("ParseModuleList = %v, %v", mods, err)
-	}
-}
-
-func FuzzParseModuleList(f *testing.F) {
-	f.Add([]byte("core /lib/modules/virtio.ko\nxfs /lib/modules/xfs.ko\n"))
-	f.Add([]byte("core /lib/modules/a.ko\r\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		mods, err := ParseModuleList(data)
-		if err != nil {
-			return
-		}
-		for _, m := range mods {
-			if !strings.HasPrefix(m.Path, "/lib/modules/") || strings.Contains(m.Path, "/..") || m.Group == "" {
-				t.Fatalf("accepted %+v", m)
-			}
-		}
-		again, err := ParseModuleList(formatModuleList(mods))
-		if err != nil || !slices.Equal(again, mods) {
-			t.Fatalf("round trip: %v, %v", again, err)
-		}
-	})
 }
 
 func TestCPIOPadding(t *testing.T) {

@@ -12,24 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
-// The LVM payload: the host's lvm binary with the shared libraries it
-// needs, so the agent can activate the guest's volume groups. It is in
-// the archive only when the host has the LVM tools.
-const (
-	// DMGroup names the device-mapper modules, which the agent loads only
-	// when it meets an LVM physical volume.
-	DMGroup = "dm"
-	// LVMBinary is where the archive holds lvm(8).
-	LVMBinary = "/lvm/bin/lvm"
-	// LVMLibDir holds the libraries lvm needs; the agent runs lvm with
-	// LD_LIBRARY_PATH set to it. The dynamic loader is at the path the
-	// binary names (PT_INTERP), since the kernel looks for it there.
-	LVMLibDir = "/lvm/lib"
-)
-
-// dmModules are the device-mapper modules of DMGroup: dm-mod has the
+// dmModules are the device-mapper modules of guestabi.DMGroup: dm-mod has the
 // linear and striped targets, which is what plain LVM volumes use.
 var dmModules = []string{"dm_mod"}
 
@@ -199,7 +186,7 @@ func lvmPayload(tool string) ([]payloadFile, []byte, error) {
 	if tool == "" {
 		return nil, nil, nil
 	}
-	files, err := elfClosure(tool, LVMBinary, LVMLibDir, nil)
+	files, err := elfClosure(tool, guestabi.LVMBinary, guestabi.LVMLibDir, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -261,4 +248,10 @@ func parentDirs(p string) []string {
 		dirs = append([]string{strings.TrimPrefix(d, "/")}, dirs...)
 	}
 	return dirs
+}
+
+// hasSpaceOrControl reports whether s holds a blank or a control
+// character, which no path this package writes into the archive has.
+func hasSpaceOrControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/testimage"
 )
 
@@ -137,12 +138,12 @@ func TestArchiveWithLVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := readCPIO(t, b)
-	if e := files[strings.TrimPrefix(LVMBinary, "/")]; string(e.data) != string(data) || e.mode != cpioReg|0o755 {
-		t.Errorf("%s: %d bytes mode %o, want the host's lvm", LVMBinary, len(e.data), e.mode)
+	if e := files[strings.TrimPrefix(guestabi.LVMBinary, "/")]; string(e.data) != string(data) || e.mode != cpioReg|0o755 {
+		t.Errorf("%s: %d bytes mode %o, want the host's lvm", guestabi.LVMBinary, len(e.data), e.mode)
 	}
 	wantLibs, interp := lddLibraries(t, tool)
 	for _, lib := range wantLibs {
-		if _, ok := files[strings.TrimPrefix(path.Join(LVMLibDir, lib), "/")]; !ok {
+		if _, ok := files[strings.TrimPrefix(path.Join(guestabi.LVMLibDir, lib), "/")]; !ok {
 			t.Errorf("archive lacks %s", lib)
 		}
 	}
@@ -154,12 +155,12 @@ func TestArchiveWithLVM(t *testing.T) {
 	if e, ok := files[strings.TrimPrefix(interp, "/")]; !ok || e.mode != cpioReg|0o755 || len(e.data) == 0 {
 		t.Errorf("archive lacks the loader %s", interp)
 	}
-	mods, err := ParseModuleList(files[strings.TrimPrefix(ModuleListPath, "/")].data)
+	mods, err := guestabi.ParseModuleList(files[strings.TrimPrefix(guestabi.ModuleListPath, "/")].data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(mods, Module{Group: DMGroup, Path: "/lib/modules/dm-mod.ko"}) {
-		t.Errorf("module list has no dm-mod in group %s: %v", DMGroup, mods)
+	if !slices.Contains(mods, guestabi.Module{Group: guestabi.DMGroup, Path: "/lib/modules/dm-mod.ko"}) {
+		t.Errorf("module list has no dm-mod in group %s: %v", guestabi.DMGroup, mods)
 	}
 	payload := 0
 	for name, e := range files {
@@ -198,12 +199,12 @@ func TestArchiveWithoutLVM(t *testing.T) {
 			t.Errorf("archive holds %s without LVM tools", name)
 		}
 	}
-	mods, err := ParseModuleList(files[strings.TrimPrefix(ModuleListPath, "/")].data)
+	mods, err := guestabi.ParseModuleList(files[strings.TrimPrefix(guestabi.ModuleListPath, "/")].data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range mods {
-		if m.Group == DMGroup {
+		if m.Group == guestabi.DMGroup {
 			t.Errorf("device-mapper module %s without LVM tools", m.Path)
 		}
 	}

@@ -8,13 +8,15 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // moduleGroups says which modules each group needs; their dependencies
 // are added from modules.dep. Core must exist (built in or as modules);
 // a filesystem the kernel lacks is left out and fails at mount time.
 var moduleGroups = []moduleGroup{
-	{CoreGroup, []string{"virtio_pci", "virtio_blk", "virtio_console"}, true},
+	{guestabi.CoreGroup, []string{"virtio_pci", "virtio_blk", "virtio_console"}, true},
 	{"ext4", []string{"ext4"}, false},
 	{"xfs", []string{"xfs"}, false},
 	{"btrfs", []string{"btrfs"}, false},
@@ -115,8 +117,8 @@ func (km *kernelModules) loadOrder(name string) (files []string, ok bool) {
 
 // plan lists the modules for every group, with the host files to copy
 // (archive path -> host path).
-func (km *kernelModules) plan(groups []moduleGroup) ([]Module, map[string]string, error) {
-	var mods []Module
+func (km *kernelModules) plan(groups []moduleGroup) ([]guestabi.Module, map[string]string, error) {
+	var mods []guestabi.Module
 	copies := map[string]string{}
 	for _, g := range groups {
 		inGroup := map[string]bool{}
@@ -135,7 +137,7 @@ func (km *kernelModules) plan(groups []moduleGroup) ([]Module, map[string]string
 				}
 				inGroup[archive] = true
 				copies[archive] = filepath.Join(km.dir, f)
-				mods = append(mods, Module{Group: g.group, Path: archive})
+				mods = append(mods, guestabi.Module{Group: g.group, Path: archive})
 			}
 		}
 	}

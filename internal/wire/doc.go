@@ -28,9 +28,11 @@
 //   - The host's first request is Inspect: the agent reports the guest
 //     root it chose (or why it has none), its OS, every filesystem and the
 //     fate of each fstab line, and the host checks every count and string
-//     of that report (Inspection.Check) before using it.
+//     of that report (Inspection.Check) before using it. Its problem and
+//     issue codes and its text limits are those of internal/guestabi,
+//     where both sides find them.
 //   - Errors travel as an ErrorCode (a fixed number for each sentinel of
 //     the vfs contract, see Code and Sentinel) plus the operation, guest
-//     path and a bounded message, and become *fs.PathError wrapping the
-//     same sentinel on the other side.
+//     path and a message, each cut to guestabi.MaxText bytes, and become
+//     *fs.PathError wrapping the same sentinel on the other side.
 package wire

@@ -18,8 +18,6 @@ const (
 	MaxPayload = 4 << 20
 	// ChunkSize bounds the payload of a Data frame.
 	ChunkSize = 256 << 10
-	// MaxMessage bounds an error or message string carried in a payload.
-	MaxMessage = 1024
 	// MaxDirEntries bounds the entries of one ReadDir answer.
 	MaxDirEntries = 1 << 16
 	// headerSize is the length, type and id.

@@ -2,8 +2,8 @@ package wire
 
 import (
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // OpInspect asks the agent what it found on the disks: the guest root,
@@ -16,27 +16,11 @@ const (
 	MaxFilesystems = 256
 	MaxFstabLines  = 512
 	MaxIssues      = 16
-	maxShortText   = 256
-)
-
-// Problems an Inspection can report instead of a root.
-const (
-	ProblemNoRoot        = "no-root"        // no filesystem could be the root
-	ProblemAmbiguousRoot = "ambiguous-root" // several could; Candidate marks them
-	ProblemRootNotFound  = "root-not-found" // the root the host named is not there or not mountable
-	ProblemFailed        = "failed"         // anything else; Message says what
-)
-
-// Issues an Inspection can report beside a root or a problem: what went
-// wrong while setting up the guest and may explain missing volumes.
-const (
-	IssueNoLVMTools = "no-lvm-tools" // LVM physical volumes, but the appliance has no lvm
-	IssueLVMFailed  = "lvm-failed"   // activating LVM failed, or partly; Message says how
 )
 
 // Inspection is the agent's report of the guest, answered to OpInspect.
 type Inspection struct {
-	Problem     string       `json:"problem,omitempty"`
+	Problem     string       `json:"problem,omitempty"` // a guestabi.Problem* code, "" when there is a root
 	Message     string       `json:"message,omitempty"`
 	Root        int          `json:"root"` // index in Filesystems, -1 when there is no root
 	OS          OSInfo       `json:"os"`
@@ -45,7 +29,7 @@ type Inspection struct {
 	Issues      []Issue      `json:"issues,omitempty"`
 }
 
-// Issue is one Issue* code and the agent's account of it.
+// Issue is one guestabi.Issue* code and the agent's account of it.
 type Issue struct {
 	Code    string `json:"code"`
 	Message string `json:"message,omitempty"`
@@ -93,12 +77,12 @@ type FstabLine struct {
 // absolute mount points, a known problem and known issues, and a root
 // index in range.
 func (in *Inspection) Check() error {
-	switch in.Problem {
-	case "":
+	switch {
+	case in.Problem == "":
 		if in.Root < 0 {
 			return protocolErr("inspection without a root or a problem")
 		}
-	case ProblemNoRoot, ProblemAmbiguousRoot, ProblemRootNotFound, ProblemFailed:
+	case guestabi.KnownProblem(in.Problem):
 		if in.Root != -1 {
 			return protocolErr("inspection with a problem and a root")
 		}
@@ -111,21 +95,22 @@ func (in *Inspection) Check() error {
 	if in.Root >= len(in.Filesystems) || in.Root < -1 {
 		return protocolErr("inspection root %d out of range", in.Root)
 	}
+	const long, short = guestabi.MaxText, guestabi.MaxShortText
 	texts := []boundedText{
-		{in.Message, MaxMessage}, {in.OS.ID, maxShortText}, {in.OS.VersionID, maxShortText},
-		{in.OS.Name, maxShortText}, {in.OS.PrettyName, maxShortText},
+		{in.Message, long}, {in.OS.ID, short}, {in.OS.VersionID, short},
+		{in.OS.Name, short}, {in.OS.PrettyName, short},
 	}
 	for _, f := range in.Filesystems {
-		if !strings.HasPrefix(f.Device, "/dev/") || f.Disk < 0 || f.Disk > MaxFilesystems || f.Partition < 0 || f.Partition > 1<<16 {
+		if !strings.HasPrefix(f.Device, "/dev/") || f.Disk < 0 || f.Disk > MaxFilesystems || f.Partition < 0 || f.Partition > guestabi.MaxPartition {
 			return protocolErr("inspection filesystem %q on disk %d partition %d", truncate(f.Device), f.Disk, f.Partition)
 		}
 		if f.MountPoint != "" && f.MountPoint[0] != '/' {
 			return protocolErr("inspection mount point %q", truncate(f.MountPoint))
 		}
 		texts = append(texts, []boundedText{
-			{f.Device, maxShortText}, {f.LV, maxShortText}, {f.Type, maxShortText}, {f.UUID, maxShortText},
-			{f.Label, maxShortText}, {f.PartUUID, maxShortText}, {f.PartLabel, maxShortText},
-			{f.MountPoint, MaxMessage}, {f.Subvolume, maxShortText}, {f.OSName, maxShortText}, {f.Note, MaxMessage},
+			{f.Device, short}, {f.LV, short}, {f.Type, short}, {f.UUID, short},
+			{f.Label, short}, {f.PartUUID, short}, {f.PartLabel, short},
+			{f.MountPoint, long}, {f.Subvolume, short}, {f.OSName, short}, {f.Note, long},
 		}...)
 	}
 	for _, l := range in.Fstab {
@@ -133,20 +118,18 @@ func (in *Inspection) Check() error {
 			return protocolErr("inspection fstab line %d device %q", l.Line, truncate(l.Device))
 		}
 		texts = append(texts, []boundedText{
-			{l.Source, MaxMessage}, {l.MountPoint, MaxMessage}, {l.Type, maxShortText},
-			{l.Device, maxShortText}, {l.Note, MaxMessage},
+			{l.Source, long}, {l.MountPoint, long}, {l.Type, short},
+			{l.Device, short}, {l.Note, long},
 		}...)
 	}
 	for _, is := range in.Issues {
-		switch is.Code {
-		case IssueNoLVMTools, IssueLVMFailed:
-		default:
+		if !guestabi.KnownIssue(is.Code) {
 			return protocolErr("unknown inspection issue %q", truncate(is.Code))
 		}
-		texts = append(texts, boundedText{is.Message, MaxMessage})
+		texts = append(texts, boundedText{is.Message, long})
 	}
 	for _, t := range texts {
-		if !cleanText(t.s, t.max) {
+		if !guestabi.IsClean(t.s, t.max) {
 			return protocolErr("inspection text %q", truncate(t.s))
 		}
 	}
@@ -156,10 +139,4 @@ func (in *Inspection) Check() error {
 type boundedText struct {
 	s   string
 	max int
-}
-
-// cleanText reports whether s is valid UTF-8 of at most max bytes without
-// control characters, so it can be printed and logged as it is.
-func cleanText(s string, max int) bool {
-	return len(s) <= max+len("…") && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }

@@ -5,8 +5,8 @@ import (
 	"io/fs"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -94,8 +94,8 @@ type FileInfo struct {
 	Rdev    uint64 `json:"rdev,omitempty"`
 }
 
-// ErrorFrom converts an error for transit. The message is cut to
-// MaxMessage bytes.
+// ErrorFrom converts an error for transit. The op, path and message are
+// cut to guestabi.MaxText bytes.
 func ErrorFrom(err error) *Error {
 	if err == nil {
 		return nil
@@ -137,16 +137,7 @@ func (e *Error) PathError(op, name string) error {
 	return &fs.PathError{Op: op, Path: name, Err: &remoteError{msg: msg, sentinel: s}}
 }
 
-func truncate(s string) string {
-	if len(s) <= MaxMessage {
-		return s
-	}
-	s = s[:MaxMessage]
-	for !utf8.ValidString(s) && len(s) > 0 {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
-}
+func truncate(s string) string { return guestabi.Truncate(s, guestabi.MaxText) }
 
 // InfoFrom converts a file's fs.FileInfo for transit.
 func InfoFrom(info fs.FileInfo) FileInfo {

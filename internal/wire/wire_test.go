@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -98,8 +99,8 @@ func TestErrorTransit(t *testing.T) {
 			t.Errorf("%v: lost its identity: %v", sentinel, got)
 		}
 	}
-	other := ErrorFrom(errors.New(strings.Repeat("é", 2*MaxMessage))).PathError("stat", "/x")
-	if !errors.Is(other, vfs.ErrIO) || len(other.Error()) > 2*MaxMessage {
+	other := ErrorFrom(errors.New(strings.Repeat("é", 2*guestabi.MaxText))).PathError("stat", "/x")
+	if !errors.Is(other, vfs.ErrIO) || len(other.Error()) > 2*guestabi.MaxText {
 		t.Errorf("unknown error from agent: %v", other)
 	}
 	forged := (&Error{Code: 9999, Msg: "\xff\xfe"}).PathError("stat", "/x")
@@ -262,7 +263,7 @@ func TestInspectionCheck(t *testing.T) {
 		return Inspection{Root: 0, OS: OSInfo{ID: "debian", PrettyName: "Debian GNU/Linux 12"},
 			Filesystems: []Filesystem{{Device: "/dev/vda2", Partition: 2, Type: "ext4", MountPoint: "/"}, {Device: "/dev/vda3", Partition: 3, MountPoint: "/home"}},
 			Fstab:       []FstabLine{{Line: 1, Source: "UUID=x", MountPoint: "/home", Device: "/dev/vda3", Mounted: true}},
-			Issues:      []Issue{{Code: IssueNoLVMTools, Message: "LVM physical volumes /dev/vdb1: no lvm"}}}
+			Issues:      []Issue{{Code: guestabi.IssueNoLVMTools, Message: "LVM physical volumes /dev/vdb1: no lvm"}}}
 	}
 	in := good()
 	if err := in.Check(); err != nil {
@@ -271,7 +272,7 @@ func TestInspectionCheck(t *testing.T) {
 	for name, spoil := range map[string]func(*Inspection){
 		"root out of range":     func(in *Inspection) { in.Root = 2 },
 		"no root, no problem":   func(in *Inspection) { in.Root = -1 },
-		"problem and root":      func(in *Inspection) { in.Problem = ProblemNoRoot },
+		"problem and root":      func(in *Inspection) { in.Problem = guestabi.ProblemNoRoot },
 		"unknown problem":       func(in *Inspection) { in.Problem, in.Root = "weird", -1 },
 		"device outside /dev":   func(in *Inspection) { in.Filesystems[1].Device = "/etc/passwd" },
 		"negative disk":         func(in *Inspection) { in.Filesystems[1].Disk = -1 },
@@ -285,7 +286,7 @@ func TestInspectionCheck(t *testing.T) {
 		"newline in fstab note": func(in *Inspection) { in.Fstab[0].Note = "a\nb" },
 		"unknown issue":         func(in *Inspection) { in.Issues[0].Code = "lvm-ok" },
 		"newline in issue":      func(in *Inspection) { in.Issues[0].Message = "a\nb" },
-		"long issue":            func(in *Inspection) { in.Issues[0].Message = strings.Repeat("a", MaxMessage+10) },
+		"long issue":            func(in *Inspection) { in.Issues[0].Message = strings.Repeat("a", guestabi.MaxText+10) },
 		"too many issues":       func(in *Inspection) { in.Issues = make([]Issue, MaxIssues+1) },
 	} {
 		in := good()

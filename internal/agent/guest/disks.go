@@ -11,39 +11,9 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/internal/blkid"
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/parttable"
 )
-
-// Disk serials tell the agent which disk is which and whether it may be
-// written: "gi-rw-<index>" or "gi-ro-<index>".
-const (
-	serialWritable = "gi-rw-"
-	serialReadOnly = "gi-ro-"
-)
-
-// DiskSerial is the serial the host gives disk number index.
-func DiskSerial(index int, readOnly bool) string {
-	if readOnly {
-		return serialReadOnly + strconv.Itoa(index)
-	}
-	return serialWritable + strconv.Itoa(index)
-}
-
-// parseSerial reads a serial made by DiskSerial.
-func parseSerial(s string) (index int, readOnly, ok bool) {
-	s = strings.TrimSpace(s)
-	var rest string
-	switch {
-	case strings.HasPrefix(s, serialWritable):
-		rest = s[len(serialWritable):]
-	case strings.HasPrefix(s, serialReadOnly):
-		rest, readOnly = s[len(serialReadOnly):], true
-	default:
-		return 0, false, false
-	}
-	index, err := strconv.Atoi(rest)
-	return index, readOnly, err == nil && index >= 0
-}
 
 // Volume is a whole disk or a partition and what its superblock says.
 type Volume struct {
@@ -73,9 +43,9 @@ func (v Volume) String() string {
 }
 
 // ScanVolumes lists the virtio disks the host attached (those with a
-// DiskSerial) and, for a partitioned disk, its partitions instead of the
-// disk itself, probing each for a filesystem. sysBlock is /sys/block and
-// devDir /dev.
+// guestabi.DiskSerial) and, for a partitioned disk, its partitions
+// instead of the disk itself, probing each for a filesystem. sysBlock is
+// /sys/block and devDir /dev.
 func ScanVolumes(sysBlock, devDir string) ([]Volume, error) {
 	disks, err := filepath.Glob(filepath.Join(sysBlock, "vd*"))
 	if err != nil {
@@ -88,7 +58,7 @@ func ScanVolumes(sysBlock, devDir string) ([]Volume, error) {
 		if err != nil {
 			continue
 		}
-		index, ro, ok := parseSerial(string(serial))
+		index, ro, ok := guestabi.ParseDiskSerial(strings.TrimSpace(string(serial)))
 		if !ok {
 			continue
 		}
@@ -180,13 +150,6 @@ func probe(dev string) (blkid.Info, error) {
 	defer f.Close()
 	return blkid.Probe(f)
 }
-
-// ErrNoRoot means no volume holds a Linux root filesystem; ErrAmbiguousRoot
-// that more than one could be the root.
-var (
-	ErrNoRoot        = errors.New("no Linux filesystem found for the guest root")
-	ErrAmbiguousRoot = errors.New("more than one Linux filesystem could be the guest root")
-)
 
 func listVolumes(vols []Volume) string {
 	if len(vols) == 0 {

@@ -16,6 +16,10 @@
 // LVM failure, such as missing tools, as an issue and on each physical
 // volume), and finally unmount and power the VM off.
 //
+// What the agent must agree on with the host — the port's name, the
+// kernel parameters, disk serials, root names, the module list, problem
+// codes and text limits — is in internal/guestabi.
+//
 // There is no udev: device nodes come from devtmpfs and everything else is
 // read from sysfs. The functions that only read take the sysfs and /dev
 // directories as arguments, so they can be tested against fake trees.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/guestinject/guestinject/internal/agent/guest"
 	"github.com/guestinject/guestinject/internal/blkid"
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // fakeVolume returns the first bytes of a volume holding kind.
@@ -86,11 +87,11 @@ func TestChooseRoot(t *testing.T) {
 			{"vda", "gi-rw-0", map[int]blkid.Type{1: blkid.XFS}},
 			{"vdb", "", map[int]blkid.Type{0: blkid.Ext4}},
 		}, "vda1", nil, false},
-		{"nothing", []fakeDisk{{"vda", "gi-rw-0", map[int]blkid.Type{0: ""}}}, "", guest.ErrNoRoot, false},
+		{"nothing", []fakeDisk{{"vda", "gi-rw-0", map[int]blkid.Type{0: ""}}}, "", guestabi.ErrNoRoot, false},
 		{"ambiguous", []fakeDisk{
 			{"vda", "gi-rw-0", map[int]blkid.Type{1: blkid.Ext4}},
 			{"vdb", "gi-rw-1", map[int]blkid.Type{0: blkid.XFS}},
-		}, "", guest.ErrAmbiguousRoot, false},
+		}, "", guestabi.ErrAmbiguousRoot, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sysBlock, dev := fakeMachine(t, tc.disks...)
@@ -122,8 +123,8 @@ func TestChooseRoot(t *testing.T) {
 
 func TestDiskSerialRoundTrip(t *testing.T) {
 	sysBlock, dev := fakeMachine(t,
-		fakeDisk{"vda", guest.DiskSerial(3, true), map[int]blkid.Type{0: blkid.Ext4}},
-		fakeDisk{"vdb", guest.DiskSerial(1, false), map[int]blkid.Type{0: blkid.VFAT}},
+		fakeDisk{"vda", guestabi.DiskSerial(3, true), map[int]blkid.Type{0: blkid.Ext4}},
+		fakeDisk{"vdb", guestabi.DiskSerial(1, false), map[int]blkid.Type{0: blkid.VFAT}},
 		fakeDisk{"vdc", "gi-rw-x", map[int]blkid.Type{0: blkid.XFS}},
 	)
 	vols, err := guest.ScanVolumes(sysBlock, dev)
@@ -137,7 +138,7 @@ func TestDiskSerialRoundTrip(t *testing.T) {
 
 func TestFindPort(t *testing.T) {
 	class := t.TempDir()
-	for dir, name := range map[string]string{"vport0p1": "org.qemu.guest_agent.0", "vport0p2": guest.PortName} {
+	for dir, name := range map[string]string{"vport0p1": "org.qemu.guest_agent.0", "vport0p2": guestabi.PortName} {
 		if err := os.MkdirAll(filepath.Join(class, dir), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +146,7 @@ func TestFindPort(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := guest.FindPort(class, "/dev", guest.PortName); got != "/dev/vport0p2" {
+	if got := guest.FindPort(class, "/dev", guestabi.PortName); got != "/dev/vport0p2" {
 		t.Errorf("FindPort = %q", got)
 	}
 	if got := guest.FindPort(class, "/dev", "org.example.none"); got != "" {

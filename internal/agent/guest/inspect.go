@@ -1,16 +1,12 @@
 package guest
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/guestetc"
 )
-
-// ErrRootNotFound means the root the host named matches no volume, or
-// one that cannot be mounted.
-var ErrRootNotFound = errors.New("the named guest root was not found")
 
 // Candidate is a Linux filesystem looked at as a possible root.
 type Candidate struct {
@@ -48,11 +44,11 @@ func osName(o guestetc.OSRelease) string {
 
 // RootError is a failure to choose the guest root.
 type RootError struct {
-	Err        error       // ErrNoRoot, ErrAmbiguousRoot or ErrRootNotFound
-	Name       *RootName   // the root the host named, if any
-	Candidates []Candidate // the possible roots, for ErrAmbiguousRoot
-	Volumes    []Volume    // everything found
-	Detail     string      // e.g. why the named root cannot be mounted
+	Err        error              // guestabi.ErrNoRoot, ErrAmbiguousRoot or ErrRootNotFound
+	Name       *guestabi.RootName // the root the host named, if any
+	Candidates []Candidate        // the possible roots, for guestabi.ErrAmbiguousRoot
+	Volumes    []Volume           // everything found
+	Detail     string             // e.g. why the named root cannot be mounted
 }
 
 func (e *RootError) Error() string {
@@ -83,21 +79,21 @@ func (e *RootError) Unwrap() error { return e.Err }
 // mountable filesystem. Otherwise, with one Linux filesystem it is the
 // root; with several, look tells which hold /etc/os-release or /etc/fstab
 // and the one that does is the root. It returns the candidates looked at.
-func ChooseRoot(vols []Volume, name *RootName, look func(Volume) Candidate) (Volume, []Candidate, error) {
+func ChooseRoot(vols []Volume, name *guestabi.RootName, look func(Volume) Candidate) (Volume, []Candidate, error) {
 	if name != nil {
 		var found []Volume
 		for _, v := range vols {
-			if name.Matches(v) {
+			if matches(*name, v) {
 				found = append(found, v)
 			}
 		}
 		switch {
 		case len(found) == 0:
-			return Volume{}, nil, &RootError{Err: ErrRootNotFound, Name: name, Volumes: vols}
+			return Volume{}, nil, &RootError{Err: guestabi.ErrRootNotFound, Name: name, Volumes: vols}
 		case len(found) > 1:
-			return Volume{}, nil, &RootError{Err: ErrAmbiguousRoot, Name: name, Volumes: vols, Detail: "it names " + listVolumes(found)}
+			return Volume{}, nil, &RootError{Err: guestabi.ErrAmbiguousRoot, Name: name, Volumes: vols, Detail: "it names " + listVolumes(found)}
 		case found[0].Err != nil || found[0].Info.Type.MountType() == "":
-			return Volume{}, nil, &RootError{Err: ErrRootNotFound, Name: name, Volumes: vols, Detail: found[0].String() + " holds no mountable filesystem"}
+			return Volume{}, nil, &RootError{Err: guestabi.ErrRootNotFound, Name: name, Volumes: vols, Detail: found[0].String() + " holds no mountable filesystem"}
 		}
 		return found[0], nil, nil
 	}
@@ -109,7 +105,7 @@ func ChooseRoot(vols []Volume, name *RootName, look func(Volume) Candidate) (Vol
 	}
 	switch len(linux) {
 	case 0:
-		return Volume{}, nil, &RootError{Err: ErrNoRoot, Volumes: vols}
+		return Volume{}, nil, &RootError{Err: guestabi.ErrNoRoot, Volumes: vols}
 	case 1:
 		return linux[0], nil, nil
 	}
@@ -128,5 +124,20 @@ func ChooseRoot(vols []Volume, name *RootName, look func(Volume) Candidate) (Vol
 		// Bare data filesystems, none with /etc: nothing tells them apart.
 		roots = looked
 	}
-	return Volume{}, looked, &RootError{Err: ErrAmbiguousRoot, Candidates: roots, Volumes: vols}
+	return Volume{}, looked, &RootError{Err: guestabi.ErrAmbiguousRoot, Candidates: roots, Volumes: vols}
+}
+
+// matches reports whether v is the volume n names.
+func matches(n guestabi.RootName, v Volume) bool {
+	switch n.Kind {
+	case guestabi.RootByPartition:
+		return v.LV == "" && v.Disk == n.Disk && v.Partition == n.Partition
+	case guestabi.RootByLabel:
+		return v.Err == nil && v.Info.Label == n.Value
+	case guestabi.RootByUUID:
+		return v.Err == nil && v.Info.UUID != "" && strings.EqualFold(v.Info.UUID, n.Value)
+	case guestabi.RootByLV:
+		return v.LV == n.Value
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/guestinject/guestinject/internal/agent/guest"
 	"github.com/guestinject/guestinject/internal/blkid"
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/guestetc"
 )
 
@@ -281,23 +282,23 @@ func TestChooseRootByContent(t *testing.T) {
 	content["/dev/vda3"] = guest.Candidate{HasFstab: true}
 	_, _, err = guest.ChooseRoot(two, nil, look)
 	var re *guest.RootError
-	if !errors.As(err, &re) || !errors.Is(err, guest.ErrAmbiguousRoot) || len(re.Candidates) != 2 ||
+	if !errors.As(err, &re) || !errors.Is(err, guestabi.ErrAmbiguousRoot) || len(re.Candidates) != 2 ||
 		!strings.Contains(err.Error(), `"Debian GNU/Linux 12"`) || !strings.Contains(err.Error(), "/dev/vda3") {
 		t.Fatalf("two roots: %v", err)
 	}
 
 	for _, tc := range []struct {
-		name guest.RootName
+		name guestabi.RootName
 		want string
 		err  error
 	}{
-		{guest.RootName{Kind: guest.RootByLabel, Value: "home"}, "/dev/vda3", nil},
-		{guest.RootName{Kind: guest.RootByUUID, Value: "11111111-2222-3333-4444-555555555555"}, "/dev/vda2", nil},
-		{guest.RootName{Kind: guest.RootByPartition, Disk: 1}, "/dev/vdb", nil},
-		{guest.RootName{Kind: guest.RootByLV, Value: "my-vg/data"}, "/dev/mapper/my--vg-data", nil},
-		{guest.RootName{Kind: guest.RootByPartition, Disk: 0, Partition: 4}, "", guest.ErrRootNotFound},
-		{guest.RootName{Kind: guest.RootByPartition, Disk: 2}, "", guest.ErrRootNotFound},
-		{guest.RootName{Kind: guest.RootByLabel, Value: "nope"}, "", guest.ErrRootNotFound},
+		{guestabi.RootName{Kind: guestabi.RootByLabel, Value: "home"}, "/dev/vda3", nil},
+		{guestabi.RootName{Kind: guestabi.RootByUUID, Value: "11111111-2222-3333-4444-555555555555"}, "/dev/vda2", nil},
+		{guestabi.RootName{Kind: guestabi.RootByPartition, Disk: 1}, "/dev/vdb", nil},
+		{guestabi.RootName{Kind: guestabi.RootByLV, Value: "my-vg/data"}, "/dev/mapper/my--vg-data", nil},
+		{guestabi.RootName{Kind: guestabi.RootByPartition, Disk: 0, Partition: 4}, "", guestabi.ErrRootNotFound},
+		{guestabi.RootName{Kind: guestabi.RootByPartition, Disk: 2}, "", guestabi.ErrRootNotFound},
+		{guestabi.RootName{Kind: guestabi.RootByLabel, Value: "nope"}, "", guestabi.ErrRootNotFound},
 	} {
 		root, _, err := guest.ChooseRoot(vols, &tc.name, func(guest.Volume) guest.Candidate {
 			t.Fatal("a named root was looked for by content")
@@ -311,34 +312,6 @@ func TestChooseRootByContent(t *testing.T) {
 		}
 		if err != nil || root.Device != tc.want {
 			t.Errorf("%s: %s, %v; want %s", tc.name, root.Device, err, tc.want)
-		}
-	}
-}
-
-func TestRootParamRoundTrip(t *testing.T) {
-	for _, n := range []guest.RootName{
-		{Kind: guest.RootByPartition, Disk: 1, Partition: 2},
-		{Kind: guest.RootByPartition},
-		{Kind: guest.RootByLabel, Value: "my root fs=\"x\" guestinject.root=lv.00"},
-		{Kind: guest.RootByUUID, Value: "11111111-2222-3333-4444-555555555555"},
-		{Kind: guest.RootByLV, Value: "vg0/root"},
-	} {
-		if err := n.Validate(); err != nil {
-			t.Fatalf("%+v: %v", n, err)
-		}
-		p := n.Param()
-		k, v, _ := strings.Cut(p, "=")
-		if k != guest.RootParam || strings.ContainsAny(v, " \t\"=") {
-			t.Fatalf("param %q is not a single safe word", p)
-		}
-		got, err := guest.ParseRootParam(v)
-		if err != nil || got == nil || *got != n {
-			t.Errorf("round trip of %+v = %+v, %v", n, got, err)
-		}
-	}
-	for _, bad := range []string{"label", "label.zz", "label.", "disk.00", "part.303a", "part.2b313a32", "lv.6162", "uuid.7a", "label.4A"} {
-		if n, err := guest.ParseRootParam(bad); err == nil {
-			t.Errorf("ParseRootParam(%q) = %+v", bad, n)
 		}
 	}
 }

@@ -14,12 +14,8 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/internal/blkid"
-	"github.com/guestinject/guestinject/internal/initramfs"
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
-
-// ErrNoLVMTools means the guest has LVM physical volumes but the
-// appliance was built on a host without lvm2, so it cannot activate them.
-var ErrNoLVMTools = errors.New("the appliance has no LVM tools (install lvm2 on the host)")
 
 // Bounds on lvm runs: the metadata they read is the guest's.
 const (
@@ -72,10 +68,10 @@ func ActivateLVM(ctx context.Context, mods Modules, vols []Volume) ([]Volume, er
 	fail := func(err error) error {
 		return fmt.Errorf("LVM physical volumes %s: %w", strings.Join(pvs, ", "), err)
 	}
-	if _, err := os.Stat(initramfs.LVMBinary); err != nil {
-		return nil, fail(ErrNoLVMTools)
+	if _, err := os.Stat(guestabi.LVMBinary); err != nil {
+		return nil, fail(guestabi.ErrNoLVMTools)
 	}
-	if err := mods.Load(initramfs.DMGroup); err != nil {
+	if err := mods.Load(guestabi.DMGroup); err != nil {
 		return nil, fail(err)
 	}
 	if _, err := os.Stat("/dev/mapper/control"); err != nil {
@@ -159,13 +155,13 @@ func joinErrors(errs ...error) error {
 func runLVM(ctx context.Context, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, lvmTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, initramfs.LVMBinary, append(append([]string{}, args...), "--config", lvmConfig)...)
+	cmd := exec.CommandContext(ctx, guestabi.LVMBinary, append(append([]string{}, args...), "--config", lvmConfig)...)
 	cmd.Env = []string{
 		"LVM_SYSTEM_DIR=" + lvmDir,
-		"LD_LIBRARY_PATH=" + initramfs.LVMLibDir,
+		"LD_LIBRARY_PATH=" + guestabi.LVMLibDir,
 		"LVM_SUPPRESS_FD_WARNINGS=1",
 		"DM_DISABLE_UDEV=1",
-		"PATH=/lvm/bin",
+		"PATH=" + path.Dir(guestabi.LVMBinary),
 	}
 	stdout := &boundedBuffer{max: lvmMaxOutput}
 	stderr := &boundedBuffer{max: lvmMaxErrors}
@@ -266,7 +262,7 @@ func lvVolumes(rows []lvRow, vols []Volume) ([]Volume, []error) {
 				name = r.LV // refused below
 			}
 		}
-		if !validLVMName(r.VG) || !validLVMName(name) {
+		if !guestabi.ValidLVMName(r.VG) || !guestabi.ValidLVMName(name) {
 			problems = append(problems, fmt.Errorf("refusing logical volume %q in volume group %q: not an LVM name", clip(r.LV), clip(r.VG)))
 			continue
 		}
@@ -315,7 +311,7 @@ func lvVolumes(rows []lvRow, vols []Volume) ([]Volume, []error) {
 				}
 			default:
 				sub := strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
-				if !validLVMName(sub) || !pvsOf(lvKey{k.vg, sub}, depth+1, into) {
+				if !guestabi.ValidLVMName(sub) || !pvsOf(lvKey{k.vg, sub}, depth+1, into) {
 					all = false
 				}
 			}

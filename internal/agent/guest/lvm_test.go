@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/blkid"
-	"github.com/guestinject/guestinject/internal/wire"
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // pvVolumes are the disks of the LVM tests: two PVs on writable disks
@@ -116,7 +116,7 @@ func TestParseLVReportRejects(t *testing.T) {
 
 func TestActivateLVMWithoutTools(t *testing.T) {
 	vols, err := ActivateLVM(context.Background(), nil, pvVolumes)
-	if !errors.Is(err, ErrNoLVMTools) || len(vols) != 0 {
+	if !errors.Is(err, guestabi.ErrNoLVMTools) || len(vols) != 0 {
 		t.Fatalf("ActivateLVM = %v, %v; want ErrNoLVMTools (this test runs outside the appliance)", vols, err)
 	}
 	if !strings.Contains(err.Error(), "/dev/vda2") || !strings.Contains(err.Error(), "install lvm2") {
@@ -153,7 +153,7 @@ func FuzzLVReport(f *testing.F) {
 		}
 		for _, v := range vols {
 			vg, lv, ok := strings.Cut(v.LV, "/")
-			if !ok || !validLVMName(vg) || !validLVMName(lv) {
+			if !ok || !guestabi.ValidLVMName(vg) || !guestabi.ValidLVMName(lv) {
 				t.Fatalf("volume %+v has an invalid name", v)
 			}
 			if path.Dir(v.Device) != "/dev/mapper" || path.Clean(v.Device) != v.Device {
@@ -192,10 +192,10 @@ func TestInspectionReportsLVMFailure(t *testing.T) {
 		code string
 		note string
 	}{
-		{fmt.Errorf("LVM physical volumes /dev/vda1: %w", ErrNoLVMTools), wire.IssueNoLVMTools, "no LVM tools"},
-		{errors.New("LVM physical volumes /dev/vda1: lvm vgchange: exit status 5: bad metadata\x1b"), wire.IssueLVMFailed, "bad metadata?"},
+		{fmt.Errorf("LVM physical volumes /dev/vda1: %w", guestabi.ErrNoLVMTools), guestabi.IssueNoLVMTools, "no LVM tools"},
+		{errors.New("LVM physical volumes /dev/vda1: lvm vgchange: exit status 5: bad metadata\x1b"), guestabi.IssueLVMFailed, "bad metadata?"},
 	} {
-		g := &Guest{Volumes: vols, LVMErr: tc.err, Err: fmt.Errorf("%w; %w", &RootError{Err: ErrNoRoot, Volumes: vols}, tc.err)}
+		g := &Guest{Volumes: vols, LVMErr: tc.err, Err: fmt.Errorf("%w; %w", &RootError{Err: guestabi.ErrNoRoot, Volumes: vols}, tc.err)}
 		in := g.Inspection()
 		if err := in.Check(); err != nil {
 			t.Fatalf("%v: inspection refused by the host's check: %v", tc.err, err)
@@ -203,7 +203,7 @@ func TestInspectionReportsLVMFailure(t *testing.T) {
 		if len(in.Issues) != 1 || in.Issues[0].Code != tc.code || !strings.Contains(in.Issues[0].Message, "/dev/vda1") {
 			t.Errorf("%v: issues %+v, want one %s", tc.err, in.Issues, tc.code)
 		}
-		if in.Problem != wire.ProblemNoRoot || !strings.Contains(in.Message, tc.note) {
+		if in.Problem != guestabi.ProblemNoRoot || !strings.Contains(in.Message, tc.note) {
 			t.Errorf("%v: problem %q message %q", tc.err, in.Problem, in.Message)
 		}
 		if note := in.Filesystems[0].Note; !strings.HasPrefix(note, "LVM physical volume; ") || !strings.Contains(note, tc.note) {

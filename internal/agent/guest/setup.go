@@ -7,12 +7,11 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/guestinject/guestinject/internal/blkid"
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/guestetc"
 	"github.com/guestinject/guestinject/internal/inroot"
 	"github.com/guestinject/guestinject/internal/wire"
@@ -46,7 +45,7 @@ type Guest struct {
 // its /etc/fstab names inside it. The result always describes what was
 // found; Err says why there is no root, and LVMErr what LVM activation
 // could not do (also in Err when there is no root).
-func Setup(ctx context.Context, vols []Volume, name *RootName, mods Modules) *Guest {
+func Setup(ctx context.Context, vols []Volume, name *guestabi.RootName, mods Modules) *Guest {
 	lvs, lvmErr := ActivateLVM(ctx, mods, vols)
 	g := &Guest{Volumes: append(slices.Clip(vols), lvs...), LVMErr: lvmErr}
 	root, looked, err := ChooseRoot(g.Volumes, name, func(v Volume) Candidate { return lookAt(ctx, v, mods) })
@@ -75,7 +74,7 @@ func Setup(ctx context.Context, vols []Volume, name *RootName, mods Modules) *Gu
 	}
 	if err := MountRoot(root, g.RootSubvol, RootMount, root.ReadOnly, mods); err != nil {
 		if name != nil {
-			err = &RootError{Err: ErrRootNotFound, Name: name, Volumes: vols, Detail: err.Error()}
+			err = &RootError{Err: guestabi.ErrRootNotFound, Name: name, Volumes: vols, Detail: err.Error()}
 		}
 		g.Err = err
 		return g
@@ -219,21 +218,12 @@ func (g *Guest) Unmount() error {
 func (g *Guest) Inspection() *wire.Inspection {
 	in := &wire.Inspection{Root: -1}
 	if g.Err != nil {
-		in.Message = text(g.Err.Error(), wire.MaxMessage)
-		switch {
-		case errors.Is(g.Err, ErrAmbiguousRoot):
-			in.Problem = wire.ProblemAmbiguousRoot
-		case errors.Is(g.Err, ErrNoRoot):
-			in.Problem = wire.ProblemNoRoot
-		case errors.Is(g.Err, ErrRootNotFound):
-			in.Problem = wire.ProblemRootNotFound
-		default:
-			in.Problem = wire.ProblemFailed
-		}
+		in.Message = longText(g.Err.Error())
+		in.Problem = guestabi.ProblemOf(g.Err)
 	}
 	if g.FS != nil {
-		in.OS = wire.OSInfo{ID: text(g.OS["ID"], 0), VersionID: text(g.OS["VERSION_ID"], 0),
-			Name: text(g.OS["NAME"], 0), PrettyName: text(g.OS["PRETTY_NAME"], 0)}
+		in.OS = wire.OSInfo{ID: shortText(g.OS["ID"]), VersionID: shortText(g.OS["VERSION_ID"]),
+			Name: shortText(g.OS["NAME"]), PrettyName: shortText(g.OS["PRETTY_NAME"])}
 	}
 	// The candidates: those that look like roots, or, when nothing told
 	// the Linux filesystems apart, every one the error lists.
@@ -243,7 +233,7 @@ func (g *Guest) Inspection() *wire.Inspection {
 		candidate[c.Volume.Device] = c.IsRoot()
 	}
 	var re *RootError
-	if errors.As(g.Err, &re) && errors.Is(re.Err, ErrAmbiguousRoot) {
+	if errors.As(g.Err, &re) && errors.Is(re.Err, guestabi.ErrAmbiguousRoot) {
 		for _, c := range re.Candidates {
 			candidate[c.Volume.Device] = true
 		}
@@ -260,37 +250,37 @@ func (g *Guest) Inspection() *wire.Inspection {
 	}
 	for _, v := range g.Volumes[:min(len(g.Volumes), wire.MaxFilesystems)] {
 		f := wire.Filesystem{
-			Device: text(v.Device, 0), Disk: v.Disk, Partition: v.Partition, LV: text(v.LV, 0),
-			PartUUID: text(v.PartUUID, 0), PartLabel: text(v.PartLabel, 0),
+			Device: shortText(v.Device), Disk: v.Disk, Partition: v.Partition, LV: shortText(v.LV),
+			PartUUID: shortText(v.PartUUID), PartLabel: shortText(v.PartLabel),
 		}
 		if v.Err == nil {
-			f.Type, f.UUID, f.Label = string(v.Info.Type), text(v.Info.UUID, 0), text(v.Info.Label, 0)
+			f.Type, f.UUID, f.Label = string(v.Info.Type), shortText(v.Info.UUID), shortText(v.Info.Label)
 		}
 		if c, ok := looked[v.Device]; ok {
 			f.Candidate = candidate[v.Device]
-			f.OSName = text(osName(c.OS), 0)
+			f.OSName = shortText(osName(c.OS))
 			if c.Err != nil {
-				f.Note = text("could not be looked at: "+c.Err.Error(), wire.MaxMessage)
+				f.Note = longText("could not be looked at: " + c.Err.Error())
 			}
 		}
 		switch {
 		case g.FS != nil && v.Device == g.Root.Device:
 			in.Root = len(in.Filesystems)
 			f.MountPoint = "/"
-			f.Subvolume = text(g.RootSubvol, 0)
+			f.Subvolume = shortText(g.RootSubvol)
 			f.Candidate = g.OS != nil || f.Candidate
-			f.OSName = text(osName(g.OS), 0)
+			f.OSName = shortText(osName(g.OS))
 		case mounted[v.Device] != "":
-			f.MountPoint = text(mounted[v.Device], wire.MaxMessage)
+			f.MountPoint = longText(mounted[v.Device])
 		case f.Note != "":
 		case notes[v.Device] != "":
-			f.Note = text(notes[v.Device], wire.MaxMessage)
+			f.Note = longText(notes[v.Device])
 		case v.Err != nil:
-			f.Note = text(v.String(), wire.MaxMessage)
+			f.Note = longText(v.String())
 		case v.Info.Type == blkid.Swap:
 			f.Note = "swap"
 		case v.Info.Type == blkid.LVM2 && g.LVMErr != nil:
-			f.Note = text("LVM physical volume; "+lvmReason(g.LVMErr), wire.MaxMessage)
+			f.Note = longText("LVM physical volume; " + lvmReason(g.LVMErr))
 		case v.Info.Type == blkid.LVM2:
 			f.Note = "LVM physical volume"
 		case g.FS != nil:
@@ -299,22 +289,18 @@ func (g *Guest) Inspection() *wire.Inspection {
 		in.Filesystems = append(in.Filesystems, f)
 	}
 	if g.LVMErr != nil {
-		code := wire.IssueLVMFailed
-		if errors.Is(g.LVMErr, ErrNoLVMTools) {
-			code = wire.IssueNoLVMTools
-		}
-		in.Issues = append(in.Issues, wire.Issue{Code: code, Message: text(g.LVMErr.Error(), wire.MaxMessage)})
+		in.Issues = append(in.Issues, wire.Issue{Code: guestabi.IssueOf(g.LVMErr), Message: longText(g.LVMErr.Error())})
 	}
 	if g.FstabNote != "" {
-		in.Fstab = append(in.Fstab, wire.FstabLine{Note: text(g.FstabNote, wire.MaxMessage)})
+		in.Fstab = append(in.Fstab, wire.FstabLine{Note: longText(g.FstabNote)})
 	}
 	for _, s := range g.FstabSkips {
-		in.Fstab = append(in.Fstab, wire.FstabLine{Line: s.Line, Note: text(s.Reason, wire.MaxMessage)})
+		in.Fstab = append(in.Fstab, wire.FstabLine{Line: s.Line, Note: longText(s.Reason)})
 	}
 	for _, m := range g.Fstab {
 		in.Fstab = append(in.Fstab, wire.FstabLine{
-			Line: m.Entry.Line, Source: text(m.Entry.Source, wire.MaxMessage), MountPoint: text(m.Entry.Target, wire.MaxMessage),
-			Type: text(m.Entry.Type, 0), Device: text(m.Device, 0), Mounted: m.Mounted, Note: text(m.Note, wire.MaxMessage),
+			Line: m.Entry.Line, Source: longText(m.Entry.Source), MountPoint: longText(m.Entry.Target),
+			Type: shortText(m.Entry.Type), Device: shortText(m.Device), Mounted: m.Mounted, Note: longText(m.Note),
 		})
 	}
 	if len(in.Fstab) > wire.MaxFstabLines {
@@ -326,31 +312,14 @@ func (g *Guest) Inspection() *wire.Inspection {
 // lvmReason is the short account of an LVM failure for a note: the
 // missing tools, or that activation failed (the issue has the details).
 func lvmReason(err error) string {
-	if errors.Is(err, ErrNoLVMTools) {
-		return "not activated: " + ErrNoLVMTools.Error()
+	if errors.Is(err, guestabi.ErrNoLVMTools) {
+		return "not activated: " + guestabi.ErrNoLVMTools.Error()
 	}
-	return "LVM activation failed: " + err.Error()
+	return guestabi.ErrLVMFailed.Error() + ": " + err.Error()
 }
 
-// text makes a string from the guest fit the wire's rules: valid UTF-8,
-// control characters replaced, at most max bytes (256 when max is 0).
-func text(s string, max int) string {
-	if max == 0 {
-		max = 256
-	}
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return '?'
-		}
-		return r
-	}, s)
-	if len(s) <= max {
-		return s
-	}
-	s = s[:max]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s + "…"
-}
+// shortText and longText make a string from the guest fit the rules of
+// the host's check: guestabi.Clean to the limit for a name and for a
+// message or path.
+func shortText(s string) string { return guestabi.Clean(s, guestabi.MaxShortText) }
+func longText(s string) string  { return guestabi.Clean(s, guestabi.MaxText) }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // ErrNoSuchVolume means an fstab source or a root name matches no volume.
@@ -80,7 +82,7 @@ func sourceMatcher(src string) (func(Volume) bool, error) {
 	if disk, part, ok := diskDevice(rest); ok {
 		return func(vol Volume) bool { return vol.LV == "" && vol.Disk == disk && vol.Partition == part }, nil
 	}
-	if vg, lv, ok := strings.Cut(rest, "/"); ok && validLVMName(vg) && validLVMName(lv) {
+	if vg, lv, ok := strings.Cut(rest, "/"); ok && guestabi.ValidLVMName(vg) && guestabi.ValidLVMName(lv) {
 		return func(vol Volume) bool { return vol.LV == vg+"/"+lv }, nil
 	}
 	return nil, fmt.Errorf("unsupported device name %q", clip(src))
@@ -198,27 +200,10 @@ func mapperLV(name string) (string, bool) {
 		}
 		vg := strings.ReplaceAll(name[:i], "--", "-")
 		lv := strings.ReplaceAll(name[i+1:], "--", "-")
-		if !validLVMName(vg) || !validLVMName(lv) {
+		if !guestabi.ValidLVMName(vg) || !guestabi.ValidLVMName(lv) {
 			return "", false
 		}
 		return vg + "/" + lv, true
 	}
 	return "", false
-}
-
-// validLVMName reports whether s is a valid LVM volume group or logical
-// volume name: letters, digits and "+_.-", not starting with "-", not "."
-// or "..", at most 127 bytes.
-func validLVMName(s string) bool {
-	if s == "" || len(s) > 127 || s[0] == '-' || s == "." || s == ".." {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '+', c == '_', c == '.', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }

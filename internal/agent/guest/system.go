@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/guestinject/guestinject/internal/initramfs"
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // MountPseudo mounts /proc, /sys and devtmpfs on /dev, each nosuid and
@@ -33,15 +33,15 @@ func MountPseudo() error {
 }
 
 // Modules is the module list of the initramfs.
-type Modules []initramfs.Module
+type Modules []guestabi.Module
 
 // ReadModules reads the initramfs module list.
 func ReadModules() (Modules, error) {
-	data, err := os.ReadFile(initramfs.ModuleListPath)
+	data, err := os.ReadFile(guestabi.ModuleListPath)
 	if err != nil {
 		return nil, err
 	}
-	return initramfs.ParseModuleList(data)
+	return guestabi.ParseModuleList(data)
 }
 
 // Load loads the modules of group in list order. A module already loaded

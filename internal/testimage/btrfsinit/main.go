@@ -23,7 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/guestinject/guestinject/internal/agent/guest"
-	"github.com/guestinject/guestinject/internal/initramfs"
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // SubvolParam names the subvolumes to make, comma-separated.
@@ -60,7 +60,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	for _, g := range []string{initramfs.CoreGroup, "btrfs"} {
+	for _, g := range []string{guestabi.CoreGroup, "btrfs"} {
 		if err := mods.Load(g); err != nil {
 			return err
 		}

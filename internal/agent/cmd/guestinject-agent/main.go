@@ -5,6 +5,8 @@
 // machine it runs on.
 //
 // The initramfs builder (internal/initramfs) builds it with CGO_ENABLED=0.
+// What it shares with the host is in internal/guestabi; it links no host
+// code (TestLinksNoHostCode).
 package main
 
 import (
@@ -18,7 +20,7 @@ import (
 
 	"github.com/guestinject/guestinject/internal/agent"
 	"github.com/guestinject/guestinject/internal/agent/guest"
-	"github.com/guestinject/guestinject/internal/initramfs"
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/wire"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -65,17 +67,17 @@ func run() error {
 	if err := guest.MountPseudo(); err != nil {
 		return err
 	}
-	timer := &stepTimer{on: guest.Cmdline(guest.DebugParam) == "1", last: time.Now()}
+	timer := &stepTimer{on: guest.Cmdline(guestabi.DebugParam) == guestabi.DebugOn, last: time.Now()}
 	mods, err := guest.ReadModules()
 	if err != nil {
 		return err
 	}
-	if err := mods.Load(initramfs.CoreGroup); err != nil {
+	if err := mods.Load(guestabi.CoreGroup); err != nil {
 		return err
 	}
 	timer.step("core modules loaded")
-	portPath, err := waitFor("virtio-serial port "+guest.PortName, func() string {
-		return guest.FindPort("/sys/class/virtio-ports", "/dev", guest.PortName)
+	portPath, err := waitFor("virtio-serial port "+guestabi.PortName, func() string {
+		return guest.FindPort("/sys/class/virtio-ports", "/dev", guestabi.PortName)
 	})
 	if err != nil {
 		return err
@@ -146,7 +148,7 @@ func run() error {
 // filesystems its fstab names, and opens it in-root. The result always
 // describes what was found; its Err says why there is no root.
 func setupRoot(mods guest.Modules) *guest.Guest {
-	name, err := guest.ParseRootParam(guest.Cmdline(guest.RootParam))
+	name, err := guestabi.ParseRootParam(guest.Cmdline(guestabi.RootParam))
 	if err != nil {
 		return &guest.Guest{Err: err}
 	}

@@ -1,4 +1,4 @@
-package guest
+package guestabi
 
 import (
 	"encoding/hex"
@@ -32,6 +32,16 @@ const (
 // MaxRootName bounds a label, UUID or LV name in a RootName.
 const MaxRootName = 255
 
+// Bounds on the numbers in a RootByPartition name. The host also holds
+// the partition numbers the agent reports to MaxPartition.
+const (
+	MaxDisk      = 1024
+	MaxPartition = 1 << 16
+)
+
+// maxQuoted bounds a rejected value quoted in an error.
+const maxQuoted = 64
+
 // RootName names the guest root instead of letting the agent choose it.
 type RootName struct {
 	Kind      string
@@ -45,29 +55,29 @@ type RootName struct {
 func (n RootName) Validate() error {
 	switch n.Kind {
 	case RootByPartition:
-		if n.Disk < 0 || n.Disk > 1024 || n.Partition < 0 || n.Partition > 1<<16 {
+		if n.Disk < 0 || n.Disk > MaxDisk || n.Partition < 0 || n.Partition > MaxPartition {
 			return fmt.Errorf("disk %d partition %d out of range", n.Disk, n.Partition)
 		}
 		return nil
 	case RootByLabel, RootByUUID, RootByLV:
 	default:
-		return fmt.Errorf("unknown kind of root name %q", clip(n.Kind))
+		return fmt.Errorf("unknown kind of root name %q", Clean(n.Kind, maxQuoted))
 	}
 	v := n.Value
 	if v == "" || len(v) > MaxRootName || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
-		return fmt.Errorf("bad root %s %q", n.Kind, clip(v))
+		return fmt.Errorf("bad root %s %q", n.Kind, Clean(v, maxQuoted))
 	}
 	switch n.Kind {
 	case RootByUUID:
 		for _, c := range []byte(v) {
 			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '-') {
-				return fmt.Errorf("bad root UUID %q", clip(v))
+				return fmt.Errorf("bad root UUID %q", Clean(v, maxQuoted))
 			}
 		}
 	case RootByLV:
 		vg, lv, ok := strings.Cut(v, "/")
-		if !ok || !validLVMName(vg) || !validLVMName(lv) {
-			return fmt.Errorf("bad root logical volume %q: want vg/lv", clip(v))
+		if !ok || !ValidLVMName(vg) || !ValidLVMName(lv) {
+			return fmt.Errorf("bad root logical volume %q: want vg/lv", Clean(v, maxQuoted))
 		}
 	}
 	return nil
@@ -82,7 +92,8 @@ func (n RootName) Param() string {
 	return RootParam + "=" + n.Kind + "." + hex.EncodeToString([]byte(v))
 }
 
-// ParseRootParam decodes the value of RootParam; "" means no name.
+// ParseRootParam decodes the value of RootParam; "" means no name. It
+// accepts only what Param makes of a valid RootName.
 func ParseRootParam(s string) (*RootName, error) {
 	if s == "" {
 		return nil, nil
@@ -112,21 +123,6 @@ func ParseRootParam(s string) (*RootName, error) {
 	return &n, nil
 }
 
-// Matches reports whether v is the volume n names.
-func (n RootName) Matches(v Volume) bool {
-	switch n.Kind {
-	case RootByPartition:
-		return v.LV == "" && v.Disk == n.Disk && v.Partition == n.Partition
-	case RootByLabel:
-		return v.Err == nil && v.Info.Label == n.Value
-	case RootByUUID:
-		return v.Err == nil && v.Info.UUID != "" && strings.EqualFold(v.Info.UUID, n.Value)
-	case RootByLV:
-		return v.LV == n.Value
-	}
-	return false
-}
-
 func (n RootName) String() string {
 	switch n.Kind {
 	case RootByPartition:
@@ -141,5 +137,22 @@ func (n RootName) String() string {
 	case RootByLV:
 		return "logical volume " + n.Value
 	}
-	return "root " + clip(n.Kind)
+	return "root " + Clean(n.Kind, maxQuoted)
+}
+
+// ValidLVMName reports whether s is a valid LVM volume group or logical
+// volume name: letters, digits and "+_.-", not starting with "-", not "."
+// or "..", at most 127 bytes.
+func ValidLVMName(s string) bool {
+	if s == "" || len(s) > 127 || s[0] == '-' || s == "." || s == ".." {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '+', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
