@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/agent"
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/wire"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -16,11 +17,11 @@ import (
 func TestNoRootOverWire(t *testing.T) {
 	const why = "no Linux filesystem found"
 	c := overWireHooks(t, nil, agent.Hooks{Inspect: func(context.Context) *wire.Inspection {
-		return &wire.Inspection{Problem: wire.ProblemNoRoot, Message: why, Root: -1}
+		return &wire.Inspection{Problem: guestabi.ProblemNoRoot, Message: why, Root: -1}
 	}})
 	ctx := context.Background()
 	in, err := c.Inspect(ctx)
-	if err != nil || in.Problem != wire.ProblemNoRoot {
+	if err != nil || in.Problem != guestabi.ProblemNoRoot {
 		t.Fatalf("Inspect = %+v, %v; want the problem", in, err)
 	}
 	_, err = c.Stat(ctx, "/")
