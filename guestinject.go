@@ -29,7 +29,7 @@ func InjectImage(ctx context.Context, path, format string, spec inject.Spec, opt
 	if err != nil {
 		return nil, fmt.Errorf("guestinject: %w", err)
 	}
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: path, Format: string(f)}}, opts...)
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: path, Format: f}}, opts...)
 	if err != nil {
 		return nil, err
 	}

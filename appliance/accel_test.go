@@ -13,6 +13,7 @@ import (
 
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/internal/accel"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // accelImage builds a small ext4 image to boot sessions on.
@@ -82,7 +83,7 @@ func TestAcceleratorForced(t *testing.T) {
 	hostErr := accel.Host{}.Check(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	k, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithAccelerator(appliance.AccelKVM))
+	k, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, appliance.WithAccelerator(appliance.AccelKVM))
 	if err == nil {
 		defer k.Close()
 		if c := k.Accelerator(); c.Name != "kvm" {
@@ -200,7 +201,7 @@ func TestAcceleratorProofFails(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, append(opts, appliance.WithAccelerator(appliance.AccelKVM))...)
+	_, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, append(opts, appliance.WithAccelerator(appliance.AccelKVM))...)
 	var ke *appliance.KVMError
 	if !errors.As(err, &ke) || !errors.Is(err, appliance.ErrKVMUnusable) || !strings.Contains(ke.Reason, "KVM internal error") {
 		t.Fatalf("forced kvm: %v; want a *KVMError with QEMU's report", err)
@@ -236,7 +237,7 @@ func TestAcceleratorFromEnv(t *testing.T) {
 	needE2E(t)
 	img := accelImage(t)
 	t.Setenv(appliance.AcceleratorEnv, "bogus")
-	if _, err := appliance.Open(context.Background(), []appliance.Disk{{Path: img, Format: "raw"}}); err == nil || !strings.Contains(err.Error(), appliance.AcceleratorEnv) {
+	if _, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "raw"}}); err == nil || !strings.Contains(err.Error(), appliance.AcceleratorEnv) {
 		t.Fatalf("Open with %s=bogus: %v", appliance.AcceleratorEnv, err)
 	}
 	t.Setenv(appliance.AcceleratorEnv, "tcg")
@@ -290,7 +291,7 @@ func TestAcceleratorKVMHidden(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithCacheDir(t.TempDir()), appliance.WithAccelerator(appliance.AccelKVM))
+	_, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, appliance.WithCacheDir(t.TempDir()), appliance.WithAccelerator(appliance.AccelKVM))
 	var ke *appliance.KVMError
 	if !errors.As(err, &ke) || !errors.Is(err, appliance.ErrKVMUnusable) {
 		t.Fatalf("forced kvm with /dev/kvm hidden: %v; want a *KVMError", err)

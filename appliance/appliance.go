@@ -24,22 +24,6 @@ import (
 	"github.com/guestinject/guestinject/vfs"
 )
 
-// Disk is a guest disk image to attach.
-type Disk struct {
-	// Path is the image file.
-	Path string
-	// Format is the image's declared format, "raw" or "qcow2". It is
-	// never probed: declare it, and check the content agrees (imagecheck)
-	// before Open.
-	Format string
-	// ReadOnly disks are never changed, not even by Commit; filesystems
-	// on them are mounted read-only.
-	ReadOnly bool
-}
-
-// ErrUnsupportedFormat means a disk's declared format cannot be attached.
-var ErrUnsupportedFormat = errors.New("unsupported disk format")
-
 // ErrImageReferences means an image's header names another file (a
 // backing file or a data file), which the appliance never opens.
 var ErrImageReferences = errors.New("image refers to another file")
@@ -96,7 +80,7 @@ type Session struct {
 }
 
 type sessionDisk struct {
-	Disk
+	vfs.Disk
 	abs, overlay string
 	size         int64 // virtual size, the overlay's too
 }
@@ -111,7 +95,7 @@ var (
 // answered a first call. The context bounds the boot only; each later
 // call takes its own. On any error nothing is left behind: no process,
 // no socket, no temporary file, and the images are unchanged.
-func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err error) {
+func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, err error) {
 	o := options{memoryMiB: DefaultMemoryMiB, bootTimeout: DefaultBootTimeout, operationTimeout: DefaultOperationTimeout,
 		commitTimeout: DefaultCommitTimeout, qemuImg: "qemu-img", policy: imagecheck.DefaultPolicy()}
 	for _, opt := range opts {
@@ -129,7 +113,7 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 	}
 	var rootParam string
 	if o.root != nil {
-		name, err := o.root.rootName(len(disks))
+		name, err := rootName(*o.root, len(disks))
 		if err != nil {
 			return nil, err
 		}
@@ -215,9 +199,9 @@ func Open(ctx context.Context, disks []Disk, opts ...Option) (_ *Session, err er
 }
 
 // prepareDisk checks disk d and creates its overlay.
-func (s *Session) prepareDisk(ctx context.Context, i int, d Disk) (sessionDisk, error) {
-	if d.Format != "raw" && d.Format != "qcow2" {
-		return sessionDisk{}, &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %q (want raw or qcow2)", ErrUnsupportedFormat, d.Format)}
+func (s *Session) prepareDisk(ctx context.Context, i int, d vfs.Disk) (sessionDisk, error) {
+	if d.Format != imagecheck.Raw && d.Format != imagecheck.QCOW2 {
+		return sessionDisk{}, &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %q (want raw or qcow2)", vfs.ErrUnsupportedFormat, d.Format)}
 	}
 	abs, err := filepath.Abs(d.Path)
 	if err != nil {
@@ -245,8 +229,8 @@ func (s *Session) prepareDisk(ctx context.Context, i int, d Disk) (sessionDisk, 
 // — format declared and confirmed by content, no backing or data file,
 // size bounded — and returns its virtual size. qemu-img never parses an
 // unchecked header.
-func (s *Session) virtualSize(ctx context.Context, path, format string) (int64, error) {
-	info, err := imagecheck.CheckFile(ctx, path, imagecheck.Format(format), s.policy)
+func (s *Session) virtualSize(ctx context.Context, path string, format imagecheck.Format) (int64, error) {
+	info, err := imagecheck.CheckFile(ctx, path, format, s.policy)
 	if err != nil {
 		var rej *imagecheck.RejectionError
 		if errors.As(err, &rej) && (errors.Is(err, imagecheck.ReasonBackingFile) || errors.Is(err, imagecheck.ReasonDataFile)) {
@@ -389,7 +373,7 @@ func (s *Session) Commit(ctx context.Context) (err error) {
 // opens the overlay by.
 func commitSpec(d sessionDisk, overlay string) string {
 	base := map[string]any{"driver": d.Format, "file": map[string]any{"driver": "file", "filename": d.abs}}
-	if d.Format == "qcow2" {
+	if d.Format == imagecheck.QCOW2 {
 		base["backing"] = nil
 	}
 	j, _ := json.Marshal(map[string]any{"driver": "qcow2", "file": map[string]any{"driver": "file", "filename": overlay}, "backing": base})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/internal/appliancetest"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // BenchmarkBoot measures a session's cost from Open to its first answered
@@ -24,13 +25,13 @@ func BenchmarkBoot(b *testing.B) {
 // untimed session that warms the initramfs cache.
 func benchmarkBoot(b *testing.B, img string) {
 	ctx := context.Background()
-	warm, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
+	warm, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	warm.Close()
 	for b.Loop() {
-		s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
+		s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}})
 		if err != nil {
 			b.Fatal(err)
 		}

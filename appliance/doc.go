@@ -60,8 +60,8 @@
 // has the LVM tools; when it has not, or activation fails,
 // Inspection().Issues and a *RootError say so (ErrNoLVMTools,
 // ErrLVMFailed). It mounts the root with its explicit type, nodev and
-// nosuid (read-only for a Disk marked ReadOnly), then the filesystems the
-// root's /etc/fstab names by UUID, LABEL, PARTUUID, PARTLABEL, device
+// nosuid (read-only for a vfs.Disk marked ReadOnly), then the filesystems
+// the root's /etc/fstab names by UUID, LABEL, PARTUUID, PARTLABEL, device
 // (sd, vd, xvd, nvme) or LVM name, each on its mount point resolved
 // inside the root, parents first, with the agent's own options (vfat
 // noexec, root-owned; a validated btrfs subvol= or subvolid=); swap,
@@ -69,9 +69,10 @@
 // superblock, are skipped with a reason. Every guest path is resolved
 // inside that tree with openat2 RESOLVE_IN_ROOT. Session.Inspection
 // reports what it found. If it cannot choose a root it still answers, and
-// Open fails with a *RootError wrapping ErrNoRoot, ErrAmbiguousRoot (with
-// the candidates) or ErrRootNotFound. These errors are the agent's own
-// values, carried across the wire as codes: what the host and the agent
+// Open fails with a *RootError wrapping vfs.ErrNoRoot, vfs.ErrAmbiguousRoot
+// (with the candidates) or vfs.ErrRootNotFound, the root errors of every
+// image backend. The agent reports the same values, carried across the
+// wire as codes: what the host and the agent
 // must agree on (the port's name, kernel parameters, disk serials, root
 // names, the initramfs module list, problem codes, text limits) lives in
 // internal/guestabi, and neither side imports the other's code.

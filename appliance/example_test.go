@@ -15,7 +15,7 @@ import (
 // Inject an SSH key into a raw image and keep the change.
 func ExampleOpen() {
 	ctx := context.Background()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: "/var/lib/images/guest.raw", Format: "raw"}})
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: "/var/lib/images/guest.raw", Format: "raw"}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func ExampleOpen() {
 // from other failures.
 func ExampleWithOperationTimeout() {
 	ctx := context.Background() // no deadline: the session's defaults apply
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: "/var/lib/images/guest.qcow2", Format: "qcow2"}},
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: "/var/lib/images/guest.qcow2", Format: "qcow2"}},
 		appliance.WithOperationTimeout(30*time.Second), appliance.WithCommitTimeout(5*time.Minute))
 	if err != nil {
 		log.Fatal(err)
@@ -56,7 +56,7 @@ func ExampleWithOperationTimeout() {
 // of a dynamic one (the caller must be root).
 func ExampleWithRunAs() {
 	ctx := context.Background()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: "/var/lib/images/guest.raw", Format: "raw"}},
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: "/var/lib/images/guest.raw", Format: "raw"}},
 		appliance.WithRunAs(64055, 64055))
 	if err != nil {
 		log.Fatal(err)

@@ -82,7 +82,7 @@ func TestCloseWithoutCommitLeavesImageUnchanged(t *testing.T) {
 	tmp := privateTemp(t)
 	before := fileHash(t, img)
 	ctx := context.Background()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestCancelDuringBoot(t *testing.T) {
 		}
 		cancel()
 	}()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}})
 	if err == nil {
 		s.Close()
 		t.Fatal("Open succeeded despite cancellation")
@@ -141,7 +141,7 @@ func TestBootTimeout(t *testing.T) {
 	needE2E(t)
 	img := smallImage(t)
 	tmp := privateTemp(t)
-	_, err := appliance.Open(context.Background(), []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithBootTimeout(200*time.Millisecond))
+	_, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "raw"}}, appliance.WithBootTimeout(200*time.Millisecond))
 	var be *appliance.BootError
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &be) {
 		t.Errorf("Open = %v, want a BootError wrapping DeadlineExceeded", err)
@@ -155,7 +155,7 @@ func TestQEMUKilledMidSession(t *testing.T) {
 	before := fileHash(t, img)
 	tmp := privateTemp(t)
 	ctx := context.Background()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}})
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,8 +191,8 @@ func TestNoFilesystemIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmp := privateTemp(t)
-	_, err := appliance.Open(context.Background(), []appliance.Disk{{Path: img, Format: "raw"}})
-	if !errors.Is(err, appliance.ErrNoRoot) || !strings.Contains(err.Error(), "no Linux filesystem") {
+	_, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "raw"}})
+	if !errors.Is(err, vfs.ErrNoRoot) || !strings.Contains(err.Error(), "no Linux filesystem") {
 		t.Errorf("Open = %v, want ErrNoRoot with the agent's reason", err)
 	}
 	assertNothingLeft(t, tmp)
@@ -203,7 +203,7 @@ func TestUnsupportedFormat(t *testing.T) {
 	if err := os.WriteFile(img, make([]byte, 4096), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := appliance.Open(context.Background(), []appliance.Disk{{Path: img, Format: "vmdk"}},
+	_, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "vmdk"}},
 		appliance.WithKernel("/nonexistent-kernel-for-this-test"))
 	if err == nil {
 		t.Fatal("Open accepted vmdk")
@@ -242,7 +242,7 @@ func TestQEMURunsUnprivileged(t *testing.T) {
 	ctx := context.Background()
 	seen := map[string]bool{}
 	for i := range 2 {
-		s, err := appliance.Open(ctx, []appliance.Disk{{Path: smallImage(t), Format: "raw"}})
+		s, err := appliance.Open(ctx, []vfs.Disk{{Path: smallImage(t), Format: "raw"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,7 +283,7 @@ func TestRunAs(t *testing.T) {
 	inroottest.RequireRoot(t)
 	tmp := privateTemp(t)
 	ctx := context.Background()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: smallImage(t), Format: "raw"}}, appliance.WithRunAs(inroottest.Nobody, inroottest.Nobody))
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: smallImage(t), Format: "raw"}}, appliance.WithRunAs(inroottest.Nobody, inroottest.Nobody))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestRootOnlyFiles(t *testing.T) {
 	ctx := context.Background()
 	// The first session fills the cache; the files in it are then made
 	// root's alone.
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithCacheDir(cache))
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, appliance.WithCacheDir(cache))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +332,7 @@ func TestRootOnlyFiles(t *testing.T) {
 	if restricted == 0 {
 		t.Fatal("nothing in the cache")
 	}
-	s, err = appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithCacheDir(cache))
+	s, err = appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, appliance.WithCacheDir(cache))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +442,7 @@ func TestCommitRefusesTamperedOverlay(t *testing.T) {
 			tmp := privateTemp(t)
 			l := tamperingLauncher{t: t, tamper: func(t *testing.T, overlay string) { patchQcow2(t, overlay, edit) }}
 			ctx := context.Background()
-			s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithLauncher(l))
+			s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, appliance.WithLauncher(l))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -477,7 +477,7 @@ func TestApplianceHelperProcess(t *testing.T) {
 	if img == "" {
 		t.Skip("helper for TestPanicLeavesNothingBehind")
 	}
-	s, err := appliance.Open(context.Background(), []appliance.Disk{{Path: img, Format: "raw"}})
+	s, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "raw"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +520,7 @@ func TestPanicLeavesNothingBehind(t *testing.T) {
 	if len(stale) != 1 {
 		t.Fatalf("session directories after the panic: %v, want the dead session's", stale)
 	}
-	s, err := appliance.Open(context.Background(), []appliance.Disk{{Path: img, Format: "raw", ReadOnly: true}})
+	s, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "raw", ReadOnly: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +565,7 @@ func TestOperationTimeout(t *testing.T) {
 			before := fileHash(t, img)
 			tmp := privateTemp(t)
 			ctx := context.Background()
-			s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}},
+			s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}},
 				appliance.WithOperationTimeout(timeout), appliance.WithCommitTimeout(timeout))
 			if err != nil {
 				t.Fatal(err)
@@ -686,7 +686,7 @@ func TestGuestKernelPanicMidSession(t *testing.T) {
 	tmp := privateTemp(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithLauncher(launcher))
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, appliance.WithLauncher(launcher))
 	if err != nil {
 		t.Fatal(err)
 	}

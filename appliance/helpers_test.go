@@ -9,6 +9,7 @@ import (
 
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // needE2E skips the test when a prerequisite (QEMU, a kernel, mkfs) is
@@ -67,7 +68,7 @@ func openRaw(t *testing.T, img string, opts ...appliance.Option) (context.Contex
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, opts...)
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

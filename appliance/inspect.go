@@ -7,20 +7,7 @@ import (
 
 	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/wire"
-)
-
-// Errors of choosing the guest root; Open returns them inside a
-// *RootError, so match them with errors.Is. They are the values the agent
-// in the VM reports, so the match holds across the wire.
-var (
-	// ErrNoRoot: no disk holds a Linux filesystem.
-	ErrNoRoot = guestabi.ErrNoRoot
-	// ErrAmbiguousRoot: several filesystems could be the root; name one
-	// with WithRoot.
-	ErrAmbiguousRoot = guestabi.ErrAmbiguousRoot
-	// ErrRootNotFound: the root named with WithRoot is not there, or
-	// holds nothing the appliance can mount.
-	ErrRootNotFound = guestabi.ErrRootNotFound
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // Errors of setting up the guest that do not by themselves prevent a
@@ -36,35 +23,15 @@ var (
 	ErrLVMFailed = guestabi.ErrLVMFailed
 )
 
-// Root names the filesystem that holds the guest root, for guests where
-// the appliance cannot choose it alone (see WithRoot). Set exactly one
-// field.
-type Root struct {
-	// Volume names it by position: a disk of Open's list and a
-	// partition number, 0 for the whole disk.
-	Volume *VolumeRef
-	// Label is the filesystem label.
-	Label string
-	// UUID is the filesystem UUID (case does not matter).
-	UUID string
-	// LV is an LVM logical volume, "vg/lv" or "/dev/vg/lv".
-	LV string
-}
-
-// VolumeRef is a disk index in Open's list and a partition number on it
-// (0 for the whole disk).
-type VolumeRef struct {
-	Disk, Partition int
-}
-
 // WithRoot names the guest root instead of letting the appliance choose
-// it, like Nova's inject_partition. Open fails with ErrRootNotFound when
-// the named filesystem is not there or cannot be mounted.
-func WithRoot(r Root) Option { return func(o *options) { o.root = &r } }
+// it, like Nova's inject_partition: by any field of vfs.Root, LVM logical
+// volumes included. Open fails with vfs.ErrRootNotFound when the named
+// filesystem is not there or cannot be mounted.
+func WithRoot(r vfs.Root) Option { return func(o *options) { o.root = &r } }
 
 // rootName validates r against the number of disks and turns it into
 // what the agent reads.
-func (r Root) rootName(disks int) (guestabi.RootName, error) {
+func rootName(r vfs.Root, disks int) (guestabi.RootName, error) {
 	var names []guestabi.RootName
 	if r.Volume != nil {
 		names = append(names, guestabi.RootName{Kind: guestabi.RootByPartition, Disk: r.Volume.Disk, Partition: r.Volume.Partition})
@@ -222,12 +189,12 @@ type FstabEntry struct {
 	Note string `json:"note,omitempty"`
 }
 
-// RootError is a failure to choose the guest root. It wraps ErrNoRoot,
-// ErrAmbiguousRoot or ErrRootNotFound.
+// RootError is a failure to choose the guest root. It wraps
+// vfs.ErrNoRoot, vfs.ErrAmbiguousRoot or vfs.ErrRootNotFound.
 type RootError struct {
 	Err error
 	// Candidates are the filesystems that could be the root, for
-	// ErrAmbiguousRoot.
+	// vfs.ErrAmbiguousRoot.
 	Candidates []Filesystem
 	// Filesystems is everything found.
 	Filesystems []Filesystem
@@ -254,8 +221,8 @@ func (e *RootError) Error() string {
 	if len(e.Candidates) > 0 {
 		b.WriteString(": " + list(e.Candidates))
 	}
-	if errors.Is(e.Err, ErrAmbiguousRoot) {
-		b.WriteString("; name the root with appliance.WithRoot(appliance.Root{...}) by Label, UUID, LV or Volume (disk and partition)")
+	if errors.Is(e.Err, vfs.ErrAmbiguousRoot) {
+		b.WriteString("; name the root with appliance.WithRoot(vfs.Root{...}) by Label, UUID, LV or Volume (disk and partition)")
 	}
 	b.WriteString("; filesystems found: " + list(e.Filesystems))
 	if e.Detail != "" {

@@ -7,13 +7,14 @@ import (
 	"log"
 
 	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // Log what the appliance found: the operating system, each filesystem and
 // where it is mounted, and why any fstab line was skipped.
 func ExampleSession_Inspection() {
 	ctx := context.Background()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: "/var/lib/images/guest.raw", Format: "raw"}})
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: "/var/lib/images/guest.raw", Format: "raw"}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -34,14 +35,14 @@ func ExampleSession_Inspection() {
 // the caller names the root by filesystem label.
 func ExampleWithRoot() {
 	ctx := context.Background()
-	disks := []appliance.Disk{{Path: "/var/lib/images/dual.raw", Format: "raw"}}
+	disks := []vfs.Disk{{Path: "/var/lib/images/dual.raw", Format: "raw"}}
 	s, err := appliance.Open(ctx, disks)
 	var re *appliance.RootError
-	if errors.Is(err, appliance.ErrAmbiguousRoot) && errors.As(err, &re) {
+	if errors.Is(err, vfs.ErrAmbiguousRoot) && errors.As(err, &re) {
 		for _, c := range re.Candidates {
 			fmt.Println("candidate:", c)
 		}
-		s, err = appliance.Open(ctx, disks, appliance.WithRoot(appliance.Root{Label: "root-b"}))
+		s, err = appliance.Open(ctx, disks, appliance.WithRoot(vfs.Root{Label: "root-b"}))
 	}
 	if err != nil {
 		log.Fatal(err)

@@ -62,7 +62,7 @@ func TestFstabMountsAcrossPartitionsAndDisks(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: disk0, Format: "raw"}, {Path: disk1, Format: "raw"}})
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: disk0, Format: "raw"}, {Path: disk1, Format: "raw"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,13 +124,13 @@ func TestAmbiguousRootAndWithRoot(t *testing.T) {
 	testimage.NeedTools(t, "sfdisk")
 	img := filepath.Join(t.TempDir(), "two.raw")
 	testimage.TwoRoots(t, img)
-	disks := []appliance.Disk{{Path: img, Format: "raw"}}
+	disks := []vfs.Disk{{Path: img, Format: "raw"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
 	_, err := appliance.Open(ctx, disks)
 	var re *appliance.RootError
-	if !errors.Is(err, appliance.ErrAmbiguousRoot) || !errors.As(err, &re) {
+	if !errors.Is(err, vfs.ErrAmbiguousRoot) || !errors.As(err, &re) {
 		t.Fatalf("Open = %v, want ErrAmbiguousRoot", err)
 	}
 	var listed []string
@@ -147,11 +147,11 @@ func TestAmbiguousRootAndWithRoot(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		root appliance.Root
+		root vfs.Root
 		want string
 	}{
-		{appliance.Root{Label: "root-b"}, "b"},
-		{appliance.Root{Volume: &appliance.VolumeRef{Disk: 0, Partition: 1}}, "a"},
+		{vfs.Root{Label: "root-b"}, "b"},
+		{vfs.Root{Volume: &vfs.VolumeRef{Disk: 0, Partition: 1}}, "a"},
 	} {
 		s, err := appliance.Open(ctx, disks, appliance.WithRoot(tc.root))
 		if err != nil {
@@ -164,19 +164,19 @@ func TestAmbiguousRootAndWithRoot(t *testing.T) {
 		s.Close()
 	}
 
-	_, err = appliance.Open(ctx, disks, appliance.WithRoot(appliance.Root{UUID: "12345678-0000-0000-0000-000000000000"}))
-	if !errors.Is(err, appliance.ErrRootNotFound) || !strings.Contains(err.Error(), "root-a") {
+	_, err = appliance.Open(ctx, disks, appliance.WithRoot(vfs.Root{UUID: "12345678-0000-0000-0000-000000000000"}))
+	if !errors.Is(err, vfs.ErrRootNotFound) || !strings.Contains(err.Error(), "root-a") {
 		t.Errorf("Open with a missing UUID = %v, want ErrRootNotFound listing what was found", err)
 	}
 }
 
 func TestWithRootValidation(t *testing.T) {
-	disks := []appliance.Disk{{Path: "/nonexistent.raw", Format: "raw"}}
-	for _, r := range []appliance.Root{
+	disks := []vfs.Disk{{Path: "/nonexistent.raw", Format: "raw"}}
+	for _, r := range []vfs.Root{
 		{},
 		{Label: "a", UUID: "0c0ffee0-0000-4000-8000-000000000002"},
-		{Volume: &appliance.VolumeRef{Disk: 1}},
-		{Volume: &appliance.VolumeRef{Disk: 0, Partition: -1}},
+		{Volume: &vfs.VolumeRef{Disk: 1}},
+		{Volume: &vfs.VolumeRef{Disk: 0, Partition: -1}},
 		{UUID: "not a uuid"},
 		{LV: "novg"},
 		{LV: "/dev/vg/lv/extra"},

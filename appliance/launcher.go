@@ -3,6 +3,8 @@ package appliance
 import (
 	"context"
 	"io"
+
+	"github.com/guestinject/guestinject/imagecheck"
 )
 
 // Launcher starts appliance VMs. The direct QEMU launcher is the default;
@@ -60,6 +62,6 @@ type MachineSpec struct {
 type MachineDisk struct {
 	Overlay    string // qcow2
 	Base       string
-	BaseFormat string // "raw" or "qcow2"
-	Serial     string // tells the agent which disk this is
+	BaseFormat imagecheck.Format // imagecheck.Raw or imagecheck.QCOW2
+	Serial     string            // tells the agent which disk this is
 }

@@ -77,7 +77,7 @@ func TestQcow2Image(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "qcow2"}})
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "qcow2"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestQcow2WithBackingFileRefused(t *testing.T) {
 	}
 	img := filepath.Join(dir, "evil.qcow2")
 	run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", secret, img)
-	_, err := appliance.Open(context.Background(), []appliance.Disk{{Path: img, Format: "qcow2"}})
+	_, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "qcow2"}})
 	if !errors.Is(err, appliance.ErrImageReferences) || !errors.Is(err, imagecheck.ReasonBackingFile) {
 		t.Errorf("Open = %v, want ErrImageReferences and imagecheck.ReasonBackingFile", err)
 	}
@@ -122,7 +122,7 @@ func TestDeclaredRawButQcow2Refused(t *testing.T) {
 	img := filepath.Join(dir, "disguised.img")
 	run(t, "qemu-img", "create", "-q", "-f", "qcow2", img, "16M")
 	before := fileHash(t, img)
-	_, err := appliance.Open(context.Background(), []appliance.Disk{{Path: img, Format: "raw"}})
+	_, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "raw"}})
 	if !errors.Is(err, imagecheck.ReasonFormatMismatch) {
 		t.Errorf("Open = %v, want imagecheck.ReasonFormatMismatch", err)
 	}
@@ -154,7 +154,7 @@ func TestXFSAndReadOnlySession(t *testing.T) {
 	}
 	before := fileHash(t, img)
 
-	ro, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw", ReadOnly: true}})
+	ro, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw", ReadOnly: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,13 +107,13 @@ func TestLVMGuestWithoutLVMTools(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithoutLVMTools())
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, appliance.WithoutLVMTools())
 	if err == nil {
 		s.Close()
 		t.Fatal("Open succeeded without the LVM tools on a guest whose root is on LVM")
 	}
 	var re *appliance.RootError
-	if !errors.As(err, &re) || !errors.Is(err, appliance.ErrNoRoot) || !errors.Is(err, appliance.ErrNoLVMTools) {
+	if !errors.As(err, &re) || !errors.Is(err, vfs.ErrNoRoot) || !errors.Is(err, appliance.ErrNoLVMTools) {
 		t.Fatalf("Open = %v, want a RootError matching ErrNoRoot and ErrNoLVMTools", err)
 	}
 	if !strings.Contains(err.Error(), "install lvm2") {

@@ -9,14 +9,16 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/internal/testimage/novaguest"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // injectNova opens the image through the appliance, applies novaguest.Spec and
 // commits.
-func injectNova(ctx context.Context, img, format string, opts ...appliance.Option) (*inject.Report, error) {
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: format}}, opts...)
+func injectNova(ctx context.Context, img string, format imagecheck.Format, opts ...appliance.Option) (*inject.Report, error) {
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: format}}, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -33,8 +35,8 @@ func injectNova(ctx context.Context, img, format string, opts ...appliance.Optio
 // back with debugfs.
 func TestNovaInjection(t *testing.T) {
 	needE2E(t)
-	for _, format := range []string{"raw", "qcow2"} {
-		t.Run(format, func(t *testing.T) {
+	for _, format := range []imagecheck.Format{imagecheck.Raw, imagecheck.QCOW2} {
+		t.Run(string(format), func(t *testing.T) {
 			dir := t.TempDir()
 			raw := filepath.Join(dir, "debian.raw")
 			novaguest.Image(t, raw, 128)
@@ -76,7 +78,7 @@ func TestNovaInjectionKilledBeforeCommit(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "qcow2"}})
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "qcow2"}})
 	if err != nil {
 		t.Fatal(err)
 	}

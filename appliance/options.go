@@ -6,6 +6,7 @@ import (
 
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/internal/accel"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // Defaults, sized for TCG on a small machine.
@@ -31,7 +32,7 @@ type options struct {
 	runAs                   *User
 	qemuImg                 string
 	policy                  imagecheck.Policy
-	root                    *Root
+	root                    *vfs.Root
 	withoutLVM              bool // build the initramfs without the LVM tools (tests)
 	accel                   Accelerator
 	accelHost               accel.Host    // where the KVM checks look (tests)

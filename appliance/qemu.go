@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/guestinject/guestinject/imagecheck"
 )
 
 // QEMU launches appliances by running qemu-system-x86_64 directly: no
@@ -314,8 +316,8 @@ func (q QEMU) args(spec MachineSpec, lf *launchFiles) ([]string, error) {
 		base := map[string]any{"driver": d.BaseFormat, "node-name": fmt.Sprintf("base%d", i), "read-only": true,
 			"file": map[string]any{"driver": "file", "filename": lf.disks[i].base, "read-only": true}}
 		switch d.BaseFormat {
-		case "raw":
-		case "qcow2":
+		case imagecheck.Raw:
+		case imagecheck.QCOW2:
 			// Never follow a backing file or data file named in the
 			// image's header.
 			base["backing"] = nil

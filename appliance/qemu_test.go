@@ -22,7 +22,7 @@ func TestQEMUFallbacks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, appliance.WithLauncher(q))
+			s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, appliance.WithLauncher(q))
 			if err != nil {
 				t.Fatal(err)
 			}

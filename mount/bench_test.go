@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/internal/testimage"
 	"github.com/guestinject/guestinject/mount"
 	"github.com/guestinject/guestinject/vfs"
@@ -14,14 +15,14 @@ import (
 // benchmarkWriteCommit measures the appliance's BenchmarkWriteCommit
 // injection on the host: Open, a hostname, an authorized_keys file,
 // Commit.
-func benchmarkWriteCommit(b *testing.B, format string, opts ...mount.OpenOption) {
+func benchmarkWriteCommit(b *testing.B, format imagecheck.Format, opts ...mount.OpenOption) {
 	dir := b.TempDir()
 	tree := mustMkdir(b, filepath.Join(dir, "tree"))
 	mustMkdir(b, filepath.Join(tree, "root"))
 	mustMkdir(b, filepath.Join(tree, "etc"))
 	img := filepath.Join(dir, "disk.raw")
 	testimage.Ext4(b, img, tree, 64)
-	if format == mount.QCOW2 {
+	if format == imagecheck.QCOW2 {
 		testimage.Qcow2(b, img, img+".qcow2")
 		img += ".qcow2"
 	}
@@ -29,7 +30,7 @@ func benchmarkWriteCommit(b *testing.B, format string, opts ...mount.OpenOption)
 	opts = append(opts, mount.WithStateDir(state))
 	ctx := b.Context()
 	for b.Loop() {
-		s, err := mount.OpenTrusted(ctx, mount.Image{Path: img, Format: format}, opts...)
+		s, err := mount.OpenTrusted(ctx, vfs.Disk{Path: img, Format: format}, opts...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -42,7 +43,7 @@ func benchmarkWriteCommit(b *testing.B, format string, opts ...mount.OpenOption)
 
 func BenchmarkWriteCommitRaw(b *testing.B) {
 	needFUSEExport(b)
-	benchmarkWriteCommit(b, mount.Raw)
+	benchmarkWriteCommit(b, imagecheck.Raw)
 }
 
 // BenchmarkWriteInPlaceRaw is the same work on a raw image written in
@@ -58,7 +59,7 @@ func BenchmarkWriteInPlaceRaw(b *testing.B) {
 	state := stateDir(b, dir)
 	ctx := b.Context()
 	for b.Loop() {
-		s, err := mount.OpenTrustedInPlace(ctx, mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
+		s, err := mount.OpenTrustedInPlace(ctx, vfs.Disk{Path: img, Format: imagecheck.Raw}, mount.WithStateDir(state))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -71,7 +72,7 @@ func BenchmarkWriteInPlaceRaw(b *testing.B) {
 
 func BenchmarkWriteCommitQcow2(b *testing.B) {
 	needFUSEExport(b)
-	benchmarkWriteCommit(b, mount.QCOW2)
+	benchmarkWriteCommit(b, imagecheck.QCOW2)
 }
 
 // writeSample makes the writes every benchmark measures.

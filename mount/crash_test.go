@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/internal/testimage"
 	"github.com/guestinject/guestinject/mount"
 	"github.com/guestinject/guestinject/vfs"
@@ -29,13 +30,14 @@ func TestHelperProcess(t *testing.T) {
 	if job == "" {
 		t.Skip("helper for TestCrash* and TestConcurrentProcesses")
 	}
-	var mode, state, img, format string
+	var mode, state, img string
+	var format imagecheck.Format
 	if _, err := fmt.Sscan(job, &mode, &state, &img, &format); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	open := func() *mount.Session {
-		s, err := mount.OpenTrusted(ctx, mount.Image{Path: img, Format: format}, mount.WithStateDir(state))
+		s, err := mount.OpenTrusted(ctx, vfs.Disk{Path: img, Format: format}, mount.WithStateDir(state))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +62,7 @@ func TestHelperProcess(t *testing.T) {
 	}
 }
 
-func helper(t *testing.T, mode, state, img, format string) *exec.Cmd {
+func helper(t *testing.T, mode, state, img string, format imagecheck.Format) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %s", helperEnv, mode, state, img, format))
 	cmd.Stderr = os.Stderr
@@ -73,10 +75,10 @@ func helper(t *testing.T, mode, state, img, format string) *exec.Cmd {
 // releases all of it, and that an overlay's changes never reach the image.
 func TestCrashThenNextOpenCleansUp(t *testing.T) {
 	needFUSEExport(t)
-	for _, format := range []string{mount.Raw, mount.QCOW2} {
-		t.Run(format, func(t *testing.T) {
+	for _, format := range []imagecheck.Format{imagecheck.Raw, imagecheck.QCOW2} {
+		t.Run(string(format), func(t *testing.T) {
 			img := smallExt4(t)
-			if format == mount.QCOW2 {
+			if format == imagecheck.QCOW2 {
 				q := img + ".qcow2"
 				testimage.Qcow2(t, img, q)
 				img = q
@@ -106,7 +108,7 @@ func TestCrashThenNextOpenCleansUp(t *testing.T) {
 			if len(mountsUnder(t, state)) == 0 {
 				t.Fatal("nothing left mounted after the crash; the test proves nothing")
 			}
-			s, err := mount.OpenTrusted(t.Context(), mount.Image{Path: img, Format: format, ReadOnly: true}, mount.WithStateDir(state))
+			s, err := mount.OpenTrusted(t.Context(), vfs.Disk{Path: img, Format: format, ReadOnly: true}, mount.WithStateDir(state))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,9 +133,9 @@ func TestConcurrentProcesses(t *testing.T) {
 	dir := t.TempDir()
 	state := stateDir(t, dir)
 	var wg sync.WaitGroup
-	for i, format := range []string{mount.Raw, mount.Raw, mount.QCOW2} {
+	for i, format := range []imagecheck.Format{imagecheck.Raw, imagecheck.Raw, imagecheck.QCOW2} {
 		img := smallExt4(t)
-		if format == mount.QCOW2 {
+		if format == imagecheck.QCOW2 {
 			testimage.Qcow2(t, img, img+".qcow2")
 			img += ".qcow2"
 		}

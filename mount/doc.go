@@ -18,10 +18,12 @@
 //     no other file, on the same descriptor that is then attached.
 //   - The partition table (GPT or MBR) is read by this package, and each
 //     volume's filesystem type by internal/blkid from its superblock. The
-//     volume is the one Partition, FilesystemLabel or FilesystemUUID
-//     names, or else the only Linux filesystem; its type must be ext2,
-//     ext3, ext4, xfs, btrfs or vfat, and it is mounted with exactly that
-//     type, so the kernel never tries its other drivers on the image.
+//     volume is the one WithRoot names (by partition, label or UUID), or
+//     else the only Linux filesystem; its type must be ext2, ext3, ext4,
+//     xfs, btrfs or vfat, and it is mounted with exactly that type, so the
+//     kernel never tries its other drivers on the image. A choice that
+//     fails is a *RootError wrapping the vfs root errors every image
+//     backend returns.
 //   - The image is exported as a raw file over FUSE by qemu-storage-daemon
 //     with every block node spelled out (explicit driver, no backing file)
 //     and a loop device is bound with LOOP_CONFIGURE (autoclear, read-only

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/mount"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -61,8 +62,8 @@ func ExampleOpenDir() {
 // stays unchanged unless Commit succeeds.
 func ExampleOpenTrusted() {
 	ctx := context.Background()
-	s, err := mount.OpenTrusted(ctx, mount.Image{Path: "/var/lib/images/golden.raw", Format: mount.Raw},
-		mount.FilesystemLabel("root"))
+	s, err := mount.OpenTrusted(ctx, vfs.Disk{Path: "/var/lib/images/golden.raw", Format: imagecheck.Raw},
+		mount.WithRoot(vfs.Root{Label: "root"}))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/internal/testimage"
 	"github.com/guestinject/guestinject/mount"
+	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )
 
@@ -55,7 +57,7 @@ func TestInjectSpecReadBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	s, err := mount.OpenTrusted(ctx, mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
+	s, err := mount.OpenTrusted(ctx, vfs.Disk{Path: img, Format: imagecheck.Raw}, mount.WithStateDir(state))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/internal/testimage"
 	"github.com/guestinject/guestinject/mount"
 	"github.com/guestinject/guestinject/vfs"
@@ -30,7 +31,7 @@ func layoutSizeMiB(layout vfstest.Layout) int64 {
 // imageHarness runs the conformance suite on images built from each
 // layout; build turns the layout's host tree into an image and returns its
 // path and format.
-func imageHarness(build func(t *testing.T, tree string, layout vfstest.Layout) mount.Image, inPlace bool) vfstest.Harness {
+func imageHarness(build func(t *testing.T, tree string, layout vfstest.Layout) vfs.Disk, inPlace bool) vfstest.Harness {
 	return vfstest.Harness{
 		New: func(t *testing.T, hostDir string, layout vfstest.Layout) vfs.FS {
 			if err := layout.WriteDir(hostDir); err != nil {
@@ -55,10 +56,10 @@ func imageHarness(build func(t *testing.T, tree string, layout vfstest.Layout) m
 	}
 }
 
-func rawExt4(t *testing.T, tree string, layout vfstest.Layout) mount.Image {
+func rawExt4(t *testing.T, tree string, layout vfstest.Layout) vfs.Disk {
 	img := filepath.Join(t.TempDir(), "disk.raw")
 	testimage.Ext4Exact(t, img, tree, layoutSizeMiB(layout))
-	return mount.Image{Path: img, Format: mount.Raw}
+	return vfs.Disk{Path: img, Format: imagecheck.Raw}
 }
 
 func TestConformanceRawExt4(t *testing.T) {
@@ -71,11 +72,11 @@ func TestConformanceQcow2(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a storage daemon per case; skipped with -short")
 	}
-	vfstest.Run(t, imageHarness(func(t *testing.T, tree string, layout vfstest.Layout) mount.Image {
+	vfstest.Run(t, imageHarness(func(t *testing.T, tree string, layout vfstest.Layout) vfs.Disk {
 		raw := rawExt4(t, tree, layout)
 		img := filepath.Join(filepath.Dir(raw.Path), "disk.qcow2")
 		testimage.Qcow2(t, raw.Path, img)
-		return mount.Image{Path: img, Format: mount.QCOW2}
+		return vfs.Disk{Path: img, Format: imagecheck.QCOW2}
 	}, false))
 }
 
@@ -86,12 +87,12 @@ func TestConformanceRawXFS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mounts twice per case; skipped with -short")
 	}
-	vfstest.Run(t, imageHarness(func(t *testing.T, tree string, layout vfstest.Layout) mount.Image {
+	vfstest.Run(t, imageHarness(func(t *testing.T, tree string, layout vfstest.Layout) vfs.Disk {
 		dir := t.TempDir()
 		img := filepath.Join(dir, "disk.raw")
 		testimage.Sparse(t, img, 320<<20+layoutSizeMiB(layout)<<20)
 		testimage.Run(t, "mkfs.xfs", "-q", "-f", img)
-		fill, err := mount.OpenTrustedInPlace(t.Context(), mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(t.TempDir()))
+		fill, err := mount.OpenTrustedInPlace(t.Context(), vfs.Disk{Path: img, Format: imagecheck.Raw}, mount.WithStateDir(t.TempDir()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +103,7 @@ func TestConformanceRawXFS(t *testing.T) {
 		if err := fill.Close(); err != nil {
 			t.Fatal(err)
 		}
-		return mount.Image{Path: img, Format: mount.Raw}
+		return vfs.Disk{Path: img, Format: imagecheck.Raw}
 	}, true))
 }
 
@@ -129,9 +130,9 @@ func mustMkdir(t testing.TB, dir string) string {
 func TestInPlaceRefusesQcow2(t *testing.T) {
 	state := t.TempDir()
 	img := filepath.Join(state, "disk.qcow2")
-	_, err := mount.OpenTrustedInPlace(t.Context(), mount.Image{Path: img, Format: mount.QCOW2}, mount.WithStateDir(state))
+	_, err := mount.OpenTrustedInPlace(t.Context(), vfs.Disk{Path: img, Format: imagecheck.QCOW2}, mount.WithStateDir(state))
 	var pe *fs.PathError
-	if !errors.Is(err, mount.ErrUnsupportedFormat) || !errors.As(err, &pe) || pe.Path != img || !strings.Contains(err.Error(), "in place") {
+	if !errors.Is(err, vfs.ErrUnsupportedFormat) || !errors.As(err, &pe) || pe.Path != img || !strings.Contains(err.Error(), "in place") {
 		t.Fatalf("qcow2 in place: %v, want *fs.PathError for %s wrapping ErrUnsupportedFormat saying in place", err, img)
 	}
 	if entries, _ := os.ReadDir(state); len(entries) != 0 {
@@ -140,18 +141,18 @@ func TestInPlaceRefusesQcow2(t *testing.T) {
 }
 
 func TestOpenRefusesUndeclaredFormat(t *testing.T) {
-	for _, format := range []string{"", "auto", "vmdk"} {
+	for _, format := range []imagecheck.Format{"", "auto", "vmdk"} {
 		for _, open := range []func() error{
 			func() error {
-				_, err := mount.OpenTrusted(t.Context(), mount.Image{Path: "/nonexistent", Format: format})
+				_, err := mount.OpenTrusted(t.Context(), vfs.Disk{Path: "/nonexistent", Format: format})
 				return err
 			},
 			func() error {
-				_, err := mount.OpenTrustedInPlace(t.Context(), mount.Image{Path: "/nonexistent", Format: format})
+				_, err := mount.OpenTrustedInPlace(t.Context(), vfs.Disk{Path: "/nonexistent", Format: format})
 				return err
 			},
 		} {
-			if err := open(); !errors.Is(err, mount.ErrUnsupportedFormat) {
+			if err := open(); !errors.Is(err, vfs.ErrUnsupportedFormat) {
 				t.Errorf("format %q: %v, want ErrUnsupportedFormat", format, err)
 			}
 		}
@@ -166,7 +167,7 @@ func TestOpenRunsImagecheck(t *testing.T) {
 	img := filepath.Join(dir, "disk.qcow2")
 	testimage.Run(t, "qemu-img", "create", "-q", "-f", "qcow2", img, "16M")
 	state := stateDir(t, dir)
-	_, err := mount.OpenTrusted(t.Context(), mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
+	_, err := mount.OpenTrusted(t.Context(), vfs.Disk{Path: img, Format: imagecheck.Raw}, mount.WithStateDir(state))
 	if err == nil || !strings.Contains(err.Error(), "qcow2") {
 		t.Fatalf("raw-declared qcow2 image: %v, want an imagecheck rejection", err)
 	}
@@ -179,11 +180,11 @@ func TestInPlaceWritesLandInImage(t *testing.T) {
 	img := smallExt4(t)
 	state := stateDir(t, filepath.Dir(img))
 	ctx := t.Context()
-	s, err := mount.OpenTrustedInPlace(ctx, mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
+	s, err := mount.OpenTrustedInPlace(ctx, vfs.Disk{Path: img, Format: imagecheck.Raw}, mount.WithStateDir(state))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Volume().Info.Type; got != "ext4" {
+	if got := s.Volume().Type; got != "ext4" {
 		t.Errorf("volume type %s, want ext4", got)
 	}
 	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("injected\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
@@ -231,7 +232,7 @@ func TestReadOnlyChangesNothing(t *testing.T) {
 	before := testimage.FileHash(t, img)
 	state := stateDir(t, filepath.Dir(img))
 	ctx := t.Context()
-	s, err := mount.OpenTrusted(ctx, mount.Image{Path: img, Format: mount.Raw, ReadOnly: true}, mount.WithStateDir(state))
+	s, err := mount.OpenTrusted(ctx, vfs.Disk{Path: img, Format: imagecheck.Raw, ReadOnly: true}, mount.WithStateDir(state))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,17 +253,17 @@ func TestReadOnlyChangesNothing(t *testing.T) {
 
 func TestOverlayCloseDiscardsCommitMerges(t *testing.T) {
 	needFUSEExport(t)
-	for _, format := range []string{mount.Raw, mount.QCOW2} {
-		t.Run(format, func(t *testing.T) {
+	for _, format := range []imagecheck.Format{imagecheck.Raw, imagecheck.QCOW2} {
+		t.Run(string(format), func(t *testing.T) {
 			img := smallExt4(t)
-			if format == mount.QCOW2 {
+			if format == imagecheck.QCOW2 {
 				q := img + ".qcow2"
 				testimage.Qcow2(t, img, q)
 				img = q
 			}
 			state := stateDir(t, filepath.Dir(img))
 			ctx := t.Context()
-			image := mount.Image{Path: img, Format: format}
+			image := vfs.Disk{Path: img, Format: format}
 			write := func(s *mount.Session, content string) {
 				t.Helper()
 				if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader(content), vfs.WriteOptions{Perm: 0o644}); err != nil {
@@ -289,7 +290,7 @@ func TestOverlayCloseDiscardsCommitMerges(t *testing.T) {
 			if err := s.Commit(ctx); err != nil {
 				t.Fatal(err)
 			}
-			s, err = mount.OpenTrusted(ctx, mount.Image{Path: img, Format: format, ReadOnly: true}, mount.WithStateDir(state))
+			s, err = mount.OpenTrusted(ctx, vfs.Disk{Path: img, Format: format, ReadOnly: true}, mount.WithStateDir(state))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -316,7 +317,7 @@ func TestPartitionSelection(t *testing.T) {
 	testimage.GPT(t, img, tree)
 	state := stateDir(t, dir)
 	ctx := t.Context()
-	image := mount.Image{Path: img, Format: mount.Raw, ReadOnly: true}
+	image := vfs.Disk{Path: img, Format: imagecheck.Raw, ReadOnly: true}
 	for _, tc := range []struct {
 		name     string
 		opt      mount.OpenOption
@@ -324,10 +325,10 @@ func TestPartitionSelection(t *testing.T) {
 		wantType string
 	}{
 		{"auto", nil, 2, "ext4"},
-		{"number", mount.Partition(2), 2, "ext4"},
-		{"label", mount.FilesystemLabel("root"), 2, "ext4"},
-		{"fat number", mount.Partition(1), 1, "vfat"},
-		{"fat label", mount.FilesystemLabel("EFI"), 1, "vfat"},
+		{"number", mount.WithRoot(vfs.Root{Volume: &vfs.VolumeRef{Partition: 2}}), 2, "ext4"},
+		{"label", mount.WithRoot(vfs.Root{Label: "root"}), 2, "ext4"},
+		{"fat number", mount.WithRoot(vfs.Root{Volume: &vfs.VolumeRef{Partition: 1}}), 1, "vfat"},
+		{"fat label", mount.WithRoot(vfs.Root{Label: "EFI"}), 1, "vfat"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := []mount.OpenOption{mount.WithStateDir(state)}
@@ -347,7 +348,7 @@ func TestPartitionSelection(t *testing.T) {
 			}
 			defer s.Close()
 			v := s.Volume()
-			if v.Partition != tc.wantPart || string(v.Info.Type) != tc.wantType {
+			if v.Partition != tc.wantPart || v.Type != tc.wantType {
 				t.Errorf("mounted %v, want partition %d (%s)", v, tc.wantPart, tc.wantType)
 			}
 			if tc.wantType == "ext4" {
@@ -358,13 +359,13 @@ func TestPartitionSelection(t *testing.T) {
 		})
 	}
 	t.Run("uuid", func(t *testing.T) {
-		s, err := mount.OpenTrusted(ctx, image, mount.WithStateDir(state), mount.FilesystemLabel("root"))
+		s, err := mount.OpenTrusted(ctx, image, mount.WithStateDir(state), mount.WithRoot(vfs.Root{Label: "root"}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		uuid := s.Volume().Info.UUID
+		uuid := s.Volume().UUID
 		s.Close()
-		s, err = mount.OpenTrusted(ctx, image, mount.WithStateDir(state), mount.FilesystemUUID(strings.ToUpper(uuid)))
+		s, err = mount.OpenTrusted(ctx, image, mount.WithStateDir(state), mount.WithRoot(vfs.Root{UUID: strings.ToUpper(uuid)}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -374,10 +375,10 @@ func TestPartitionSelection(t *testing.T) {
 		}
 	})
 	t.Run("missing", func(t *testing.T) {
-		_, err := mount.OpenTrusted(ctx, image, mount.WithStateDir(state), mount.Partition(7))
-		var ve *mount.VolumeError
-		if !errors.Is(err, mount.ErrNoFilesystem) || !errors.As(err, &ve) || len(ve.Volumes) != 2 {
-			t.Errorf("partition 7: %v, want a VolumeError listing 2 volumes wrapping ErrNoFilesystem", err)
+		_, err := mount.OpenTrusted(ctx, image, mount.WithStateDir(state), mount.WithRoot(vfs.Root{Volume: &vfs.VolumeRef{Partition: 7}}))
+		var re *mount.RootError
+		if !errors.Is(err, vfs.ErrRootNotFound) || !errors.As(err, &re) || len(re.Volumes) != 2 {
+			t.Errorf("partition 7: %v, want a RootError listing 2 volumes wrapping vfs.ErrRootNotFound", err)
 		}
 	})
 }
@@ -390,11 +391,11 @@ func TestFilesystemAllowlist(t *testing.T) {
 	testimage.Sparse(t, img, 16<<20)
 	testimage.Run(t, "mkswap", "-q", img)
 	state := stateDir(t, dir)
-	_, err := mount.OpenTrusted(t.Context(), mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
-	if !errors.Is(err, mount.ErrNoFilesystem) {
-		t.Errorf("swap image, auto: %v, want ErrNoFilesystem", err)
+	_, err := mount.OpenTrusted(t.Context(), vfs.Disk{Path: img, Format: imagecheck.Raw}, mount.WithStateDir(state))
+	if !errors.Is(err, vfs.ErrNoRoot) {
+		t.Errorf("swap image, auto: %v, want vfs.ErrNoRoot", err)
 	}
-	_, err = mount.OpenTrusted(t.Context(), mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state), mount.FilesystemUUID(swapUUID(t, img)))
+	_, err = mount.OpenTrusted(t.Context(), vfs.Disk{Path: img, Format: imagecheck.Raw}, mount.WithStateDir(state), mount.WithRoot(vfs.Root{UUID: swapUUID(t, img)}))
 	if !errors.Is(err, mount.ErrFilesystemNotAllowed) {
 		t.Errorf("swap image named by UUID: %v, want ErrFilesystemNotAllowed", err)
 	}
@@ -415,7 +416,7 @@ func TestCancelledOpenLeavesNothing(t *testing.T) {
 	// interrupts, nothing may be left behind.
 	for _, d := range []time.Duration{time.Millisecond, 10 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond, 120 * time.Millisecond} {
 		ctx, cancel := context.WithTimeout(t.Context(), d)
-		s, err := mount.OpenTrusted(ctx, mount.Image{Path: q, Format: mount.QCOW2}, mount.WithStateDir(state))
+		s, err := mount.OpenTrusted(ctx, vfs.Disk{Path: q, Format: imagecheck.QCOW2}, mount.WithStateDir(state))
 		cancel()
 		if err == nil {
 			s.Close()
@@ -437,7 +438,7 @@ func TestBusyUnmountIsNotForced(t *testing.T) {
 	}
 	img := smallExt4(t)
 	state := t.TempDir()
-	s, err := mount.OpenTrusted(t.Context(), mount.Image{Path: img, Format: mount.Raw}, mount.WithStateDir(state))
+	s, err := mount.OpenTrusted(t.Context(), vfs.Disk{Path: img, Format: imagecheck.Raw}, mount.WithStateDir(state))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,17 +487,17 @@ func kernelHas(t *testing.T, fs string) bool {
 
 // sessionHarness runs vfstest's session section on ext4 images of format
 // opened with OpenTrusted.
-func sessionHarness(format string) vfstest.SessionHarness {
+func sessionHarness(format imagecheck.Format) vfstest.SessionHarness {
 	return vfstest.SessionHarness{NewImage: func(t *testing.T, root string) vfstest.SessionImage {
 		img := filepath.Join(t.TempDir(), "disk.raw")
 		testimage.Ext4Exact(t, img, root, 64)
-		if format == mount.QCOW2 {
+		if format == imagecheck.QCOW2 {
 			testimage.Qcow2(t, img, img+".qcow2")
 			img += ".qcow2"
 		}
 		state := stateDir(t, filepath.Dir(img))
 		open := func(t *testing.T) vfs.Session {
-			s, err := mount.OpenTrusted(t.Context(), mount.Image{Path: img, Format: format}, mount.WithStateDir(state))
+			s, err := mount.OpenTrusted(t.Context(), vfs.Disk{Path: img, Format: format}, mount.WithStateDir(state))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -508,10 +509,10 @@ func sessionHarness(format string) vfstest.SessionHarness {
 
 func TestSessionRaw(t *testing.T) {
 	needFUSEExport(t)
-	vfstest.RunSession(t, sessionHarness(mount.Raw))
+	vfstest.RunSession(t, sessionHarness(imagecheck.Raw))
 }
 
 func TestSessionQcow2(t *testing.T) {
 	needFUSEExport(t)
-	vfstest.RunSession(t, sessionHarness(mount.QCOW2))
+	vfstest.RunSession(t, sessionHarness(imagecheck.QCOW2))
 }

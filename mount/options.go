@@ -4,24 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/guestinject/guestinject/imagecheck"
-)
-
-// Image is a guest disk image for OpenTrusted and OpenTrustedInPlace.
-type Image struct {
-	// Path is the image file.
-	Path string
-	// Format is the declared format, "raw" or "qcow2". It is never
-	// probed; imagecheck verifies that the content agrees.
-	Format string
-	// ReadOnly attaches the image read-only and mounts the filesystem
-	// read-only: nothing, not even the filesystem's journal, is written.
-	ReadOnly bool
-}
-
-// Formats the host mount attaches.
-const (
-	Raw   = "raw"
-	QCOW2 = "qcow2"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // OpenOption configures OpenTrusted and OpenTrustedInPlace.
@@ -32,7 +15,7 @@ type openOptionFunc func(*openOptions)
 func (f openOptionFunc) applyOpen(o *openOptions) { f(o) }
 
 type openOptions struct {
-	selector selector
+	root     *vfs.Root
 	policy   *imagecheck.Policy
 	stateDir string
 	storageD string
@@ -41,20 +24,13 @@ type openOptions struct {
 	dirOpts  []DirOption
 }
 
-// Partition mounts partition n (counting from 1) of a partitioned image.
-func Partition(n int) OpenOption {
-	return openOptionFunc(func(o *openOptions) { o.selector = selector{partition: n} })
-}
-
-// FilesystemLabel mounts the volume whose filesystem label is label.
-func FilesystemLabel(label string) OpenOption {
-	return openOptionFunc(func(o *openOptions) { o.selector = selector{label: label} })
-}
-
-// FilesystemUUID mounts the volume whose filesystem UUID is uuid (as
-// blkid(8) prints it; compared without regard to case).
-func FilesystemUUID(uuid string) OpenOption {
-	return openOptionFunc(func(o *openOptions) { o.selector = selector{uuid: uuid} })
+// WithRoot mounts the filesystem r names instead of the only Linux
+// filesystem on the image: a partition (Volume with Disk 0 and a
+// partition number counting from 1), a label or a UUID (as blkid(8)
+// prints it; compared without regard to case). A Root the host mount
+// cannot select (see CheckRoot) makes the open fail.
+func WithRoot(r vfs.Root) OpenOption {
+	return openOptionFunc(func(o *openOptions) { o.root = &r })
 }
 
 // WithPolicy checks the image with p instead of imagecheck.DefaultPolicy.

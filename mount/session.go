@@ -30,7 +30,7 @@ const teardownTimeout = 30 * time.Second
 type Session struct {
 	*DirFS
 
-	image    Image
+	image    vfs.Disk
 	abs      string
 	volume   Volume
 	log      *slog.Logger
@@ -63,14 +63,14 @@ var (
 // qemu-storage-daemon, with a private qcow2 overlay taking every write
 // unless Image.ReadOnly, and that file is bound to a loop device
 // (LOOP_CONFIGURE with autoclear; a read-only raw image is bound
-// directly). The volume to mount is chosen by Partition, FilesystemLabel
-// or FilesystemUUID, or else is the only Linux filesystem on the image;
+// directly). The volume to mount is the one WithRoot names (a partition,
+// label or UUID), or else the only Linux filesystem on the image;
 // its type, read from its superblock, must be ext2, ext3, ext4, xfs,
 // btrfs or vfat, and it is mounted with that type and nodev, nosuid and
 // noexec on a private mount point. OpenTrusted first cleans up after
 // crashed sessions in its state directory (see Cleanup). On any error,
 // and when ctx ends, everything attached so far is released.
-func OpenTrusted(ctx context.Context, image Image, opts ...OpenOption) (*Session, error) {
+func OpenTrusted(ctx context.Context, image vfs.Disk, opts ...OpenOption) (*Session, error) {
 	return open(ctx, image, false, opts)
 }
 
@@ -89,7 +89,7 @@ type InPlace struct {
 // OpenTrustedInPlace mounts the raw image on the host as OpenTrusted does,
 // for an image the caller trusts, but binds the image itself to the loop
 // device: no storage daemon, no overlay, no merge, and no way back.
-func OpenTrustedInPlace(ctx context.Context, image Image, opts ...OpenOption) (*InPlace, error) {
+func OpenTrustedInPlace(ctx context.Context, image vfs.Disk, opts ...OpenOption) (*InPlace, error) {
 	s, err := open(ctx, image, true, opts)
 	if err != nil {
 		return nil, err
@@ -124,7 +124,7 @@ func (p *InPlace) Close() error {
 	return nil
 }
 
-func open(ctx context.Context, image Image, inPlace bool, opts []OpenOption) (_ *Session, err error) {
+func open(ctx context.Context, image vfs.Disk, inPlace bool, opts []OpenOption) (_ *Session, err error) {
 	o := openOptions{storageD: "qemu-storage-daemon", qemuImg: "qemu-img"}
 	for _, opt := range opts {
 		opt.applyOpen(&o)
@@ -134,11 +134,17 @@ func open(ctx context.Context, image Image, inPlace bool, opts []OpenOption) (_ 
 		log = slog.New(slog.DiscardHandler)
 	}
 	pathErr := func(err error) error { return &fs.PathError{Op: "mount", Path: image.Path, Err: err} }
-	if image.Format != Raw && image.Format != QCOW2 {
-		return nil, pathErr(fmt.Errorf("%w: %q (declare %q or %q)", ErrUnsupportedFormat, image.Format, Raw, QCOW2))
+	if image.Format != imagecheck.Raw && image.Format != imagecheck.QCOW2 {
+		return nil, pathErr(fmt.Errorf("%w: %q (declare %q or %q)", vfs.ErrUnsupportedFormat, image.Format, imagecheck.Raw, imagecheck.QCOW2))
 	}
-	if inPlace && image.Format != Raw {
-		return nil, pathErr(fmt.Errorf("%w: %q cannot be written in place (only %q can; OpenTrusted writes %q through an overlay)", ErrUnsupportedFormat, image.Format, Raw, image.Format))
+	if inPlace && image.Format != imagecheck.Raw {
+		return nil, pathErr(fmt.Errorf("%w: %q cannot be written in place (only %q can; OpenTrusted writes %q through an overlay)", vfs.ErrUnsupportedFormat, image.Format, imagecheck.Raw, image.Format))
+	}
+	var sel selector
+	if o.root != nil {
+		if sel, err = selectorFor(*o.root); err != nil {
+			return nil, pathErr(fmt.Errorf("WithRoot: %w", err))
+		}
 	}
 	abs, err := filepath.Abs(image.Path)
 	if err != nil {
@@ -182,7 +188,7 @@ func open(ctx context.Context, image Image, inPlace bool, opts []OpenOption) (_ 
 	// The same descriptor is checked and then attached (or reopened by the
 	// daemon under the same name), so the content checked is the content
 	// served unless the caller swaps files under its own path.
-	info, err := imagecheck.Check(ctx, s.imgFile, fi.Size(), imagecheck.Format(image.Format), policy)
+	info, err := imagecheck.Check(ctx, s.imgFile, fi.Size(), image.Format, policy)
 	if err != nil {
 		return nil, pathErr(err)
 	}
@@ -200,7 +206,7 @@ func open(ctx context.Context, image Image, inPlace bool, opts []OpenOption) (_ 
 	log.Debug("mount: session directory", "dir", s.dir.path)
 
 	backing := s.imgFile
-	if image.Format == QCOW2 || (!inPlace && !image.ReadOnly) {
+	if image.Format == imagecheck.QCOW2 || (!inPlace && !image.ReadOnly) {
 		if !image.ReadOnly {
 			s.overlay = s.dir.file(overlayName)
 			if err := qemuImgCreateOverlay(ctx, o.qemuImg, s.overlay, abs, image.Format, info.VirtualSize); err != nil {
@@ -225,7 +231,7 @@ func open(ctx context.Context, image Image, inPlace bool, opts []OpenOption) (_ 
 	if err != nil {
 		return nil, pathErr(err)
 	}
-	if s.volume, err = o.selector.choose(vols); err != nil {
+	if s.volume, err = sel.choose(vols); err != nil {
 		return nil, pathErr(err)
 	}
 	if s.loop, err = attachLoop(ctx, backing, s.volume.offset, s.volume.size, image.ReadOnly); err != nil {
@@ -240,7 +246,7 @@ func open(ctx context.Context, image Image, inPlace bool, opts []OpenOption) (_ 
 	if image.ReadOnly {
 		mflags |= unix.MS_RDONLY
 	}
-	fstype := allowedTypes[s.volume.Info.Type]
+	fstype := allowedTypes[s.volume.fs]
 	device := "/dev/" + s.loop.name
 	if err := unix.Mount(device, target, fstype, mflags, ""); err != nil {
 		return nil, pathErr(fmt.Errorf("mounting %s (%s) as %s: %w", s.volume, device, fstype, err))

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/internal/ownerdir"
 )
 
@@ -32,17 +33,18 @@ type storageDaemon struct {
 // out: formats are explicit and the image never gets a backing file, so
 // QEMU reads no file name or format from any header.
 type exportSpec struct {
-	image, format string // the guest image and its declared format
-	overlay       string // qcow2 overlay over the image, "" for none
-	readOnly      bool
-	export        string // existing regular file the export is mounted on
+	image    string            // the guest image
+	format   imagecheck.Format // its declared format
+	overlay  string            // qcow2 overlay over the image, "" for none
+	readOnly bool
+	export   string // existing regular file the export is mounted on
 }
 
 func (s exportSpec) args() ([]string, error) {
 	imageRO := s.readOnly || s.overlay != ""
 	image := map[string]any{"driver": s.format, "node-name": "image", "read-only": imageRO,
 		"file": map[string]any{"driver": "file", "filename": s.image, "read-only": imageRO}}
-	if s.format == QCOW2 {
+	if s.format == imagecheck.QCOW2 {
 		image["backing"] = nil
 	}
 	nodes := []map[string]any{image}
@@ -174,9 +176,9 @@ func (t *tailBuffer) String() string {
 
 // qemuImgCommit merges overlay into image (both spelled out, so qemu-img
 // reads no file name or format from a header).
-func qemuImgCommit(ctx context.Context, qemuImg, image, format, overlay string) error {
+func qemuImgCommit(ctx context.Context, qemuImg, image string, format imagecheck.Format, overlay string) error {
 	base := map[string]any{"driver": format, "file": map[string]any{"driver": "file", "filename": image}}
-	if format == QCOW2 {
+	if format == imagecheck.QCOW2 {
 		base["backing"] = nil
 	}
 	j, err := json.Marshal(map[string]any{"driver": "qcow2", "file": map[string]any{"driver": "file", "filename": overlay}, "backing": base})
@@ -189,8 +191,8 @@ func qemuImgCommit(ctx context.Context, qemuImg, image, format, overlay string) 
 // qemuImgCreateOverlay makes an empty qcow2 overlay of size bytes. The
 // backing name in its header is for people only (-u); the daemon and the
 // commit spell the backing node out.
-func qemuImgCreateOverlay(ctx context.Context, qemuImg, overlay, image, format string, size int64) error {
-	return runTool(ctx, qemuImg, "create", "-q", "-f", "qcow2", "-u", "-F", format, "-b", image, overlay, strconv.FormatInt(size, 10))
+func qemuImgCreateOverlay(ctx context.Context, qemuImg, overlay, image string, format imagecheck.Format, size int64) error {
+	return runTool(ctx, qemuImg, "create", "-q", "-f", "qcow2", "-u", "-F", string(format), "-b", image, overlay, strconv.FormatInt(size, 10))
 }
 
 func runTool(ctx context.Context, name string, args ...string) error {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/internal/libvirttest"
 	"github.com/guestinject/guestinject/internal/testimage/novaguest"
@@ -40,7 +41,7 @@ func BenchmarkCompareNovaInjection(b *testing.B) {
 
 	viaAppliance := func(opts ...appliance.Option) func(context.Context, string) error {
 		return func(ctx context.Context, img string) error {
-			s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "qcow2"}}, opts...)
+			s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "qcow2"}}, opts...)
 			if err != nil {
 				return err
 			}
@@ -49,7 +50,7 @@ func BenchmarkCompareNovaInjection(b *testing.B) {
 		}
 	}
 	viaMount := func(ctx context.Context, img string) error {
-		s, err := mount.OpenTrusted(ctx, mount.Image{Path: img, Format: mount.QCOW2})
+		s, err := mount.OpenTrusted(ctx, vfs.Disk{Path: img, Format: imagecheck.QCOW2})
 		if err != nil {
 			return err
 		}

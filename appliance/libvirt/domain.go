@@ -10,6 +10,8 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // ErrDomainActive means the domain is running (or paused): its disks are
@@ -37,9 +39,10 @@ func (e *DomainError) Error() string {
 
 func (e *DomainError) Unwrap() error { return e.Err }
 
-// DomainDisk is a disk of a libvirt domain, as Disk for appliance.Open.
+// DomainDisk is a disk of a libvirt domain, as a vfs.Disk for
+// appliance.Open.
 type DomainDisk struct {
-	appliance.Disk
+	vfs.Disk
 	Target string // the guest's device name, e.g. "vda"
 }
 
@@ -88,9 +91,9 @@ func DomainDisks(domainXML string) ([]DomainDisk, error) {
 			return nil, refuse("encrypted")
 		}
 		disks = append(disks, DomainDisk{
-			Disk: appliance.Disk{
+			Disk: vfs.Disk{
 				Path:     d.Source.File.File,
-				Format:   d.Driver.Type,
+				Format:   imagecheck.Format(d.Driver.Type),
 				ReadOnly: d.ReadOnly != nil || d.Shareable != nil,
 			},
 			Target: target,
@@ -162,7 +165,7 @@ func OpenDomain(ctx context.Context, uri, domain string, opts ...appliance.Optio
 	if err != nil {
 		return nil, err
 	}
-	plain := make([]appliance.Disk, len(disks))
+	plain := make([]vfs.Disk, len(disks))
 	for i, d := range disks {
 		plain[i] = d.Disk
 	}

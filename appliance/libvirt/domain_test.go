@@ -81,8 +81,8 @@ func TestOpenDomain(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if len(s.Disks) != 2 || s.Disks[0].Target != "vda" || s.Disks[0].Format != c.rootFormat || s.Disks[0].Path != root ||
-				s.Disks[1].Target != "vdb" || s.Disks[1].Format != c.dataFormat || s.Disks[1].Path != data {
+			if len(s.Disks) != 2 || s.Disks[0].Target != "vda" || string(s.Disks[0].Format) != c.rootFormat || s.Disks[0].Path != root ||
+				s.Disks[1].Target != "vdb" || string(s.Disks[1].Format) != c.dataFormat || s.Disks[1].Path != data {
 				t.Errorf("Disks = %+v, want vda %s %s and vdb %s %s", s.Disks, c.rootFormat, root, c.dataFormat, data)
 			}
 			rep, err := inject.Apply(ctx, s, novaguest.Spec())

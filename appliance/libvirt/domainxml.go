@@ -8,6 +8,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/imagecheck"
 )
 
 // hostFacts is what a launch needs to know about the hypervisor behind a
@@ -227,12 +228,12 @@ func overlayDisk(i int, md appliance.MachineDisk, host hostFacts) (libvirtxml.Do
 		source.SecLabel = []libvirtxml.DomainDeviceSecLabel{{Model: "dac", Relabel: "no"}}
 	}
 	base := &libvirtxml.DomainDiskBackingStore{
-		Format: &libvirtxml.DomainDiskFormat{Type: md.BaseFormat},
+		Format: &libvirtxml.DomainDiskFormat{Type: string(md.BaseFormat)},
 		Source: &libvirtxml.DomainDiskSource{File: source},
 	}
 	switch md.BaseFormat {
-	case "raw":
-	case "qcow2":
+	case imagecheck.Raw:
+	case imagecheck.QCOW2:
 		// An empty backingStore says the chain ends here: a backing
 		// file named in the image's header is never opened.
 		base.BackingStore = &libvirtxml.DomainDiskBackingStore{}

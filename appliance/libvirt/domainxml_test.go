@@ -128,7 +128,7 @@ func TestBuildDomain(t *testing.T) {
 		}
 		onRootBus(d.Target.Dev, d.Address)
 		b := d.BackingStore
-		if b == nil || b.Format.Type != md.BaseFormat || b.Source.File.File != md.Base {
+		if b == nil || b.Format.Type != string(md.BaseFormat) || b.Source.File.File != md.Base {
 			t.Fatalf("disk %d backing = %+v", i, b)
 		}
 		if l := b.Source.File.SecLabel; len(l) != 1 || l[0].Model != "dac" || l[0].Relabel != "no" {

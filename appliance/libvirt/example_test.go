@@ -15,7 +15,7 @@ import (
 // Boot the appliance under libvirt, confined like the host's guests.
 func ExampleLauncher() {
 	ctx := context.Background()
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: "/var/lib/libvirt/images/guest.qcow2", Format: "qcow2"}},
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: "/var/lib/libvirt/images/guest.qcow2", Format: "qcow2"}},
 		appliance.WithLauncher(applibvirt.Launcher{URI: "qemu:///system"}))
 	if err != nil {
 		log.Fatal(err)

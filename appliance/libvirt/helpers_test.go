@@ -6,10 +6,10 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/guestinject/guestinject/appliance"
 	applibvirt "github.com/guestinject/guestinject/appliance/libvirt"
 	"github.com/guestinject/guestinject/internal/libvirttest"
 	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // needLibvirt makes sure libvirtd runs and an appliance can boot (see
@@ -40,8 +40,8 @@ func debugfs(t testing.TB, img, request string) string {
 }
 
 // rawDisk is the one-disk list most tests open.
-func rawDisk(img string) []appliance.Disk {
-	return []appliance.Disk{{Path: img, Format: "raw"}}
+func rawDisk(img string) []vfs.Disk {
+	return []vfs.Disk{{Path: img, Format: "raw"}}
 }
 
 func statOwner(fi os.FileInfo) (uid, gid uint32) {

@@ -58,7 +58,7 @@ func (b *backendArgs) validate() error {
 			return usagef("--backend mount makes the host kernel parse the image's filesystem; add --trusted if you built the image yourself, or use the appliance")
 		}
 		if b.name == backendMount {
-			if _, err := b.mountSelector(); err != nil {
+			if err := b.checkMountRoot(); err != nil {
 				return err
 			}
 		}
@@ -69,27 +69,17 @@ func (b *backendArgs) validate() error {
 	return nil
 }
 
-// mountSelector is the mount option that chooses the filesystem --root
-// names, nil without --root. The host mount selects by partition, label
-// or UUID on its one image; a whole disk or an LVM logical volume it
-// cannot.
-func (b *backendArgs) mountSelector() (mount.OpenOption, error) {
-	r := b.root.root
-	switch {
-	case r == nil:
-		return nil, nil
-	case r.Label != "":
-		return mount.FilesystemLabel(r.Label), nil
-	case r.UUID != "":
-		return mount.FilesystemUUID(r.UUID), nil
-	case r.LV != "":
-		return nil, usagef("--root %s: --backend mount does not activate LVM; use the appliance", b.root.spec)
-	case r.Volume.Disk != 0:
-		return nil, usagef("--root %s: --backend mount opens one image, disk 0", b.root.spec)
-	case r.Volume.Partition == 0:
-		return nil, usagef("--root %s: --backend mount selects a partition, label or UUID, not the whole disk (without --root it mounts the only Linux filesystem)", b.root.spec)
+// checkMountRoot refuses a --root the host mount cannot select: it opens
+// one image and selects by partition, label or UUID, not a whole disk or
+// an LVM logical volume.
+func (b *backendArgs) checkMountRoot() error {
+	if b.root.root == nil {
+		return nil
 	}
-	return mount.Partition(r.Volume.Partition), nil
+	if err := mount.CheckRoot(*b.root.root); err != nil {
+		return usagef("--root %s with --backend mount: %v", b.root.spec, err)
+	}
+	return nil
 }
 
 // applianceOptions are the appliance options every appliance backend
@@ -114,24 +104,23 @@ type target struct {
 	policy   imagecheck.Policy
 }
 
+func (t target) disk() vfs.Disk {
+	return vfs.Disk{Path: t.path, Format: t.format, ReadOnly: t.readOnly}
+}
+
 // openGuest opens t through the chosen backend.
 func openGuest(ctx context.Context, b backendArgs, t target, log *slog.Logger) (vfs.Session, error) {
 	switch b.name {
 	case backendMount:
 		opts := []mount.OpenOption{mount.WithPolicy(t.policy), mount.WithLogger(log)}
-		sel, err := b.mountSelector()
-		if err != nil {
-			return nil, err
+		if b.root.root != nil {
+			opts = append(opts, mount.WithRoot(*b.root.root))
 		}
-		if sel != nil {
-			opts = append(opts, sel)
-		}
-		return mount.OpenTrusted(ctx, mount.Image{Path: t.path, Format: string(t.format), ReadOnly: t.readOnly}, opts...)
+		return mount.OpenTrusted(ctx, t.disk(), opts...)
 	case backendLibvirt:
 		return openLibvirt(ctx, b, t, log)
 	}
-	disks := []appliance.Disk{{Path: t.path, Format: string(t.format), ReadOnly: t.readOnly}}
-	return appliance.Open(ctx, disks, b.applianceOptions(t, log)...)
+	return appliance.Open(ctx, []vfs.Disk{t.disk()}, b.applianceOptions(t, log)...)
 }
 
 // progress reports the steps that take time on standard error.

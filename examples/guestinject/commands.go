@@ -10,6 +10,7 @@ import (
 
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // Exit statuses, documented in the package comment and in the help.
@@ -100,7 +101,7 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.Is(err, errRejectedPrinted):
 		return exitRejected
 	case errors.Is(err, imagecheck.ErrRejected), errors.Is(err, appliance.ErrImageReferences),
-		errors.Is(err, appliance.ErrUnsupportedFormat):
+		errors.Is(err, vfs.ErrUnsupportedFormat):
 		fmt.Fprintf(stderr, "guestinject: %v\n", err)
 		return exitRejected
 	case errors.As(err, &unavailable):

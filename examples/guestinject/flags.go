@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // parseArgs parses args with fs, allowing flags before and after the
@@ -157,7 +157,7 @@ const rootSpecHelp = "name the guest root filesystem `SPEC` when the guest has s
 // rootFlag is --root: the filesystem that holds the guest root.
 type rootFlag struct {
 	spec string
-	root *appliance.Root // nil when not given
+	root *vfs.Root // nil when not given
 }
 
 func (f *rootFlag) String() string {
@@ -180,10 +180,10 @@ func (f *rootFlag) Set(s string) error {
 // appliance does.
 const maxRootSpec = 255
 
-// parseRootSpec reads --root's SPEC into an appliance.Root.
-func parseRootSpec(s string) (appliance.Root, error) {
-	bad := func(why string) (appliance.Root, error) {
-		return appliance.Root{}, fmt.Errorf("invalid root %q: %s; want DISK:PART, LABEL=L, UUID=U or LV=VG/LV", s, why)
+// parseRootSpec reads --root's SPEC into a vfs.Root.
+func parseRootSpec(s string) (vfs.Root, error) {
+	bad := func(why string) (vfs.Root, error) {
+		return vfs.Root{}, fmt.Errorf("invalid root %q: %s; want DISK:PART, LABEL=L, UUID=U or LV=VG/LV", s, why)
 	}
 	if strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return bad("control character")
@@ -194,14 +194,14 @@ func parseRootSpec(s string) (appliance.Root, error) {
 		}
 		switch strings.ToUpper(k) {
 		case "LABEL":
-			return appliance.Root{Label: v}, nil
+			return vfs.Root{Label: v}, nil
 		case "UUID":
 			if strings.ContainsFunc(v, func(r rune) bool {
 				return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F' || r == '-')
 			}) {
 				return bad("a UUID is hexadecimal digits and dashes")
 			}
-			return appliance.Root{UUID: v}, nil
+			return vfs.Root{UUID: v}, nil
 		case "LV":
 			return lvRoot(s, v)
 		}
@@ -219,17 +219,17 @@ func parseRootSpec(s string) (appliance.Root, error) {
 	if disk < 0 || disk > 1024 || part < 0 || part > 1<<16 {
 		return bad("disk or partition out of range")
 	}
-	return appliance.Root{Volume: &appliance.VolumeRef{Disk: disk, Partition: part}}, nil
+	return vfs.Root{Volume: &vfs.VolumeRef{Disk: disk, Partition: part}}, nil
 }
 
 // lvRoot reads an LVM logical volume, VG/LV or /dev/VG/LV.
-func lvRoot(spec, v string) (appliance.Root, error) {
+func lvRoot(spec, v string) (vfs.Root, error) {
 	name := strings.TrimPrefix(v, "/dev/")
 	vg, lv, ok := strings.Cut(name, "/")
 	if !ok || !lvmName(vg) || !lvmName(lv) || vg == "mapper" {
-		return appliance.Root{}, fmt.Errorf("invalid root %q: a logical volume is VG/LV or /dev/VG/LV, with letters, digits and +_.- in each name", spec)
+		return vfs.Root{}, fmt.Errorf("invalid root %q: a logical volume is VG/LV or /dev/VG/LV, with letters, digits and +_.- in each name", spec)
 	}
-	return appliance.Root{LV: name}, nil
+	return vfs.Root{LV: name}, nil
 }
 
 // lvmName reports whether s is a valid LVM volume group or logical

@@ -14,8 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 func TestParseSize(t *testing.T) {
@@ -313,10 +313,10 @@ func TestUsageExitCodes(t *testing.T) {
 }
 
 func TestParseRootSpec(t *testing.T) {
-	vol := func(d, p int) appliance.Root {
-		return appliance.Root{Volume: &appliance.VolumeRef{Disk: d, Partition: p}}
+	vol := func(d, p int) vfs.Root {
+		return vfs.Root{Volume: &vfs.VolumeRef{Disk: d, Partition: p}}
 	}
-	for spec, want := range map[string]appliance.Root{
+	for spec, want := range map[string]vfs.Root{
 		"0:2":           vol(0, 2),
 		"0:0":           vol(0, 0),
 		"3:17":          vol(3, 17),
@@ -376,9 +376,9 @@ func TestRootFlagReachesTheBackends(t *testing.T) {
 		if err := b.root.Set(spec); err != nil {
 			t.Fatal(err)
 		}
-		sel, err := b.mountSelector()
-		if ok != (err == nil && sel != nil) {
-			t.Errorf("--backend mount --root %s: %v, %v", spec, sel, err)
+		err := b.checkMountRoot()
+		if ok != (err == nil) {
+			t.Errorf("--backend mount --root %s: %v", spec, err)
 		}
 		var u *usageError
 		if !ok && !errors.As(err, &u) {

@@ -19,6 +19,5 @@ func openLibvirt(ctx context.Context, b backendArgs, t target, log *slog.Logger)
 		return libvirt.OpenDomain(ctx, b.connect, b.domain, opts...)
 	}
 	opts = append(opts, appliance.WithLauncher(libvirt.Launcher{URI: b.connect}))
-	disks := []appliance.Disk{{Path: t.path, Format: string(t.format), ReadOnly: t.readOnly}}
-	return appliance.Open(ctx, disks, opts...)
+	return appliance.Open(ctx, []vfs.Disk{t.disk()}, opts...)
 }

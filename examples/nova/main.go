@@ -21,6 +21,7 @@ import (
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // personalityFile is one of Nova's injected files: a guest path and its
@@ -65,7 +66,7 @@ func injectImage(ctx context.Context, image, format string, spec inject.Spec) (*
 	if _, err := imagecheck.CheckFile(ctx, image, declared, imagecheck.DefaultPolicy()); err != nil {
 		return nil, err
 	}
-	guest, err := appliance.Open(ctx, []appliance.Disk{{Path: image, Format: string(declared)}})
+	guest, err := appliance.Open(ctx, []vfs.Disk{{Path: image, Format: declared}})
 	if err != nil {
 		return nil, err
 	}

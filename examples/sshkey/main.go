@@ -18,6 +18,7 @@ import (
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 func main() {
@@ -49,7 +50,7 @@ func authorizeKey(ctx context.Context, image, format, user, key string) error {
 	if _, err := imagecheck.CheckFile(ctx, image, declared, imagecheck.DefaultPolicy()); err != nil {
 		return err
 	}
-	guest, err := appliance.Open(ctx, []appliance.Disk{{Path: image, Format: string(declared)}})
+	guest, err := appliance.Open(ctx, []vfs.Disk{{Path: image, Format: declared}})
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func Conformance(t *testing.T, launcher appliance.Launcher, imageDir func(testin
 			testimage.Run(t, "debugfs", "-w", "-R", "rmdir /lost+found", img)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, opts...)
+			s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +77,7 @@ func Session(t *testing.T, launcher appliance.Launcher, imageDir func(testing.TB
 		open := func(t *testing.T) vfs.Session {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, opts...)
+			s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +106,7 @@ func WriteCommit(ctx context.Context, launcher appliance.Launcher, img string) e
 	if launcher != nil {
 		opts = append(opts, appliance.WithLauncher(launcher))
 	}
-	s, err := appliance.Open(ctx, []appliance.Disk{{Path: img, Format: "raw"}}, opts...)
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
 	if err != nil {
 		return err
 	}
