@@ -15,19 +15,40 @@
 // inside the guest root as openat2(2) RESOLVE_IN_ROOT does, and writes each
 // file atomically.
 //
+// # Using it
+//
+// InjectImage is the main job in one call: open a disk image (checked
+// against its declared format first), apply an inject.Spec, commit. Open
+// gives the vfs.Session to work on by hand. Both take the backend as an
+// option: Appliance, the default, parses the guest's filesystems in a
+// single-use VM; TrustedHostMount lets the host kernel mount images the
+// caller trusts. Every backend's session means the same: Commit keeps the
+// changes, Close without Commit discards them.
+//
 // # Packages
 //
-//   - vfs: the contract every backend implements (vfs.FS), its path rules,
-//     errors and optional capabilities, and an io/fs adapter.
+//   - vfs: the contract every backend implements (vfs.FS, and vfs.Session
+//     for image backends), the disk and root types they open, path rules,
+//     errors, optional capabilities and an io/fs adapter.
 //   - vfs/vfstest: the conformance suite every backend runs, hostile
-//     layouts included.
+//     layouts and the session section included.
 //   - vfs/memfs: an in-memory reference backend for tests.
 //   - vfs/vfsmock: a gomock mock of vfs.FS for interaction tests.
-//   - mount: host backends for trees the caller trusts; today a directory
-//     tree served through the in-root resolver.
-//   - imagecheck: pure-Go inspection of disk image headers and a safety
-//     policy for untrusted images.
 //   - inject: what to put into a guest (Spec), planned and applied through
 //     any vfs.FS, with a report of every change.
-//   - internal: shared machinery (in-root resolution, guest /etc parsers).
+//   - imagecheck: pure-Go inspection of disk image headers and a safety
+//     policy for untrusted images.
+//   - appliance: the default backend, a single-use QEMU VM whose agent
+//     serves the guest's filesystems over a private socket; its Launcher
+//     interface is the extension point for other ways to start the VM.
+//   - appliance/libvirt: a Launcher that has libvirt start the VM, and
+//     sessions on the disks of a defined libvirt domain (cgo).
+//   - mount: host backends for trusted images and trees: an image mounted
+//     by the host kernel (OpenTrusted, OpenTrustedInPlace) and a directory
+//     tree served through the in-root resolver (OpenDir).
+//   - examples: runnable programs, the guestinject command line among them.
+//   - internal: shared machinery: in-root resolution, the agent and its
+//     wire protocol, the host/agent contract (internal/guestabi), the
+//     initramfs builder, the accelerator choice, guest /etc parsers; and,
+//     under internal/testsupport, what only the tests use.
 package guestinject

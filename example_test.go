@@ -9,6 +9,7 @@ import (
 	"github.com/guestinject/guestinject"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // The main job: check an untrusted image, then put a key, a password, a
@@ -17,12 +18,9 @@ func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	// Refuse anything that is not what it claims to be, names host files,
-	// or is too big — before anything else opens it.
-	if _, err := imagecheck.CheckFile(ctx, "guest.qcow2", imagecheck.QCOW2, imagecheck.DefaultPolicy()); err != nil {
-		log.Fatal(err)
-	}
-	report, err := guestinject.InjectImage(ctx, "guest.qcow2", "qcow2", inject.Spec{
+	// The image is checked first: anything that is not what it claims to
+	// be, names host files or is too big is refused before anything reads it.
+	report, err := guestinject.InjectImage(ctx, vfs.Disk{Path: "guest.qcow2", Format: imagecheck.QCOW2}, inject.Spec{
 		SSHKeys:   []inject.SSHKeys{{User: "root", Keys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin"}}},
 		Passwords: []inject.Password{{User: "root", Plaintext: "correct horse battery staple"}},
 		Hostname:  "web-1",

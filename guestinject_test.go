@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,7 +19,9 @@ import (
 	"github.com/guestinject/guestinject"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
+	"github.com/guestinject/guestinject/mount"
+	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/memfs"
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )
@@ -72,17 +75,39 @@ func fileSum(t *testing.T, p string) [32]byte {
 	return sha256.Sum256(data)
 }
 
+// TestInjectImage runs the main job through each backend and reads the
+// result back with debugfs alone.
 func TestInjectImage(t *testing.T) {
-	testimage.NeedTools(t, "mkfs.ext4", "debugfs", "qemu-img", "qemu-system-x86_64")
+	for _, tc := range []struct {
+		name    string
+		backend func(t *testing.T) guestinject.Backend
+	}{
+		{"appliance", func(t *testing.T) guestinject.Backend {
+			testimage.NeedTools(t, "mkfs.ext4", "debugfs", "qemu-img", "qemu-system-x86_64")
+			return guestinject.Appliance()
+		}},
+		{"trusted-host-mount", func(t *testing.T) guestinject.Backend {
+			testimage.NeedTools(t, "mkfs.ext4", "debugfs", "qemu-img", "qemu-storage-daemon")
+			if os.Geteuid() != 0 {
+				testimage.Need(t, "root")
+			}
+			return guestinject.TrustedHostMount(mount.WithStateDir(t.TempDir()))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testInjectImage(t, tc.backend(t)) })
+	}
+}
+
+func testInjectImage(t *testing.T, backend guestinject.Backend) {
 	img := guestImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin"
-	report, err := guestinject.InjectImage(ctx, img, "raw", inject.Spec{
+	report, err := guestinject.InjectImage(ctx, vfs.Disk{Path: img, Format: imagecheck.Raw}, inject.Spec{
 		SSHKeys:  []inject.SSHKeys{{Keys: []string{key}}},
 		Hostname: "web-1",
 		Files:    []inject.File{{Path: "/etc/motd", Content: []byte("managed\n"), Mode: 0o644}},
-	})
+	}, guestinject.WithBackend(backend))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +132,17 @@ func TestInjectImage(t *testing.T) {
 	}
 }
 
+func TestOpenRefusesBadBackends(t *testing.T) {
+	disk := vfs.Disk{Path: "fake.raw", Format: imagecheck.Raw}
+	if _, err := guestinject.Open(t.Context(), disk, guestinject.WithBackend(nil)); err == nil {
+		t.Error("WithBackend(nil) opened something")
+	}
+	two := []vfs.Disk{disk, disk}
+	if _, err := guestinject.TrustedHostMount().OpenSession(t.Context(), two); err == nil || !strings.Contains(err.Error(), "one disk") {
+		t.Errorf("host mount of two disks: %v, want a refusal naming one disk", err)
+	}
+}
+
 func TestInjectImageRefusesAndLeavesImage(t *testing.T) {
 	testimage.NeedTools(t, "mkfs.ext4", "qemu-img", "qemu-system-x86_64")
 	img := guestImage(t)
@@ -114,7 +150,7 @@ func TestInjectImageRefusesAndLeavesImage(t *testing.T) {
 	ctx := context.Background()
 
 	// A spec that cannot be applied: the image stays as it was.
-	_, err := guestinject.InjectImage(ctx, img, "raw", inject.Spec{SSHKeys: []inject.SSHKeys{{User: "nobody-here", Keys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x"}}}})
+	_, err := guestinject.InjectImage(ctx, vfs.Disk{Path: img, Format: imagecheck.Raw}, inject.Spec{SSHKeys: []inject.SSHKeys{{User: "nobody-here", Keys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x"}}}})
 	if !errors.Is(err, inject.ErrNoUser) {
 		t.Errorf("unknown user: got %v, want inject.ErrNoUser", err)
 	}
@@ -123,11 +159,11 @@ func TestInjectImageRefusesAndLeavesImage(t *testing.T) {
 	}
 
 	// No declared format, no injection.
-	if _, err := guestinject.InjectImage(ctx, img, "", inject.Spec{Hostname: "x"}); !errors.Is(err, imagecheck.ReasonNoDeclaredFormat) {
+	if _, err := guestinject.InjectImage(ctx, vfs.Disk{Path: img, Format: ""}, inject.Spec{Hostname: "x"}); !errors.Is(err, imagecheck.ReasonNoDeclaredFormat) {
 		t.Errorf("undeclared format: got %v", err)
 	}
 	// Declared qcow2, content raw.
-	if _, err := guestinject.InjectImage(ctx, img, "qcow2", inject.Spec{Hostname: "x"}); !errors.Is(err, imagecheck.ReasonFormatMismatch) {
+	if _, err := guestinject.InjectImage(ctx, vfs.Disk{Path: img, Format: imagecheck.QCOW2}, inject.Spec{Hostname: "x"}); !errors.Is(err, imagecheck.ReasonFormatMismatch) {
 		t.Errorf("declared qcow2 for a raw image: got %v", err)
 	}
 	if got := fileSum(t, img); !bytes.Equal(got[:], before[:]) {
@@ -145,6 +181,19 @@ type fakeSession struct {
 
 func (s *fakeSession) Commit(context.Context) error { s.commits++; return s.commitErr }
 func (s *fakeSession) Close() error                 { s.closes++; return nil }
+
+// OpenSession makes the fake session its own backend, for WithBackend.
+func (s *fakeSession) OpenSession(_ context.Context, disks []vfs.Disk) (vfs.Session, error) {
+	if len(disks) != 1 || disks[0].Path != "fake.raw" {
+		return nil, fmt.Errorf("fake backend: disks %v", disks)
+	}
+	return s, nil
+}
+
+// injectFake is InjectImage through the fake session's backend.
+func injectFake(s *fakeSession, spec inject.Spec) (*inject.Report, error) {
+	return guestinject.InjectImage(context.Background(), vfs.Disk{Path: "fake.raw", Format: imagecheck.Raw}, spec, guestinject.WithBackend(s))
+}
 
 func newFakeSession(t *testing.T) *fakeSession {
 	t.Helper()
@@ -170,7 +219,7 @@ func threeFiles(boom error) inject.Spec {
 func TestInjectImageReportOnApplyFailure(t *testing.T) {
 	s := newFakeSession(t)
 	boom := errors.New("source failed")
-	report, err := guestinject.ApplyAndCommit(context.Background(), s, threeFiles(boom))
+	report, err := injectFake(s, threeFiles(boom))
 	var ie *inject.ItemError
 	if !errors.Is(err, boom) || !errors.As(err, &ie) {
 		t.Fatalf("err = %v, want the source's error in an *inject.ItemError", err)
@@ -209,7 +258,7 @@ func TestInjectImageReportOnApplyFailure(t *testing.T) {
 func TestInjectImageReportOnCommitFailure(t *testing.T) {
 	s := newFakeSession(t)
 	s.commitErr = errors.New("merge failed")
-	report, err := guestinject.ApplyAndCommit(context.Background(), s, inject.Spec{Hostname: "web-1"})
+	report, err := injectFake(s, inject.Spec{Hostname: "web-1"})
 	if !errors.Is(err, s.commitErr) {
 		t.Fatalf("err = %v, want the commit's error", err)
 	}
@@ -231,7 +280,7 @@ func TestInjectImageApplyFailureLeavesImage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	boom := errors.New("source failed")
-	report, err := guestinject.InjectImage(ctx, img, "raw", threeFiles(boom))
+	report, err := guestinject.InjectImage(ctx, vfs.Disk{Path: img, Format: imagecheck.Raw}, threeFiles(boom))
 	var ie *inject.ItemError
 	if !errors.Is(err, boom) || !errors.As(err, &ie) || ie.Item != (inject.Item{Field: inject.FieldFiles, Index: 1}) {
 		t.Fatalf("err = %v, want the source's error for files[1]", err)

@@ -82,7 +82,8 @@ type Session struct {
 type sessionDisk struct {
 	vfs.Disk
 	abs, overlay string
-	size         int64 // virtual size, the overlay's too
+	size         int64            // virtual size, the overlay's too
+	info         *imagecheck.Info // what Open's check found
 }
 
 var (
@@ -200,6 +201,9 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 
 // prepareDisk checks disk d and creates its overlay.
 func (s *Session) prepareDisk(ctx context.Context, i int, d vfs.Disk) (sessionDisk, error) {
+	if err := d.Format.Declared(); err != nil {
+		return sessionDisk{}, &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %w", vfs.ErrUnsupportedFormat, err)}
+	}
 	if d.Format != imagecheck.Raw && d.Format != imagecheck.QCOW2 {
 		return sessionDisk{}, &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %q (want raw or qcow2)", vfs.ErrUnsupportedFormat, d.Format)}
 	}
@@ -214,34 +218,45 @@ func (s *Session) prepareDisk(ctx context.Context, i int, d vfs.Disk) (sessionDi
 	if !fi.Mode().IsRegular() {
 		return sessionDisk{}, &fs.PathError{Op: "open", Path: abs, Err: errors.New("not a regular file")}
 	}
-	size, err := s.virtualSize(ctx, abs, d.Format)
+	info, err := s.check(ctx, abs, d.Format)
 	if err != nil {
 		return sessionDisk{}, err
 	}
+	size := info.VirtualSize
 	overlay := filepath.Join(s.dir, fmt.Sprintf("overlay%d.qcow2", i))
 	if err := createOverlay(overlay, size); err != nil {
 		return sessionDisk{}, err
 	}
-	return sessionDisk{Disk: d, abs: abs, overlay: overlay, size: size}, nil
+	return sessionDisk{Disk: d, abs: abs, overlay: overlay, size: size, info: info}, nil
 }
 
-// virtualSize checks the image with imagecheck under the session's policy
-// — format declared and confirmed by content, no backing or data file,
-// size bounded — and returns its virtual size. qemu-img never parses an
-// unchecked header.
-func (s *Session) virtualSize(ctx context.Context, path string, format imagecheck.Format) (int64, error) {
+// check checks the image with imagecheck under the session's policy —
+// format declared and confirmed by content, no backing or data file, size
+// bounded. qemu-img never parses an unchecked header.
+func (s *Session) check(ctx context.Context, path string, format imagecheck.Format) (*imagecheck.Info, error) {
 	info, err := imagecheck.CheckFile(ctx, path, format, s.policy)
 	if err != nil {
 		var rej *imagecheck.RejectionError
 		if errors.As(err, &rej) && (errors.Is(err, imagecheck.ReasonBackingFile) || errors.Is(err, imagecheck.ReasonDataFile)) {
-			return 0, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: %w", ErrImageReferences, err)}
+			return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: %w", ErrImageReferences, err)}
 		}
-		return 0, fmt.Errorf("appliance: %w", err)
+		return nil, fmt.Errorf("appliance: %w", err)
 	}
 	if info.VirtualSize <= 0 {
-		return 0, fmt.Errorf("appliance: %s: bad virtual size %d", path, info.VirtualSize)
+		return nil, fmt.Errorf("appliance: %s: bad virtual size %d", path, info.VirtualSize)
 	}
-	return info.VirtualSize, nil
+	return info, nil
+}
+
+// ImageInfo returns what Open's check of each disk found, in the order of
+// Open's list: the check runs once per image, before anything else reads
+// it, so callers need not check again.
+func (s *Session) ImageInfo() []*imagecheck.Info {
+	infos := make([]*imagecheck.Info, len(s.disks))
+	for i, d := range s.disks {
+		infos[i] = d.info
+	}
+	return infos
 }
 
 // accept waits for the VM to connect, for it to exit, or for ctx.

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/guestinject/guestinject/internal/appliancetest"
+	"github.com/guestinject/guestinject/internal/testsupport/appliancetest"
 )
 
 func TestReadWriteCommitExt4(t *testing.T) {

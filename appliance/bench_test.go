@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/appliance"
-	"github.com/guestinject/guestinject/internal/appliancetest"
+	"github.com/guestinject/guestinject/internal/testsupport/appliancetest"
 	"github.com/guestinject/guestinject/vfs"
 )
 

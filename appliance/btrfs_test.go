@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/internal/testimage/btrfsimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage/btrfsimage"
 	"github.com/guestinject/guestinject/vfs"
 )
 

@@ -3,7 +3,7 @@ package appliance_test
 import (
 	"testing"
 
-	"github.com/guestinject/guestinject/internal/appliancetest"
+	"github.com/guestinject/guestinject/internal/testsupport/appliancetest"
 )
 
 // TestConformance runs the vfs conformance suite against the appliance:

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/appliance"
-	"github.com/guestinject/guestinject/internal/inroot/inroottest"
+	"github.com/guestinject/guestinject/internal/testsupport/inroottest"
 	"github.com/guestinject/guestinject/vfs"
 )
 

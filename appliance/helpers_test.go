@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/appliance"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
 

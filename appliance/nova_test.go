@@ -11,7 +11,7 @@ import (
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/internal/testimage/novaguest"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage/novaguest"
 	"github.com/guestinject/guestinject/vfs"
 )
 

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/guestinject/guestinject/internal/inroot/inroottest"
+	"github.com/guestinject/guestinject/internal/testsupport/inroottest"
 )
 
 func TestStatusHasUID(t *testing.T) {

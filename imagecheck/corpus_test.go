@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 // TestCorpus checks every image real tools make: benign ones are accepted

@@ -39,6 +39,16 @@ const VHD = VPC
 // IsLayout reports whether f is a raw layout rather than a container format.
 func (f Format) IsLayout() bool { return f == ISO || f == GPT || f == MBR }
 
+// Declared returns a RejectionError with ReasonNoDeclaredFormat when f
+// declares nothing ("" or "auto"), and nil otherwise, for callers that
+// refuse an undeclared format before they look at anything else.
+func (f Format) Declared() error {
+	if f == "" || f == "auto" {
+		return &RejectionError{Reason: ReasonNoDeclaredFormat, Detail: "the format must be declared, not probed"}
+	}
+	return nil
+}
+
 // declarable lists the formats a caller may declare to Check.
 var declarable = map[Format]bool{
 	Raw: true, QCOW2: true, QED: true, VMDK: true, VPC: true, VHDX: true,
@@ -49,9 +59,11 @@ var declarable = map[Format]bool{
 // for vpc and "iso9660"/"udf" for iso. "auto" and "" are refused: the format
 // must be declared.
 func ParseFormat(s string) (Format, error) {
-	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
-	case "", "auto":
-		return "", &RejectionError{Reason: ReasonNoDeclaredFormat, Detail: "the format must be declared, not probed"}
+	f := Format(strings.ToLower(strings.TrimSpace(s)))
+	if err := f.Declared(); err != nil {
+		return "", err
+	}
+	switch f {
 	case "vhd":
 		return VPC, nil
 	case "iso9660", "udf":

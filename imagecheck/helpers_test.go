@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 func run(tb testing.TB, dir string, name string, args ...string) {

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 type failingReader struct{ err error }

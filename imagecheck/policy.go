@@ -87,8 +87,8 @@ func CheckFile(ctx context.Context, path string, declared Format, p Policy) (*In
 }
 
 func checkDeclared(declared Format, p Policy) error {
-	if declared == "" || declared == "auto" {
-		return &RejectionError{Reason: ReasonNoDeclaredFormat, Detail: "the format must be declared, not probed"}
+	if err := declared.Declared(); err != nil {
+		return err
 	}
 	if !declarable[declared] {
 		return &RejectionError{Reason: ReasonFormatNotAllowed, Format: declared, Detail: fmt.Sprintf("%q cannot be declared", declared)}

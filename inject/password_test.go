@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/guestetc"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/imagecheck"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/mount"
 	"github.com/guestinject/guestinject/vfs"
 )

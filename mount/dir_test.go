@@ -5,7 +5,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/guestinject/guestinject/internal/inroot/inroottest"
+	"github.com/guestinject/guestinject/internal/testsupport/inroottest"
 	"github.com/guestinject/guestinject/mount"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/vfstest"

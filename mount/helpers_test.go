@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 // needHostMount skips the test when the machine cannot mount images (not

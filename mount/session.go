@@ -36,6 +36,7 @@ type Session struct {
 	log      *slog.Logger
 	qemuImg  string
 	overlay  string // "" without an overlay
+	info     *imagecheck.Info
 	imgFile  *os.File
 	dir      *sessionDir
 	daemon   *storageDaemon
@@ -100,6 +101,9 @@ func OpenTrustedInPlace(ctx context.Context, image vfs.Disk, opts ...OpenOption)
 // Volume returns the volume the session mounted.
 func (p *InPlace) Volume() Volume { return p.s.volume }
 
+// ImageInfo returns what the open's check of the image found.
+func (p *InPlace) ImageInfo() []*imagecheck.Info { return p.s.ImageInfo() }
+
 // Close keeps every change: it flushes the filesystem, unmounts it,
 // detaches the loop device and syncs the image. An error means the
 // changes may not all have reached the image, or something is still in
@@ -134,6 +138,9 @@ func open(ctx context.Context, image vfs.Disk, inPlace bool, opts []OpenOption) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	pathErr := func(err error) error { return &fs.PathError{Op: "mount", Path: image.Path, Err: err} }
+	if err := image.Format.Declared(); err != nil {
+		return nil, pathErr(fmt.Errorf("%w: %w", vfs.ErrUnsupportedFormat, err))
+	}
 	if image.Format != imagecheck.Raw && image.Format != imagecheck.QCOW2 {
 		return nil, pathErr(fmt.Errorf("%w: %q (declare %q or %q)", vfs.ErrUnsupportedFormat, image.Format, imagecheck.Raw, imagecheck.QCOW2))
 	}
@@ -192,6 +199,7 @@ func open(ctx context.Context, image vfs.Disk, inPlace bool, opts []OpenOption) 
 	if err != nil {
 		return nil, pathErr(err)
 	}
+	s.info = info
 
 	if err := sweep(ctx, o.stateDir, log); err != nil {
 		log.Warn("mount: cleaning up after dead sessions", "err", err)
@@ -261,6 +269,11 @@ func open(ctx context.Context, image vfs.Disk, inPlace bool, opts []OpenOption) 
 
 // Volume returns the volume the session mounted.
 func (s *Session) Volume() Volume { return s.volume }
+
+// ImageInfo returns what the open's check of the image found, as a list
+// of one, like the appliance's: the check runs once, before anything else
+// reads the image, so callers need not check again.
+func (s *Session) ImageInfo() []*imagecheck.Info { return []*imagecheck.Info{s.info} }
 
 // Commit ends the session keeping its changes: it flushes the filesystem,
 // unmounts it, detaches the loop device, stops the storage daemon and

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/appliance"
-	"github.com/guestinject/guestinject/internal/appliancetest"
-	"github.com/guestinject/guestinject/internal/libvirttest"
+	"github.com/guestinject/guestinject/internal/testsupport/appliancetest"
+	"github.com/guestinject/guestinject/internal/testsupport/libvirttest"
 )
 
 // BenchmarkWriteCommit compares the libvirt launcher with the direct one

@@ -9,8 +9,8 @@ import (
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/internal/libvirttest"
-	"github.com/guestinject/guestinject/internal/testimage/novaguest"
+	"github.com/guestinject/guestinject/internal/testsupport/libvirttest"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage/novaguest"
 	"github.com/guestinject/guestinject/mount"
 	"github.com/guestinject/guestinject/vfs"
 )

@@ -3,8 +3,8 @@ package libvirt_test
 import (
 	"testing"
 
-	"github.com/guestinject/guestinject/internal/appliancetest"
-	"github.com/guestinject/guestinject/internal/libvirttest"
+	"github.com/guestinject/guestinject/internal/testsupport/appliancetest"
+	"github.com/guestinject/guestinject/internal/testsupport/libvirttest"
 )
 
 // TestConformance runs the whole vfs conformance suite against appliances

@@ -15,9 +15,9 @@ import (
 	applibvirt "github.com/guestinject/guestinject/appliance/libvirt"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/internal/libvirttest"
-	"github.com/guestinject/guestinject/internal/testimage"
-	"github.com/guestinject/guestinject/internal/testimage/novaguest"
+	"github.com/guestinject/guestinject/internal/testsupport/libvirttest"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage/novaguest"
 	"github.com/guestinject/guestinject/vfs"
 )
 

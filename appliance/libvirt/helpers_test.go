@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	applibvirt "github.com/guestinject/guestinject/appliance/libvirt"
-	"github.com/guestinject/guestinject/internal/libvirttest"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/libvirttest"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
 

@@ -16,8 +16,8 @@ import (
 	"github.com/guestinject/guestinject/appliance"
 	applibvirt "github.com/guestinject/guestinject/appliance/libvirt"
 	"github.com/guestinject/guestinject/internal/accel"
-	"github.com/guestinject/guestinject/internal/appliancetest"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/appliancetest"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/imagecheck"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 // TestRejectedUploadLeavesNothing uploads a qcow2 image whose header names

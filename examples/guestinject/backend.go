@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/guestinject/guestinject"
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/mount"
@@ -110,17 +111,33 @@ func (t target) disk() vfs.Disk {
 
 // openGuest opens t through the chosen backend.
 func openGuest(ctx context.Context, b backendArgs, t target, log *slog.Logger) (vfs.Session, error) {
+	if b.domain != "" {
+		return openDomain(ctx, b, b.applianceOptions(t, log))
+	}
+	backend, err := b.backend(t, log)
+	if err != nil {
+		return nil, err
+	}
+	return backend.OpenSession(ctx, []vfs.Disk{t.disk()})
+}
+
+// backend is the guestinject.Backend the flags choose.
+func (b *backendArgs) backend(t target, log *slog.Logger) (guestinject.Backend, error) {
 	switch b.name {
 	case backendMount:
 		opts := []mount.OpenOption{mount.WithPolicy(t.policy), mount.WithLogger(log)}
 		if b.root.root != nil {
 			opts = append(opts, mount.WithRoot(*b.root.root))
 		}
-		return mount.OpenTrusted(ctx, t.disk(), opts...)
+		return guestinject.TrustedHostMount(opts...), nil
 	case backendLibvirt:
-		return openLibvirt(ctx, b, t, log)
+		l, err := libvirtLauncher(b.connect)
+		if err != nil {
+			return nil, err
+		}
+		return guestinject.Appliance(append(b.applianceOptions(t, log), appliance.WithLauncher(l))...), nil
 	}
-	return appliance.Open(ctx, []vfs.Disk{t.disk()}, b.applianceOptions(t, log)...)
+	return guestinject.Appliance(b.applianceOptions(t, log)...), nil
 }
 
 // progress reports the steps that take time on standard error.
@@ -155,26 +172,21 @@ func newLogger(a *imageArgs, stderr io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// checkImage runs imagecheck on t before any backend sees it.
-func checkImage(ctx context.Context, t target, prog progress) (*imagecheck.Info, error) {
-	done := prog.step(fmt.Sprintf("checking %s as %s", t.path, t.format))
-	info, err := imagecheck.CheckFile(ctx, t.path, t.format, t.policy)
-	if err != nil {
-		return info, err
-	}
-	done()
-	return info, nil
-}
-
-// openingStep describes what opening the guest involves, for progress.
-func openingStep(backend string) string {
+// openingStep describes what opening the guest involves, for progress:
+// the backend checks the image once, then opens it.
+func openingStep(backend string, t target) string {
+	open := "booting the appliance (the first run also builds it)"
 	if backend == backendMount {
-		return "mounting the image on the host"
+		open = "mounting the image on the host"
 	}
-	return "booting the appliance (the first run also builds it)"
+	if t.path == "" { // a libvirt domain's disks
+		return open
+	}
+	return fmt.Sprintf("checking %s as %s, then %s", t.path, t.format, open)
 }
 
-// withGuest checks the image, opens it, and runs fn on the guest. With
+// withGuest opens the image (the backend checks it first) and runs fn on
+// the guest. With
 // commit, the changes are kept when fn succeeds; otherwise, or when fn
 // fails, they are discarded and the image is unchanged.
 func withGuest(ctx context.Context, a *imageArgs, t target, stderr io.Writer, fn func(ctx context.Context, g vfs.Session) error, commit bool) error {
@@ -182,12 +194,7 @@ func withGuest(ctx context.Context, a *imageArgs, t target, stderr io.Writer, fn
 		return err
 	}
 	prog := newProgress(a, stderr)
-	if t.path != "" { // a libvirt domain's disks are checked by the backend
-		if _, err := checkImage(ctx, t, prog); err != nil {
-			return err
-		}
-	}
-	done := prog.step(openingStep(a.backend.name))
+	done := prog.step(openingStep(a.backend.name, t))
 	g, err := openGuest(ctx, a.backend, t, newLogger(a, stderr))
 	if err != nil {
 		return err

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/guestinject/guestinject/examples/internal/guestimage"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/guestimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 const testKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl e2e@test"

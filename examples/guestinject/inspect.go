@@ -70,17 +70,15 @@ func runInspect(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	res := inspection{Image: t.path, Domain: a.backend.domain}
-	if t.path != "" {
-		info, err := imagecheck.CheckFile(ctx, t.path, t.format, t.policy)
-		if err != nil {
-			return err
-		}
-		res.Info = infoFrom(info)
-		if t.format == imagecheck.Raw && info.PartitionTable == "" {
-			res.Filesystem = probeWholeDisk(t.path)
-		}
-	}
 	err = withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g vfs.Session) error {
+		// The backend's own check of the image, not a second one.
+		if c, ok := g.(interface{ ImageInfo() []*imagecheck.Info }); ok && t.path != "" {
+			info := c.ImageInfo()[0]
+			res.Info = infoFrom(info)
+			if t.format == imagecheck.Raw && info.PartitionTable == "" {
+				res.Filesystem = probeWholeDisk(t.path)
+			}
+		}
 		return res.readGuest(ctx, g)
 	}, false)
 	if err != nil {

@@ -4,20 +4,21 @@ package main
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/appliance/libvirt"
 	"github.com/guestinject/guestinject/vfs"
 )
 
-// openLibvirt boots the appliance as a transient libvirt domain, on the
-// image or on the disks of the shut-off domain --domain names.
-func openLibvirt(ctx context.Context, b backendArgs, t target, log *slog.Logger) (vfs.Session, error) {
-	opts := b.applianceOptions(t, log)
-	if b.domain != "" {
-		return libvirt.OpenDomain(ctx, b.connect, b.domain, opts...)
+// libvirtLauncher boots the appliance as a transient libvirt domain.
+func libvirtLauncher(uri string) (appliance.Launcher, error) { return libvirt.Launcher{URI: uri}, nil }
+
+// openDomain boots the appliance on the disks of the shut-off domain
+// --domain names.
+func openDomain(ctx context.Context, b backendArgs, opts []appliance.Option) (vfs.Session, error) {
+	s, err := libvirt.OpenDomain(ctx, b.connect, b.domain, opts...)
+	if err != nil {
+		return nil, err
 	}
-	opts = append(opts, appliance.WithLauncher(libvirt.Launcher{URI: b.connect}))
-	return appliance.Open(ctx, []vfs.Disk{t.disk()}, opts...)
+	return s, nil
 }

@@ -12,8 +12,8 @@ import (
 	"libvirt.org/go/libvirt"
 
 	applibvirt "github.com/guestinject/guestinject/appliance/libvirt"
-	"github.com/guestinject/guestinject/examples/internal/guestimage"
-	"github.com/guestinject/guestinject/internal/libvirttest"
+	"github.com/guestinject/guestinject/internal/testsupport/guestimage"
+	"github.com/guestinject/guestinject/internal/testsupport/libvirttest"
 )
 
 const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl deploy@example"

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/vfs"
@@ -63,19 +63,9 @@ func injectImage(ctx context.Context, image, format string, spec inject.Spec) (*
 	if err != nil {
 		return nil, err
 	}
-	if _, err := imagecheck.CheckFile(ctx, image, declared, imagecheck.DefaultPolicy()); err != nil {
-		return nil, err
-	}
-	guest, err := appliance.Open(ctx, []vfs.Disk{{Path: image, Format: declared}})
-	if err != nil {
-		return nil, err
-	}
-	defer guest.Close()
-	report, err := inject.Apply(ctx, guest, spec)
-	if err != nil {
-		return report, err // Close discards the changes: the image is unchanged
-	}
-	return report, guest.Commit(ctx)
+	// InjectImage checks the image before anything reads it, and on a
+	// failure discards every change: the image is unchanged.
+	return guestinject.InjectImage(ctx, vfs.Disk{Path: image, Format: declared}, spec)
 }
 
 func main() {

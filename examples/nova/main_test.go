@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guestinject/guestinject/examples/internal/guestimage"
+	"github.com/guestinject/guestinject/internal/testsupport/guestimage"
 	"github.com/guestinject/guestinject/imagecheck"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 // networkData is what Nova's metadata service serves; ifupdown guests need

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/vfs"
@@ -45,12 +45,9 @@ func authorizeKey(ctx context.Context, image, format, user, key string) error {
 	if err != nil {
 		return err
 	}
-	// Refuse an image that is not what it claims, or names host files,
-	// before anything else opens it.
-	if _, err := imagecheck.CheckFile(ctx, image, declared, imagecheck.DefaultPolicy()); err != nil {
-		return err
-	}
-	guest, err := appliance.Open(ctx, []vfs.Disk{{Path: image, Format: declared}})
+	// Open refuses an image that is not what it claims, or names host
+	// files, before anything else reads it.
+	guest, err := guestinject.Open(ctx, vfs.Disk{Path: image, Format: declared})
 	if err != nil {
 		return err
 	}

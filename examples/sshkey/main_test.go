@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guestinject/guestinject/examples/internal/guestimage"
+	"github.com/guestinject/guestinject/internal/testsupport/guestimage"
 )
 
 func TestAuthorizeKey(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 // fakeHost builds a module tree with mods, a boot id and a device at

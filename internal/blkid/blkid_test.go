@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/blkid"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 func TestProbeRealFilesystems(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/guestabi"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 // cpioEntry is one member of an archive, as the kernel would unpack it.

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/guestabi"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 // hostLVM returns the host's lvm binary, skipping (or failing under

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/guestinject/guestinject/internal/inroot"
-	"github.com/guestinject/guestinject/internal/inroot/inroottest"
+	"github.com/guestinject/guestinject/internal/testsupport/inroottest"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )

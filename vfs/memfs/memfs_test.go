@@ -3,7 +3,7 @@ package memfs_test
 import (
 	"testing"
 
-	"github.com/guestinject/guestinject/internal/memlayout"
+	"github.com/guestinject/guestinject/internal/testsupport/memlayout"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/memfs"
 	"github.com/guestinject/guestinject/vfs/vfstest"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/guestinject/guestinject/internal/memlayout"
+	"github.com/guestinject/guestinject/internal/testsupport/memlayout"
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )

@@ -10,7 +10,7 @@ import (
 
 	"github.com/guestinject/guestinject/internal/agent/guest"
 	"github.com/guestinject/guestinject/internal/inroot"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 // A guest mount point that is a symlink out of the root, or a ".." climb,

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/internal/initramfs"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 // Subvolume is a btrfs subvolume of an image built by Build:
@@ -26,7 +26,7 @@ type Subvolume struct {
 }
 
 // btrfsInit is the package of the VM's /init that makes the subvolumes.
-const btrfsInit = initramfs.ModulePath + "/internal/testimage/btrfsinit"
+const btrfsInit = initramfs.ModulePath + "/internal/testsupport/testimage/btrfsinit"
 
 var (
 	btrfsInitOnce sync.Once

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/internal/blkid"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 func TestLVMImage(t *testing.T) {

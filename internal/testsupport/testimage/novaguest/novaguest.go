@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/internal/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
 // Files are the /etc files a Debian 12 cloud image has, root and a
