@@ -117,7 +117,7 @@ func (s *Session) merge(ctx context.Context, d sessionDisk, overlay *os.File) er
 	if err != nil {
 		return err
 	}
-	lim := imagecheck.DefaultQEMULimits
+	lim := imagecheck.DefaultQEMULimits()
 	cpu := int64(lim.CPUSeconds) + fi.Size()>>28 // a second per 256 MiB
 	cmd := exec.CommandContext(ctx, prlimit,
 		"--as="+strconv.FormatInt(lim.AddressSpace, 10),

@@ -2,6 +2,12 @@
 // whose kernel, not the host's, parses the guest filesystem, and whose agent
 // serves it to the host as a vfs.FS over a virtio-serial port.
 //
+// The user API is Open with its Options, the Session it returns (a
+// vfs.Session with Inspection, ImageInfo and Accelerator), and the error
+// types. Launcher, Machine, MachineSpec, MachineDisk and QEMU are the
+// other half: the extension point for starting the VM another way (see
+// "Launchers" below); callers who only inject never need them.
+//
 // # A session
 //
 // Open attaches each image through a private qcow2 overlay, boots the
@@ -104,7 +110,21 @@
 // connection.
 // The serial console is drained continuously into a bounded in-memory tail
 // (and to the logger at debug level); its last lines are part of every
-// boot error. Other launchers (libvirt) implement Launcher.
+// boot error.
+//
+// # Launchers
+//
+// Open describes the VM it needs in a MachineSpec (kernel, initramfs,
+// command line, accelerator, disks as overlay-on-base pairs with their
+// serials, the agent's socket, a console writer, a private directory)
+// and hands it to a Launcher, which starts it and returns a Machine that
+// Open waits for or kills. QEMU is the default Launcher;
+// appliance/libvirt's Launcher has libvirt start the same VM. A Launcher
+// of your own must attach exactly what the spec says (the base
+// read-only, with its declared format and never a backing file, the
+// overlay as the only writable node), use exactly the accelerator given,
+// connect the virtio-serial port named PortName to AgentSocket, drain the
+// console continuously, and never let the VM outlive the Machine.
 //
 // # Choosing the accelerator
 //

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/internal/firmware"
 )
 
 // QEMU launches appliances by running qemu-system-x86_64 directly: no
@@ -42,30 +43,6 @@ type QEMU struct {
 	// directory when it is there, else QEMU's default (SeaBIOS), and
 	// "default" always QEMU's default.
 	Firmware string
-}
-
-// qbootPaths are where distributions install QEMU's qboot firmware, a
-// minimal BIOS that starts a -kernel in a few milliseconds where SeaBIOS
-// takes a few hundred under TCG.
-var qbootPaths = []string{"/usr/share/qemu/qboot.rom", "/usr/local/share/qemu/qboot.rom", "/usr/share/qemu-kvm/qboot.rom"}
-
-// FirmwarePath resolves a launcher's firmware setting to a BIOS image:
-// "" means QEMU's qboot.rom when it is installed, "default" the
-// hypervisor's own default (the result is then ""), anything else is the
-// path itself.
-func FirmwarePath(setting string) string {
-	switch setting {
-	case "default":
-		return ""
-	case "":
-		for _, p := range qbootPaths {
-			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-				return p
-			}
-		}
-		return ""
-	}
-	return setting
 }
 
 // Launch implements Launcher.
@@ -301,7 +278,7 @@ func (q QEMU) args(spec MachineSpec, lf *launchFiles) ([]string, error) {
 		"-device", "virtio-serial-pci,id=serial0",
 		"-device", "virtserialport,chardev=agent,name=" + spec.PortName,
 	}
-	if fw := FirmwarePath(q.Firmware); fw != "" {
+	if fw := firmware.Path(q.Firmware); fw != "" {
 		args = append(args, "-bios", fw)
 	}
 	if spec.Dir != "" {

@@ -42,7 +42,7 @@ func TestCorpus(t *testing.T) {
 func TestDifferentialQEMU(t *testing.T) {
 	testimage.NeedTools(t, "prlimit")
 	for _, img := range corpus(t) {
-		if !img.QEMUInfo {
+		if !img.qemuInfo {
 			continue
 		}
 		t.Run(img.Name, func(t *testing.T) {
@@ -50,7 +50,7 @@ func TestDifferentialQEMU(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			qi, err := RunQEMUImgInfo(bg, img.Path, img.Format, DefaultQEMULimits)
+			qi, err := runQEMUImgInfo(bg, img.Path, img.Format, DefaultQEMULimits())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +69,7 @@ func TestDifferentialQEMU(t *testing.T) {
 				t.Errorf("raw listed=%v, qemu-img probes %q", info.Has(Raw), probed.Format)
 			}
 			if img.Want == "" {
-				if err := CrossCheck(bg, img.Path, img.Format, info, DefaultQEMULimits); err != nil {
+				if err := CrossCheck(bg, img.Path, img.Format, info, DefaultQEMULimits()); err != nil {
 					t.Errorf("cross-check: %v", err)
 				}
 			}

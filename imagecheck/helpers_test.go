@@ -32,7 +32,7 @@ type testImage struct {
 	Path     string
 	Encrypt  bool   // needs AllowEncryption
 	Want     Reason // "" for benign images, else the expected rejection
-	QEMUInfo bool   // qemu-img info -f Format accepts it
+	qemuInfo bool   // qemu-img info -f Format accepts it
 }
 
 var (
@@ -96,7 +96,7 @@ func buildCorpus(tb testing.TB, dir string) (imgs []testImage, ok bool) {
 		panic(err)
 	}
 	add := func(name string, f Format, want Reason) {
-		imgs = append(imgs, testImage{Name: name, Format: f, Path: filepath.Join(dir, name), Want: want, QEMUInfo: true})
+		imgs = append(imgs, testImage{Name: name, Format: f, Path: filepath.Join(dir, name), Want: want, qemuInfo: true})
 	}
 	// Seed data so converted images have allocated clusters.
 	data := make([]byte, 3<<20)
@@ -163,7 +163,7 @@ func buildCorpus(tb testing.TB, dir string) (imgs []testImage, ok bool) {
 	q("create", "-q", "-f", "qcow2", "odd.qcow2", "1000001")
 	add("odd.qcow2", QCOW2, "")
 	qLUKS("create", "-q", "-f", "qcow2", lukSecret, "-o", "encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=50", "enc.qcow2", "64M")
-	imgs = append(imgs, testImage{Name: "enc.qcow2", Format: QCOW2, Path: filepath.Join(dir, "enc.qcow2"), Encrypt: true, QEMUInfo: true})
+	imgs = append(imgs, testImage{Name: "enc.qcow2", Format: QCOW2, Path: filepath.Join(dir, "enc.qcow2"), Encrypt: true, qemuInfo: true})
 	// Hostile images qemu-img itself makes.
 	q("create", "-q", "-f", "qcow2", "-F", "raw", "-b", filepath.Join(dir, "raw.img"), "backed.qcow2")
 	add("backed.qcow2", QCOW2, ReasonBackingFile)
@@ -227,7 +227,7 @@ func buildCorpus(tb testing.TB, dir string) (imgs []testImage, ok bool) {
 	add("child.vmdk", VMDK, ReasonBackingFile)
 
 	qLUKS("create", "-q", "-f", "luks", lukSecret, "-o", "key-secret=sec0,iter-time=50", "disk.luks", "16M")
-	imgs = append(imgs, testImage{Name: "disk.luks", Format: LUKS, Path: filepath.Join(dir, "disk.luks"), Encrypt: true, QEMUInfo: true})
+	imgs = append(imgs, testImage{Name: "disk.luks", Format: LUKS, Path: filepath.Join(dir, "disk.luks"), Encrypt: true, qemuInfo: true})
 	return imgs, true
 }
 
@@ -246,13 +246,13 @@ func runStdin(dir, stdin, name string, args ...string) error {
 }
 
 // qemuInfoProbe runs qemu-img info without -f: what QEMU's probe picks.
-func qemuInfoProbe(tb testing.TB, path string) (*QEMUInfo, error) {
+func qemuInfoProbe(tb testing.TB, path string) (*qemuInfo, error) {
 	tb.Helper()
 	out, err := exec.Command("qemu-img", "info", "--output=json", path).Output()
 	if err != nil {
 		return nil, err
 	}
-	var qi QEMUInfo
+	var qi qemuInfo
 	if err := json.Unmarshal(out, &qi); err != nil {
 		tb.Fatalf("parsing qemu-img output: %v", err)
 	}

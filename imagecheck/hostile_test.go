@@ -202,7 +202,7 @@ func TestCrafted(t *testing.T) {
 				t.Errorf("qemu-img probes %q, we found %v", probed.Format, info.Formats)
 			}
 			if c.want == "" && c.declared != "" {
-				qi, err := RunQEMUImgInfo(bg, path, c.declared, DefaultQEMULimits)
+				qi, err := runQEMUImgInfo(bg, path, c.declared, DefaultQEMULimits())
 				if err != nil {
 					t.Fatalf("qemu-img refuses an image we accept: %v", err)
 				}

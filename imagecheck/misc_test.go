@@ -194,12 +194,12 @@ func TestCrossCheckRefusesDisagreement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CrossCheck(bg, path, QCOW2, info, DefaultQEMULimits); err != nil {
+	if err := CrossCheck(bg, path, QCOW2, info, DefaultQEMULimits()); err != nil {
 		t.Fatalf("cross-check of a benign image: %v", err)
 	}
 	lie := *info
 	lie.VirtualSize++
-	if err := CrossCheck(bg, path, QCOW2, &lie, DefaultQEMULimits); !errors.Is(err, ReasonQEMUDisagrees) {
+	if err := CrossCheck(bg, path, QCOW2, &lie, DefaultQEMULimits()); !errors.Is(err, ReasonQEMUDisagrees) {
 		t.Fatalf("want ReasonQEMUDisagrees, got %v", err)
 	}
 	// Under a tiny address-space limit qemu-img cannot even start.

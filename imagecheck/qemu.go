@@ -22,12 +22,13 @@ type QEMULimits struct {
 	CPUSeconds   int   // RLIMIT_CPU
 }
 
-// DefaultQEMULimits are generous for `qemu-img info` (it needs about 10 MiB
-// resident) yet stop a crafted header from exhausting the host.
-var DefaultQEMULimits = QEMULimits{AddressSpace: 1 << 30, CPUSeconds: 10}
+// DefaultQEMULimits returns limits generous for `qemu-img info` (it needs
+// about 10 MiB resident) that yet stop a crafted header from exhausting
+// the host.
+func DefaultQEMULimits() QEMULimits { return QEMULimits{AddressSpace: 1 << 30, CPUSeconds: 10} }
 
-// QEMUInfo is the part of `qemu-img info --output=json` CrossCheck compares.
-type QEMUInfo struct {
+// qemuInfo is the part of `qemu-img info --output=json` CrossCheck compares.
+type qemuInfo struct {
 	Format          string `json:"format"`
 	VirtualSize     int64  `json:"virtual-size"`
 	BackingFilename string `json:"backing-filename"`
@@ -66,10 +67,10 @@ func neutralPath(path string) (string, error) {
 	return abs, nil
 }
 
-// RunQEMUImgInfo runs `qemu-img info --output=json -f declared` on path
+// runQEMUImgInfo runs `qemu-img info --output=json -f declared` on path
 // under lim (applied by prlimit before qemu-img starts) and parses the
 // result.
-func RunQEMUImgInfo(ctx context.Context, path string, declared Format, lim QEMULimits) (*QEMUInfo, error) {
+func runQEMUImgInfo(ctx context.Context, path string, declared Format, lim QEMULimits) (*qemuInfo, error) {
 	qemuImg, err := exec.LookPath("qemu-img")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrQEMUImgMissing, err)
@@ -95,7 +96,7 @@ func RunQEMUImgInfo(ctx context.Context, path string, declared Format, lim QEMUL
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("imagecheck: qemu-img info %s: %w: %s", abs, err, strings.TrimSpace(stderr.String()))
 	}
-	var qi QEMUInfo
+	var qi qemuInfo
 	if err := json.Unmarshal(stdout.Bytes(), &qi); err != nil {
 		return nil, fmt.Errorf("imagecheck: parsing qemu-img info output: %w", err)
 	}
@@ -108,7 +109,7 @@ func RunQEMUImgInfo(ctx context.Context, path string, declared Format, lim QEMUL
 // failure to run qemu-img is returned as is; a disagreement is a
 // *RejectionError with ReasonQEMUDisagrees.
 func CrossCheck(ctx context.Context, path string, declared Format, info *Info, lim QEMULimits) error {
-	qi, err := RunQEMUImgInfo(ctx, path, declared, lim)
+	qi, err := runQEMUImgInfo(ctx, path, declared, lim)
 	if err != nil {
 		return err
 	}

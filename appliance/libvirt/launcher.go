@@ -14,6 +14,7 @@ import (
 	"libvirt.org/go/libvirt"
 
 	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/internal/firmware"
 )
 
 // DefaultURI returns the connection URI a Launcher with no URI uses:
@@ -96,7 +97,7 @@ func (l Launcher) Launch(ctx context.Context, spec appliance.MachineSpec) (_ app
 	if err != nil {
 		return nil, err
 	}
-	boot.firmware = appliance.FirmwarePath(l.Firmware)
+	boot.firmware = firmware.Path(l.Firmware)
 	name, err := domainName()
 	if err != nil {
 		return nil, err

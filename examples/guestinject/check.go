@@ -83,7 +83,7 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 	}
 	info, err := imagecheck.CheckFile(ctx, pos[0], declared, a.policy())
 	if err == nil && a.crossCheck {
-		err = imagecheck.CrossCheck(ctx, pos[0], declared, info, imagecheck.DefaultQEMULimits)
+		err = imagecheck.CrossCheck(ctx, pos[0], declared, info, imagecheck.DefaultQEMULimits())
 		if errors.Is(err, imagecheck.ErrQEMUImgMissing) {
 			return &unavailableError{msg: err.Error()}
 		}
