@@ -132,6 +132,7 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 	defer closeAll(opened)
 	prog := newProgress(&a.imageArgs, io.err)
 	var changes []inject.Change
+	var partial *inject.Report // what a failed Apply reported
 	err = withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g vfs.Session) error {
 		done := prog.step("planning")
 		plan, err := inject.NewPlan(ctx, g, spec)
@@ -146,6 +147,7 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 		done = prog.step(fmt.Sprintf("applying %d changes", len(plan.Changes())))
 		report, err := plan.Apply(ctx, g)
 		if err != nil {
+			partial = report
 			return err
 		}
 		done()
@@ -153,9 +155,33 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 		return nil
 	}, !a.dryRun)
 	if err != nil {
+		if partial != nil {
+			printFailure(io, partial, err, a.json, a.backend.acceleratorName())
+		}
 		return err
 	}
 	return printChanges(io.out, changes, a.json, a.dryRun, a.backend.acceleratorName())
+}
+
+// printFailure says what a failed Apply had done (in the appliance's
+// overlay, discarded with it) and what it had not: as JSON on standard
+// output with --json, so a caller can map the failure back to its spec
+// item (not_made[0] failed), else as text on standard error.
+func printFailure(io stdio, r *inject.Report, err error, asJSON bool, accelerator string) {
+	if asJSON {
+		enc := json.NewEncoder(io.out)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(changesOutput{Accelerator: accelerator, Changes: r.Changes, NotMade: r.NotMade, Error: err.Error(), Unchanged: true})
+		return
+	}
+	fmt.Fprintf(io.err, "guestinject: %d changes made and discarded, %d not made; the image is unchanged\n", len(r.Changes), len(r.NotMade))
+	for i, c := range r.NotMade {
+		what := "not made"
+		if i == 0 {
+			what = "failed"
+		}
+		fmt.Fprintf(io.err, "guestinject: %s: %s %s [%s]\n", what, c.Action, c.Path, c.Item)
+	}
 }
 
 // changesOutput is inject's JSON output: the Report, or the plan of a
@@ -165,6 +191,12 @@ type changesOutput struct {
 	DryRun      bool            `json:"dry_run"`
 	Accelerator string          `json:"accelerator,omitempty"` // when the appliance booted
 	Changes     []inject.Change `json:"changes"`
+	// After a failed Apply: the changes not made, the failed one first,
+	// the error, and that the image is unchanged (Changes were made in
+	// the overlay and discarded).
+	NotMade   []inject.Change `json:"not_made,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	Unchanged bool            `json:"image_unchanged,omitempty"`
 }
 
 func printChanges(w io.Writer, changes []inject.Change, asJSON, dryRun bool, accelerator string) error {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/guestinject/guestinject/inject"
@@ -52,5 +54,47 @@ func TestPrintChanges(t *testing.T) {
 	}
 	if item, ok := raw.Changes[0]["item"].(map[string]any); !ok || item["field"] != "passwords" || item["index"] != 0.0 || item["user"] != "root" {
 		t.Errorf("the first item in the JSON output is %#v, want an object", raw.Changes[0]["item"])
+	}
+}
+
+// TestPrintFailure checks what inject says after a failed Apply: the JSON
+// names the failed spec item first in not_made, the text says it on
+// standard error.
+func TestPrintFailure(t *testing.T) {
+	files := func(i int) inject.Item { return inject.Item{Field: inject.FieldFiles, Index: i} }
+	r := &inject.Report{
+		Changes: []inject.Change{{Item: files(0), Path: "/etc/first", Action: inject.ActionCreate}},
+		NotMade: []inject.Change{{Item: files(1), Path: "/etc/second", Action: inject.ActionCreate}, {Item: files(2), Path: "/etc/third", Action: inject.ActionCreate}},
+	}
+	boom := errors.New("source failed")
+	var out, errOut bytes.Buffer
+	printFailure(stdio{out: &out, err: &errOut}, r, boom, true, "tcg")
+	var got struct {
+		Changes []struct {
+			Item inject.Item `json:"item"`
+		} `json:"changes"`
+		NotMade []struct {
+			Item inject.Item `json:"item"`
+			Path string      `json:"path"`
+		} `json:"not_made"`
+		Error     string `json:"error"`
+		Unchanged bool   `json:"image_unchanged"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(got.Changes) != 1 || len(got.NotMade) != 2 || got.NotMade[0].Item != files(1) || got.NotMade[0].Path != "/etc/second" ||
+		got.Error != "source failed" || !got.Unchanged {
+		t.Errorf("JSON after a failure read back as %+v:\n%s", got, out.String())
+	}
+	out.Reset()
+	printFailure(stdio{out: &out, err: &errOut}, r, boom, false, "")
+	for _, want := range []string{"1 changes made and discarded, 2 not made; the image is unchanged", "failed: create /etc/second [files[1]]", "not made: create /etc/third [files[2]]"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("text after a failure lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	if out.Len() != 0 {
+		t.Errorf("text mode wrote to standard output: %q", out.String())
 	}
 }
