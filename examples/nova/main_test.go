@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guestinject/guestinject/internal/testsupport/guestimage"
 	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/internal/testsupport/guestimage"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 

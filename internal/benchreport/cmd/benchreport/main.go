@@ -10,8 +10,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/guestinject/guestinject/internal/accel"
-	"github.com/guestinject/guestinject/internal/initramfs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +20,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/guestinject/guestinject/internal/accel"
 	"github.com/guestinject/guestinject/internal/benchreport"
+	"github.com/guestinject/guestinject/internal/initramfs"
 )
 
 func main() {

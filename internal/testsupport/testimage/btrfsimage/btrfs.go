@@ -5,7 +5,6 @@ package btrfsimage
 import (
 	"bytes"
 	"context"
-	"github.com/guestinject/guestinject/internal/accel"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestinject/guestinject/internal/accel"
 	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
