@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -176,10 +177,6 @@ func (f *rootFlag) Set(s string) error {
 	return nil
 }
 
-// maxRootSpec bounds a label, UUID or LV name given to --root, as the
-// appliance does.
-const maxRootSpec = 255
-
 // parseRootSpec reads --root's SPEC into a vfs.Root.
 func parseRootSpec(s string) (vfs.Root, error) {
 	bad := func(why string) (vfs.Root, error) {
@@ -189,7 +186,7 @@ func parseRootSpec(s string) (vfs.Root, error) {
 		return bad("control character")
 	}
 	if k, v, ok := strings.Cut(s, "="); ok {
-		if v == "" || len(v) > maxRootSpec {
+		if v == "" || len(v) > guestabi.MaxRootName {
 			return bad("empty or too long")
 		}
 		switch strings.ToUpper(k) {
@@ -216,7 +213,7 @@ func parseRootSpec(s string) (vfs.Root, error) {
 	if !ok || derr != nil || perr != nil || strconv.Itoa(disk) != d || strconv.Itoa(part) != p {
 		return bad("not a disk and partition number")
 	}
-	if disk < 0 || disk > 1024 || part < 0 || part > 1<<16 {
+	if disk < 0 || disk > guestabi.MaxDisk || part < 0 || part > guestabi.MaxPartition {
 		return bad("disk or partition out of range")
 	}
 	return vfs.Root{Volume: &vfs.VolumeRef{Disk: disk, Partition: part}}, nil
@@ -226,19 +223,8 @@ func parseRootSpec(s string) (vfs.Root, error) {
 func lvRoot(spec, v string) (vfs.Root, error) {
 	name := strings.TrimPrefix(v, "/dev/")
 	vg, lv, ok := strings.Cut(name, "/")
-	if !ok || !lvmName(vg) || !lvmName(lv) || vg == "mapper" {
+	if !ok || !guestabi.ValidLVMName(vg) || !guestabi.ValidLVMName(lv) || vg == "mapper" {
 		return vfs.Root{}, fmt.Errorf("invalid root %q: a logical volume is VG/LV or /dev/VG/LV, with letters, digits and +_.- in each name", spec)
 	}
 	return vfs.Root{LV: name}, nil
-}
-
-// lvmName reports whether s is a valid LVM volume group or logical
-// volume name.
-func lvmName(s string) bool {
-	if s == "" || len(s) > 127 || s[0] == '-' || s == "." || s == ".." {
-		return false
-	}
-	return !strings.ContainsFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("+_.-", r))
-	})
 }

@@ -73,9 +73,6 @@ func (m *Mounts) MountInRoot(ctx context.Context, root *inroot.Root, target, dev
 	return "/" + host[len(prefix):], nil
 }
 
-// Len is the number of filesystems mounted.
-func (m *Mounts) Len() int { return len(m.paths) }
-
 // UnmountAll flushes and unmounts every filesystem, the last mounted (the
 // deepest) first. It tries them all and returns the first error.
 func (m *Mounts) UnmountAll() error {
