@@ -16,17 +16,7 @@ import (
 // injection on the host: Open, a hostname, an authorized_keys file,
 // Commit.
 func benchmarkWriteCommit(b *testing.B, format imagecheck.Format, opts ...mount.OpenOption) {
-	dir := b.TempDir()
-	tree := mustMkdir(b, filepath.Join(dir, "tree"))
-	mustMkdir(b, filepath.Join(tree, "root"))
-	mustMkdir(b, filepath.Join(tree, "etc"))
-	img := filepath.Join(dir, "disk.raw")
-	testimage.Ext4(b, img, tree, 64)
-	if format == imagecheck.QCOW2 {
-		testimage.Qcow2(b, img, img+".qcow2")
-		img += ".qcow2"
-	}
-	state := stateDir(b, dir)
+	img, state := benchImage(b, format)
 	opts = append(opts, mount.WithStateDir(state))
 	ctx := b.Context()
 	for b.Loop() {
@@ -50,13 +40,7 @@ func BenchmarkWriteCommitRaw(b *testing.B) {
 // place: no storage daemon, no overlay, no merge.
 func BenchmarkWriteInPlaceRaw(b *testing.B) {
 	needHostMount(b)
-	dir := b.TempDir()
-	tree := mustMkdir(b, filepath.Join(dir, "tree"))
-	mustMkdir(b, filepath.Join(tree, "root"))
-	mustMkdir(b, filepath.Join(tree, "etc"))
-	img := filepath.Join(dir, "disk.raw")
-	testimage.Ext4(b, img, tree, 64)
-	state := stateDir(b, dir)
+	img, state := benchImage(b, imagecheck.Raw)
 	ctx := b.Context()
 	for b.Loop() {
 		s, err := mount.OpenTrustedInPlace(ctx, vfs.Disk{Path: img, Format: imagecheck.Raw}, mount.WithStateDir(state))
@@ -86,4 +70,20 @@ func writeSample(ctx context.Context, b *testing.B, fsys vfs.FS) {
 	if err := fsys.WriteFile(ctx, "/root/.ssh/authorized_keys", strings.NewReader("ssh-ed25519 AAAA k\n"), vfs.WriteOptions{Perm: 0o600}); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// benchImage builds the 64 MiB ext4 image of format the benchmarks write
+// to, with /root and /etc, and a state directory for its sessions.
+func benchImage(b *testing.B, format imagecheck.Format) (img, state string) {
+	dir := b.TempDir()
+	tree := mustMkdir(b, filepath.Join(dir, "tree"))
+	mustMkdir(b, filepath.Join(tree, "root"))
+	mustMkdir(b, filepath.Join(tree, "etc"))
+	img = filepath.Join(dir, "disk.raw")
+	testimage.Ext4(b, img, tree, 64)
+	if format == imagecheck.QCOW2 {
+		testimage.Qcow2(b, img, img+".qcow2")
+		img += ".qcow2"
+	}
+	return img, stateDir(b, dir)
 }

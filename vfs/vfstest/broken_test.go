@@ -146,25 +146,33 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 		},
 	} {
 		t.Run(tc.backend, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenBackend$", "-test.v", "-test.count=1")
-			cmd.Env = append(os.Environ(), "VFSTEST_BROKEN="+tc.backend)
-			out, err := cmd.CombinedOutput()
-			if err == nil {
-				t.Fatalf("the suite passed backend %s:\n%s", tc.backend, out)
-			}
-			for _, f := range tc.fail {
-				if !strings.Contains(string(out), "--- FAIL: TestBrokenBackend/"+f+" ") {
-					t.Errorf("the suite did not fail %s for backend %s", f, tc.backend)
-				}
-			}
-			for _, s := range tc.say {
-				if !strings.Contains(string(out), s) {
-					t.Errorf("the suite did not report %q for backend %s", s, tc.backend)
-				}
-			}
-			if t.Failed() {
-				t.Logf("child output:\n%s", out)
-			}
+			wantCaught(t, "TestBrokenBackend", "VFSTEST_BROKEN", tc.backend, tc.fail, tc.say)
 		})
+	}
+}
+
+// wantCaught runs the entry-point test entry in a child process with env
+// set to broken, and checks that it failed the subtests fail and printed
+// every message in say.
+func wantCaught(t *testing.T, entry, env, broken string, fail, say []string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+entry+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+broken)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("%s passed %s:\n%s", entry, broken, out)
+	}
+	for _, f := range fail {
+		if !strings.Contains(string(out), "--- FAIL: "+entry+"/"+f+" ") {
+			t.Errorf("%s did not fail %s for %s", entry, f, broken)
+		}
+	}
+	for _, s := range say {
+		if !strings.Contains(string(out), s) {
+			t.Errorf("%s did not report %q for %s", entry, s, broken)
+		}
+	}
+	if t.Failed() {
+		t.Logf("child output:\n%s", out)
 	}
 }

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -187,25 +185,7 @@ func TestSessionCatchesBrokenSessions(t *testing.T) {
 		},
 	} {
 		t.Run(tc.broken, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenSession$", "-test.v", "-test.count=1")
-			cmd.Env = append(os.Environ(), "VFSTEST_BROKEN_SESSION="+tc.broken)
-			out, err := cmd.CombinedOutput()
-			if err == nil {
-				t.Fatalf("the session section passed session %s:\n%s", tc.broken, out)
-			}
-			for _, f := range tc.fail {
-				if !strings.Contains(string(out), "--- FAIL: TestBrokenSession/"+f+" ") {
-					t.Errorf("the section did not fail %s for session %s", f, tc.broken)
-				}
-			}
-			for _, s := range tc.say {
-				if !strings.Contains(string(out), s) {
-					t.Errorf("the section did not report %q for session %s", s, tc.broken)
-				}
-			}
-			if t.Failed() {
-				t.Logf("child output:\n%s", out)
-			}
+			wantCaught(t, "TestBrokenSession", "VFSTEST_BROKEN_SESSION", tc.broken, tc.fail, tc.say)
 		})
 	}
 }

@@ -26,13 +26,7 @@ import (
 // imageDir (t.TempDir when nil), and boots its own VM on it, so the
 // hostile layouts meet the real guest kernel and agent.
 func Conformance(t *testing.T, launcher appliance.Launcher, imageDir func(testing.TB) string) {
-	if imageDir == nil {
-		imageDir = func(t testing.TB) string { return t.TempDir() }
-	}
-	var opts []appliance.Option
-	if launcher != nil {
-		opts = append(opts, appliance.WithLauncher(launcher))
-	}
+	opts, imageDir := defaults(launcher, imageDir)
 	root := os.Geteuid() == 0
 	vfstest.Run(t, vfstest.Harness{
 		New: func(t *testing.T, hostDir string, layout vfstest.Layout) vfs.FS {
@@ -60,10 +54,9 @@ func Conformance(t *testing.T, launcher appliance.Launcher, imageDir func(testin
 	})
 }
 
-// Session runs vfstest's session section against appliances started by
-// launcher (nil means the default launcher) on raw ext4 images built in
-// a directory from imageDir (t.TempDir when nil).
-func Session(t *testing.T, launcher appliance.Launcher, imageDir func(testing.TB) string) {
+// defaults are the options that start VMs with launcher (nil means the
+// default launcher) and the image directory (t.TempDir when nil).
+func defaults(launcher appliance.Launcher, imageDir func(testing.TB) string) ([]appliance.Option, func(testing.TB) string) {
 	if imageDir == nil {
 		imageDir = func(t testing.TB) string { return t.TempDir() }
 	}
@@ -71,6 +64,14 @@ func Session(t *testing.T, launcher appliance.Launcher, imageDir func(testing.TB
 	if launcher != nil {
 		opts = append(opts, appliance.WithLauncher(launcher))
 	}
+	return opts, imageDir
+}
+
+// Session runs vfstest's session section against appliances started by
+// launcher (nil means the default launcher) on raw ext4 images built in
+// a directory from imageDir (t.TempDir when nil).
+func Session(t *testing.T, launcher appliance.Launcher, imageDir func(testing.TB) string) {
+	opts, imageDir := defaults(launcher, imageDir)
 	vfstest.RunSession(t, vfstest.SessionHarness{NewImage: func(t *testing.T, root string) vfstest.SessionImage {
 		img := filepath.Join(imageDir(t), "disk.raw")
 		testimage.Ext4(t, img, root, 64)
