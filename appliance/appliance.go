@@ -120,6 +120,14 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 		}
 		rootParam = name.Param()
 	}
+	// Every image is checked before anything else happens: a refused one
+	// costs no initramfs, no session directory and no VM.
+	checked := make([]sessionDisk, len(disks))
+	for i, d := range disks {
+		if checked[i], err = checkDisk(ctx, d, o.policy); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	app, err := initramfs.Build(ctx, initramfs.Config{Kernel: o.kernel, Agent: o.agent, CacheDir: o.cacheDir, Logger: o.log,
 		WithoutLVM: o.withoutLVM})
@@ -158,13 +166,13 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	if rootParam != "" {
 		spec.Cmdline += " " + rootParam
 	}
-	for i, d := range disks {
-		sd, err := s.prepareDisk(ctx, i, d)
-		if err != nil {
+	for i, sd := range checked {
+		sd.overlay = filepath.Join(s.dir, fmt.Sprintf("overlay%d.qcow2", i))
+		if err := createOverlay(sd.overlay, sd.size); err != nil {
 			return nil, err
 		}
 		s.disks = append(s.disks, sd)
-		spec.Disks = append(spec.Disks, MachineDisk{Overlay: sd.overlay, Base: sd.abs, BaseFormat: d.Format, Serial: guestabi.DiskSerial(i, d.ReadOnly)})
+		spec.Disks = append(spec.Disks, MachineDisk{Overlay: sd.overlay, Base: sd.abs, BaseFormat: sd.Format, Serial: guestabi.DiskSerial(i, sd.ReadOnly)})
 	}
 
 	if s.accel, err = s.bootAccelerated(ctx, o, app.Kernel, spec); err != nil {
@@ -199,8 +207,9 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	return s, nil
 }
 
-// prepareDisk checks disk d and creates its overlay.
-func (s *Session) prepareDisk(ctx context.Context, i int, d vfs.Disk) (sessionDisk, error) {
+// checkDisk checks disk d: a format the appliance attaches, a regular
+// file, and imagecheck's verdict under policy. The overlay is made later.
+func checkDisk(ctx context.Context, d vfs.Disk, policy imagecheck.Policy) (sessionDisk, error) {
 	if err := d.Format.Declared(); err != nil {
 		return sessionDisk{}, &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %w", vfs.ErrUnsupportedFormat, err)}
 	}
@@ -218,23 +227,18 @@ func (s *Session) prepareDisk(ctx context.Context, i int, d vfs.Disk) (sessionDi
 	if !fi.Mode().IsRegular() {
 		return sessionDisk{}, &fs.PathError{Op: "open", Path: abs, Err: errors.New("not a regular file")}
 	}
-	info, err := s.check(ctx, abs, d.Format)
+	info, err := checkImage(ctx, abs, d.Format, policy)
 	if err != nil {
 		return sessionDisk{}, err
 	}
-	size := info.VirtualSize
-	overlay := filepath.Join(s.dir, fmt.Sprintf("overlay%d.qcow2", i))
-	if err := createOverlay(overlay, size); err != nil {
-		return sessionDisk{}, err
-	}
-	return sessionDisk{Disk: d, abs: abs, overlay: overlay, size: size, info: info}, nil
+	return sessionDisk{Disk: d, abs: abs, size: info.VirtualSize, info: info}, nil
 }
 
-// check checks the image with imagecheck under the session's policy —
-// format declared and confirmed by content, no backing or data file, size
+// checkImage checks the image with imagecheck under policy — format
+// declared and confirmed by content, no backing or data file, size
 // bounded. qemu-img never parses an unchecked header.
-func (s *Session) check(ctx context.Context, path string, format imagecheck.Format) (*imagecheck.Info, error) {
-	info, err := imagecheck.CheckFile(ctx, path, format, s.policy)
+func checkImage(ctx context.Context, path string, format imagecheck.Format, policy imagecheck.Policy) (*imagecheck.Info, error) {
+	info, err := imagecheck.CheckFile(ctx, path, format, policy)
 	if err != nil {
 		var rej *imagecheck.RejectionError
 		if errors.As(err, &rej) && (errors.Is(err, imagecheck.ReasonBackingFile) || errors.Is(err, imagecheck.ReasonDataFile)) {
