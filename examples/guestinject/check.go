@@ -14,13 +14,15 @@ import (
 
 type checkArgs struct {
 	imageArgs
+	allow      policyArgs
 	crossCheck bool
 }
 
 func newCheckFlags(a *checkArgs) *flag.FlagSet {
 	fs := newFlagSet("check")
-	a.imageArgs.register(fs)
-	fs.BoolVar(&a.crossCheck, "cross-check", false, "also require `qemu-img info`, run under resource limits, to agree")
+	a.imageArgs.registerFor(fs, checkFormats)
+	a.allow.register(fs)
+	fs.BoolVar(&a.crossCheck, "cross-check", false, "also require qemu-img info, run under resource limits, to agree")
 	return fs
 }
 
@@ -81,7 +83,7 @@ func runCheck(ctx context.Context, args []string, io stdio) error {
 	if err != nil {
 		return err
 	}
-	info, err := imagecheck.CheckFile(ctx, pos[0], declared, a.policy())
+	info, err := imagecheck.CheckFile(ctx, pos[0], declared, checkPolicy(&a.imageArgs, &a.allow, declared))
 	if err == nil && a.crossCheck {
 		err = imagecheck.CrossCheck(ctx, pos[0], declared, info, imagecheck.DefaultQEMULimits())
 		if errors.Is(err, imagecheck.ErrQEMUImgMissing) {

@@ -33,7 +33,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"check", "check IMAGE --format F [--max-size S] [--cross-check] [--json]",
+		{"check", "check IMAGE --format F [--max-size S] [--allow-encryption] [--allow-iso-hybrid]\n" +
+			"       [--cross-check] [--json]",
 			"verify that an image is what it claims and safe to open", runCheck, func() *flag.FlagSet { return newCheckFlags(new(checkArgs)) }},
 		{"inject", "inject IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE] [--hostname H]\n" +
 			"       [--network FILE.json|FILE.yaml] [--meta K=V] [--file SRC:DST[:MODE[:OWNER]]]\n" +
@@ -186,7 +187,16 @@ var commandNotes = map[string]string{
 	"check": `IMAGE is inspected without trusting it: the content must be the declared
 format and nothing else, name no other file (backing file, data file, VMDK
 extent), and claim a virtual size within --max-size. Nothing else opens it.
-Sizes take a unit: 512M, 50G, 1T (powers of 1024).
+
+--format may be any format imagecheck verifies: raw, qcow2, qed, vmdk, vpc
+(vhd), vhdx, vdi, luks or iso; declaring it is the permission to check it.
+The other commands open only raw and qcow2. Encrypted images (luks, encrypted
+qcow2) pass only with --allow-encryption, ISO images that also carry a
+partition table only with --allow-iso-hybrid.
+
+Sizes are whole bytes or take a unit: 512M, 50G or 50GiB, 1T (powers of
+1024, as qemu-img reads them), 50GB (powers of 1000). A fraction is accepted
+only when it names a whole number of bytes: 1.5G yes, 0.1K no.
 `,
 	"inject": `The image is checked first, then opened in a single-use appliance VM whose
 kernel parses the guest filesystem. Every change is planned before the first

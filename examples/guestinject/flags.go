@@ -5,11 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 
 	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/internal/bytesize"
 	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -46,41 +46,8 @@ func parseArgs(fs *flag.FlagSet, args []string, out io.Writer) ([]string, error)
 	}
 }
 
-// sizeUnits are the suffixes parseSize accepts: powers of 1024, as qemu-img
-// reads them ("50G" is 50 GiB).
-var sizeUnits = map[string]int64{
-	"": 1, "B": 1,
-	"K": 1 << 10, "KB": 1 << 10, "KIB": 1 << 10,
-	"M": 1 << 20, "MB": 1 << 20, "MIB": 1 << 20,
-	"G": 1 << 30, "GB": 1 << 30, "GIB": 1 << 30,
-	"T": 1 << 40, "TB": 1 << 40, "TIB": 1 << 40,
-	"P": 1 << 50, "PB": 1 << 50, "PIB": 1 << 50,
-}
-
-// parseSize reads a byte count such as "1073741824", "512M" or "50G".
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	if i < 0 {
-		i = len(s)
-	}
-	num, unit := s[:i], strings.ToUpper(strings.TrimSpace(s[i:]))
-	mult, ok := sizeUnits[unit]
-	if num == "" || !ok {
-		return 0, fmt.Errorf("invalid size %q: want bytes or a number with K, M, G, T or P", s)
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return 0, fmt.Errorf("invalid size %q: %w", s, err)
-	}
-	bytes := v * float64(mult)
-	if bytes < 1 || bytes > math.MaxInt64/2 || (mult == 1 && v != math.Trunc(v)) {
-		return 0, fmt.Errorf("invalid size %q: out of range", s)
-	}
-	return int64(bytes), nil
-}
-
-// sizeFlag is a flag.Value holding a byte count with optional unit.
+// sizeFlag is a flag.Value holding a byte count with optional unit, read
+// by bytesize.Parse: exact, never rounded.
 type sizeFlag struct{ bytes int64 }
 
 func (f *sizeFlag) String() string {
@@ -91,9 +58,12 @@ func (f *sizeFlag) String() string {
 }
 
 func (f *sizeFlag) Set(s string) error {
-	n, err := parseSize(s)
+	n, err := bytesize.Parse(s)
 	if err != nil {
 		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("invalid size %q: want at least 1 byte", s)
 	}
 	f.bytes = n
 	return nil
@@ -105,9 +75,17 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
+// attachFormats are the formats the backends attach, as messages name them.
+const attachFormats = "raw or qcow2"
+
+// checkFormats are the formats check verifies: every format imagecheck
+// lets a caller declare (imagecheck.ParseFormat's names).
+const checkFormats = "raw, qcow2, qed, vmdk, vpc (or vhd), vhdx, vdi, luks or iso"
+
 // imageArgs are the options every command that opens an image shares.
 type imageArgs struct {
 	format  string
+	formats string // what --format may name, for messages
 	maxSize sizeFlag
 	json    bool
 	quiet   bool
@@ -115,9 +93,14 @@ type imageArgs struct {
 	backend backendArgs
 }
 
-func (a *imageArgs) register(fs *flag.FlagSet) {
-	fs.StringVar(&a.format, "format", "", "declare the image format `F`: raw or qcow2 (required: a format is never guessed)")
-	fs.Var(&a.maxSize, "max-size", "refuse images whose virtual size exceeds `S` bytes; units K, M, G, T (default 1T)")
+// register adds the shared options of a command that attaches the image.
+func (a *imageArgs) register(fs *flag.FlagSet) { a.registerFor(fs, attachFormats) }
+
+// registerFor adds the shared options, --format naming formats.
+func (a *imageArgs) registerFor(fs *flag.FlagSet, formats string) {
+	a.formats = formats
+	fs.StringVar(&a.format, "format", "", "declare the image format `F`: "+formats+" (required: a format is never guessed)")
+	fs.Var(&a.maxSize, "max-size", "refuse images whose virtual size exceeds `S` (default 1TiB): a whole number of bytes, optionally with a unit: "+bytesize.Units+"; a fraction only when exact (1.5G)")
 	fs.BoolVar(&a.json, "json", false, "print the result as JSON on standard output")
 	fs.BoolVar(&a.quiet, "quiet", false, "print no progress on standard error")
 	fs.BoolVar(&a.verbose, "verbose", false, "log the backend's steps and the appliance console on standard error")
@@ -135,7 +118,7 @@ func (a *imageArgs) policy() imagecheck.Policy {
 // declared checks and returns the declared format.
 func (a *imageArgs) declared() (imagecheck.Format, error) {
 	if a.format == "" {
-		return "", usagef("--format is required: declare the image's format (raw or qcow2); it is never guessed")
+		return "", usagef("--format is required: declare the image's format (%s); it is never guessed", a.formats)
 	}
 	f, err := imagecheck.ParseFormat(a.format)
 	if err != nil {
@@ -144,7 +127,30 @@ func (a *imageArgs) declared() (imagecheck.Format, error) {
 	return f, nil
 }
 
-// onePositional returns the single positional argument a command takes.
+// policyArgs are check's options for the imagecheck.Policy fields that
+// --format (AllowedFormats) and --max-size (MaxVirtualSize) do not set.
+type policyArgs struct {
+	allowEncryption bool
+	allowISOHybrid  bool
+}
+
+func (a *policyArgs) register(fs *flag.FlagSet) {
+	fs.BoolVar(&a.allowEncryption, "allow-encryption", false, "accept an encrypted image (luks, qcow2 with AES or LUKS encryption); refused by default")
+	fs.BoolVar(&a.allowISOHybrid, "allow-iso-hybrid", false, "accept an iso image that also carries a GPT or MBR partition table; refused by default")
+}
+
+// checkPolicy is the policy check applies: the declared format is allowed,
+// since declaring it is the caller's permission to check it, within
+// --max-size and as widened by the --allow options.
+func checkPolicy(a *imageArgs, pa *policyArgs, declared imagecheck.Format) imagecheck.Policy {
+	p := a.policy()
+	p.AllowedFormats = []imagecheck.Format{declared}
+	p.AllowEncryption = pa.allowEncryption
+	p.AllowISOHybrid = pa.allowISOHybrid
+	return p
+}
+
+// wantPositional checks that a command got the positional arguments names.
 func wantPositional(cmd string, got []string, names ...string) error {
 	if len(got) != len(names) {
 		return usagef("%s takes %s, got %d argument(s)", cmd, strings.Join(names, " "), len(got))

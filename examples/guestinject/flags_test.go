@@ -18,7 +18,8 @@ import (
 	"github.com/guestinject/guestinject/vfs"
 )
 
-func TestParseSize(t *testing.T) {
+// --max-size reads sizes with bytesize.Parse, exactly, and refuses zero.
+func TestSizeFlag(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want int64
@@ -30,19 +31,21 @@ func TestParseSize(t *testing.T) {
 		{"64M", 64 << 20},
 		{"64MiB", 64 << 20},
 		{"50G", 50 << 30},
-		{"50GB", 50 << 30},
+		{"50GB", 50_000_000_000},
 		{"1.5G", 3 << 29},
 		{"1T", 1 << 40},
 		{"2P", 2 << 50},
+		{"9223372036854775807", 1<<63 - 1},
 	} {
-		got, err := parseSize(tc.in)
-		if err != nil || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		var f sizeFlag
+		if err := f.Set(tc.in); err != nil || f.bytes != tc.want {
+			t.Errorf("--max-size %s = %d, %v; want %d", tc.in, f.bytes, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "G", "-1", "0", "1.5", "12X", "1e3", "5GG", "9999999P"} {
-		if got, err := parseSize(bad); err == nil {
-			t.Errorf("parseSize(%q) = %d, want an error", bad, got)
+	for _, bad := range []string{"", "G", "-1", "0", "0K", "1.5", "0.1K", "12X", "1e3", "5GG", "9999999P", "8E"} {
+		var f sizeFlag
+		if err := f.Set(bad); err == nil {
+			t.Errorf("--max-size %q = %d, want an error", bad, f.bytes)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/guestinject/guestinject/internal/bytesize"
 	"github.com/guestinject/guestinject/internal/unixmode"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -77,7 +78,8 @@ type Layout []Entry
 //	f /labelled xattr.user.test="value"
 //
 // Defaults: mode 0755 for d, 0644 for f, p, c and b; owner unset. Sizes
-// take the suffixes K, M, G (powers of 1024).
+// are whole bytes or take a unit, K, M, G (powers of 1024) or KB, MB, GB
+// (powers of 1000), up to 1TiB.
 func ParseLayout(text string) (Layout, error) {
 	var l Layout
 	seen := map[string]bool{"/": true}
@@ -218,21 +220,19 @@ func splitFields(line string) ([]string, error) {
 	return fields, nil
 }
 
+// maxLayoutSize bounds a File's size in a layout: sizes are sparse, but a
+// test tree has no business being larger.
+const maxLayoutSize = 1 << 40
+
 func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	switch {
-	case strings.HasSuffix(s, "K"):
-		mult, s = 1<<10, s[:len(s)-1]
-	case strings.HasSuffix(s, "M"):
-		mult, s = 1<<20, s[:len(s)-1]
-	case strings.HasSuffix(s, "G"):
-		mult, s = 1<<30, s[:len(s)-1]
+	n, err := bytesize.Parse(s)
+	if err != nil {
+		return 0, err
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<40)/mult {
-		return 0, fmt.Errorf("bad size %q", s)
+	if n > maxLayoutSize {
+		return 0, fmt.Errorf("bad size %q: more than 1TiB", s)
 	}
-	return n * mult, nil
+	return n, nil
 }
 
 // WriteDir materialises layout under the host directory dir, which becomes
