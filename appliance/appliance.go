@@ -112,6 +112,12 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	if len(disks) == 0 {
 		return nil, errors.New("appliance: no disks")
 	}
+	// Declarations and names are refused before anything is built or booted.
+	for _, d := range disks {
+		if err := declaredDisk(d); err != nil {
+			return nil, err
+		}
+	}
 	var rootParam string
 	if o.root != nil {
 		name, err := rootName(*o.root, len(disks))
@@ -199,14 +205,28 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	return s, nil
 }
 
-// prepareDisk checks disk d and creates its overlay.
-func (s *Session) prepareDisk(ctx context.Context, i int, d vfs.Disk) (sessionDisk, error) {
+// declaredDisk refuses a disk whose format is not declared as raw or qcow2,
+// or whose name QEMU would not open as that file (imagecheck.CheckName):
+// the session hands QEMU an absolute name, but the caller's own spelling
+// must mean the same file to QEMU too, so that "nbd:host:port" is never
+// quietly taken for a file in the working directory.
+func declaredDisk(d vfs.Disk) error {
 	if err := d.Format.Declared(); err != nil {
-		return sessionDisk{}, &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %w", vfs.ErrUnsupportedFormat, err)}
+		return &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %w", vfs.ErrUnsupportedFormat, err)}
 	}
 	if d.Format != imagecheck.Raw && d.Format != imagecheck.QCOW2 {
-		return sessionDisk{}, &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %q (want raw or qcow2)", vfs.ErrUnsupportedFormat, d.Format)}
+		return &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %q (want raw or qcow2)", vfs.ErrUnsupportedFormat, d.Format)}
 	}
+	if err := imagecheck.CheckName(d.Path, d.Format); err != nil {
+		return fmt.Errorf("appliance: %w", err)
+	}
+	return nil
+}
+
+// prepareDisk checks disk d, whose declaration and name declaredDisk has
+// accepted, and creates its overlay. The check runs on the absolute name
+// the session hands QEMU.
+func (s *Session) prepareDisk(ctx context.Context, i int, d vfs.Disk) (sessionDisk, error) {
 	abs, err := filepath.Abs(d.Path)
 	if err != nil {
 		return sessionDisk{}, fmt.Errorf("appliance: %w", err)
