@@ -207,14 +207,21 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	return s, nil
 }
 
-// checkDisk checks disk d: a format the appliance attaches, a regular
-// file, and imagecheck's verdict under policy. The overlay is made later.
+// checkDisk checks disk d: a format the appliance attaches, a name QEMU
+// opens as that file (imagecheck.CheckName: the session hands QEMU an
+// absolute name, but the caller's own spelling must mean the same file to
+// QEMU too, so that "nbd:host:port" is never quietly taken for a file in
+// the working directory), a regular file, and imagecheck's verdict under
+// policy. The overlay is made later.
 func checkDisk(ctx context.Context, d vfs.Disk, policy imagecheck.Policy) (sessionDisk, error) {
 	if err := d.Format.Declared(); err != nil {
 		return sessionDisk{}, &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %w", vfs.ErrUnsupportedFormat, err)}
 	}
 	if d.Format != imagecheck.Raw && d.Format != imagecheck.QCOW2 {
 		return sessionDisk{}, &fs.PathError{Op: "open", Path: d.Path, Err: fmt.Errorf("%w: %q (want raw or qcow2)", vfs.ErrUnsupportedFormat, d.Format)}
+	}
+	if err := imagecheck.CheckName(d.Path, d.Format); err != nil {
+		return sessionDisk{}, fmt.Errorf("appliance: %w", err)
 	}
 	abs, err := filepath.Abs(d.Path)
 	if err != nil {

@@ -32,4 +32,33 @@
 // When qemu-img is installed, CrossCheck runs `qemu-img info` on the image
 // under CPU and address-space limits and requires it to agree with the
 // pure-Go verdict.
+//
+// # Names
+//
+// Safe means that QEMU, given the same name and the declared format, opens
+// that file, reads nothing else and sees the reported virtual size; so
+// CheckFile judges the name as well as the content, before opening it.
+// QEMU reads some names as something other than a file: a name whose first
+// colon comes before any slash has a protocol prefix (file:, json:{...},
+// nbd:, http:, fat:, any word at all), names beginning with /dev/fdset/ come
+// from QEMU's fd sets and names beginning with /dev/cdrom go to its
+// host_device driver. CheckFile refuses them with ReasonProtocolName;
+// QEMUFileName is that rule, and "./" before a relative name whose first
+// component has a colon makes it a file name. When raw or iso is declared,
+// CheckFile also refuses names ending in ".dmg", which QEMU's dmg driver
+// claims when it probes (ReasonFormatMismatch): a file is raw only when no
+// driver would claim it, by content or by name. CheckName applies both
+// rules without opening anything. Check, Inspect and Judge see bytes only
+// and cannot judge a name; a caller that checks a descriptor it opened
+// itself calls CheckName on the name it hands QEMU.
+//
+// After CheckFile accepts a name, a caller may pass QEMU that same literal
+// name as a qemu-img argument (after "--" if it begins with "-"), in -drive
+// file= (with commas doubled, QEMU's option escape), or, better, as the
+// filename of a {"driver": "file"} node in a json: or -blockdev spec, where
+// QEMU parses no protocol prefix. A relative name is resolved against the
+// working directory of the process that opens it, and a backing file name
+// in an image header against that image's directory: where they may
+// differ, check and pass the absolute name. Another spelling of the file
+// (a different relative or absolute name) must be checked itself.
 package imagecheck

@@ -9,9 +9,11 @@ import (
 // callers can write errors.Is(err, imagecheck.ReasonBackingFile).
 type Reason string
 
-// The reasons Check and CrossCheck give for rejecting an image.
+// The reasons Check, CheckFile, CheckName and CrossCheck give for rejecting
+// an image or its name.
 const (
 	ReasonNoDeclaredFormat   Reason = "no declared format"
+	ReasonProtocolName       Reason = "not a plain file name for QEMU"
 	ReasonFormatNotAllowed   Reason = "format not allowed"
 	ReasonFormatMismatch     Reason = "format mismatch"
 	ReasonPolyglot           Reason = "polyglot"

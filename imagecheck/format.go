@@ -88,7 +88,8 @@ type Extent struct {
 // Info is what Inspect learned about an image.
 type Info struct {
 	// Formats lists every format whose signature the content carries. Raw is
-	// listed when no QEMU driver would claim the file by probing.
+	// listed when no QEMU driver would claim the content by probing; claims
+	// by name are CheckName's to judge.
 	Formats []Format
 	// Format is the single container format (or Raw/ISO) of the content;
 	// empty when several container formats match.

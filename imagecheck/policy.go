@@ -46,7 +46,8 @@ func (p Policy) maxSize() int64 {
 
 // Check inspects the image in r (size bytes) and verifies it is a safe image
 // of the declared format under p. It returns the Info either way; the error
-// is a *RejectionError when the image is refused, or an I/O error.
+// is a *RejectionError when the image is refused, or an I/O error. Check
+// has no name to judge: see CheckFile and CheckName.
 func Check(ctx context.Context, r io.ReaderAt, size int64, declared Format, p Policy) (*Info, error) {
 	if err := checkDeclared(declared, p); err != nil {
 		return nil, err
@@ -64,13 +65,20 @@ func Check(ctx context.Context, r io.ReaderAt, size int64, declared Format, p Po
 	return info, nil
 }
 
-// CheckFile is Check on the regular file at path; only path is opened.
+// CheckFile is Check on the regular file at path; only path is opened. It
+// also judges the name itself, before opening it, as CheckName does: path
+// must be a name QEMU opens as this file (no protocol prefix, no fd set),
+// and a raw or iso declaration is refused for a name a QEMU driver claims
+// when it probes. Every rejection carries path in its Path.
 func CheckFile(ctx context.Context, path string, declared Format, p Policy) (*Info, error) {
 	if err := checkDeclared(declared, p); err != nil {
 		var rej *RejectionError
 		if errors.As(err, &rej) {
 			rej.Path = path
 		}
+		return nil, err
+	}
+	if err := CheckName(path, declared); err != nil {
 		return nil, err
 	}
 	f, size, err := openImage(path)
@@ -107,7 +115,8 @@ var defectPriority = []Reason{
 }
 
 // Judge applies declared and p to an Info from Inspect and returns the
-// rejection, or nil if the image is acceptable.
+// rejection, or nil if the image is acceptable. Like Check, it judges
+// content only, not names.
 func Judge(info *Info, declared Format, p Policy) *RejectionError {
 	if err := checkDeclared(declared, p); err != nil {
 		var rej *RejectionError

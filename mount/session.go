@@ -157,6 +157,17 @@ func open(ctx context.Context, image vfs.Disk, inPlace bool, opts []OpenOption) 
 	if err != nil {
 		return nil, pathErr(err)
 	}
+	// The descriptor checked below has no name; the caller's spelling and
+	// the absolute name the daemon and qemu-img are given must both be
+	// names QEMU opens as this file.
+	for _, name := range []string{image.Path, abs} {
+		if err := imagecheck.CheckName(name, image.Format); err != nil {
+			if rej := (*imagecheck.RejectionError)(nil); errors.As(err, &rej) && name == image.Path {
+				rej.Path = "" // the PathError names it
+			}
+			return nil, pathErr(err)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, pathErr(err)
 	}

@@ -10,7 +10,10 @@ import (
 // Disk is a guest disk image an image backend opens.
 type Disk struct {
 	// Path is the image file, a plain file name: the backends open it
-	// as a file, never as a protocol or a name QEMU would interpret.
+	// as a file, never as a protocol or a name QEMU would interpret, and
+	// refuse a name QEMU would read otherwise (imagecheck.CheckName), such
+	// as "nbd:host:port" or "json:{...}"; write "./" before a relative
+	// name whose first component has a colon.
 	Path string
 	// Format is the declared format (qemu-img's -f). It is never probed:
 	// the backend checks with imagecheck that the content agrees, once,
