@@ -5,6 +5,7 @@
 // Usage:
 //
 //	guestinject check   IMAGE --format F [--max-size S] [--json]
+//	guestinject convert IN --format F OUT --to raw|qcow2 [--max-size S] [--json]
 //	guestinject inject  IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE]
 //	                    [--hostname H] [--network FILE.json|FILE.yaml] [--meta K=V]
 //	                    [--file SRC:DST[:MODE[:OWNER]]] [--firstboot SCRIPT] [--dry-run]
