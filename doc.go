@@ -37,7 +37,8 @@
 //   - inject: what to put into a guest (Spec), planned and applied through
 //     any vfs.FS, with a report of every change.
 //   - imagecheck: pure-Go inspection of disk image headers and a safety
-//     policy for untrusted images.
+//     policy for untrusted images, and their checked conversion to raw or
+//     qcow2 by qemu-img under resource limits (Convert).
 //   - appliance: the default backend, a single-use QEMU VM whose agent
 //     serves the guest's filesystems over a private socket; its Launcher
 //     interface is the extension point for other ways to start the VM.
@@ -49,6 +50,7 @@
 //   - examples: runnable programs, the guestinject command line among them.
 //   - internal: shared machinery: in-root resolution, the agent and its
 //     wire protocol, the host/agent contract (internal/guestabi), the
-//     initramfs builder, the accelerator choice, guest /etc parsers; and,
+//     initramfs builder, the accelerator choice, guest /etc parsers, the
+//     confined qemu-img runner (internal/qemuimg); and,
 //     under internal/testsupport, what only the tests use.
 package guestinject

@@ -7,8 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/internal/ownerdir"
+	"github.com/guestinject/guestinject/internal/qemuimg"
 )
 
 // sessionPrefix starts the name of every session directory; the owner's
@@ -105,28 +104,17 @@ func checkOverlay(ctx context.Context, d sessionDisk, policy imagecheck.Policy) 
 // /proc/self/fd/3, under the resource limits imagecheck's cross-check
 // applies to qemu-img, with CPU time added for the data to copy.
 func (s *Session) merge(ctx context.Context, d sessionDisk, overlay *os.File) error {
-	qemuImg, err := exec.LookPath(s.qemuImg)
-	if err != nil {
-		return err
-	}
-	prlimit, err := exec.LookPath("prlimit")
-	if err != nil {
-		return err
-	}
 	fi, err := overlay.Stat()
 	if err != nil {
 		return err
 	}
 	lim := imagecheck.DefaultQEMULimits()
 	cpu := int64(lim.CPUSeconds) + fi.Size()>>28 // a second per 256 MiB
-	cmd := exec.CommandContext(ctx, prlimit,
-		"--as="+strconv.FormatInt(lim.AddressSpace, 10),
-		"--cpu="+strconv.FormatInt(cpu, 10),
-		"--core=0",
-		"--",
-		qemuImg, "commit", "-q", "-d", commitSpec(d, "/proc/self/fd/3"))
-	cmd.ExtraFiles = []*os.File{overlay}
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
+	cmd, err := qemuimg.Command(ctx, s.qemuImg, qemuimg.Limits{AddressSpace: lim.AddressSpace, CPUSeconds: cpu},
+		[]*os.File{overlay}, "commit", "-q", "-d", commitSpec(d, qemuimg.FD(0)))
+	if err != nil {
+		return err
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

@@ -61,4 +61,21 @@
 // in an image header against that image's directory: where they may
 // differ, check and pass the absolute name. Another spelling of the file
 // (a different relative or absolute name) must be checked itself.
+//
+// # Converting uploads
+//
+// Convert turns an untrusted upload (vmdk, vhd, vhdx, vdi, qed, qcow2 or
+// raw, as the policy allows) into a new raw or qcow2 image, the job of an
+// image service's import step. The source must pass CheckFile; qemu-img
+// convert then reads the checked descriptor, inherited as /proc/self/fd/3,
+// through a json: specification that names the declared driver, the file
+// driver and, for formats that can have one, no backing file, so nothing
+// is probed and no name inside the image is opened. It writes into a file
+// Convert created with O_CREAT|O_EXCL (an existing file or symlink is never
+// replaced), under prlimit's CPU-time, address-space and file-size limits
+// and a wall-time limit (DefaultConvertLimits scales them with the virtual
+// size; WithLimits changes them), as well as ctx. The new image must pass
+// Check as the output format, with the source's virtual size and nothing
+// named in it, before Convert succeeds; on any failure or cancellation it
+// is removed. WithProgress passes on qemu-img's percentage.
 package imagecheck

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/guestinject/guestinject/internal/qemuimg"
 )
 
 // ErrQEMUImgMissing is returned by CrossCheck when qemu-img or prlimit
@@ -71,25 +71,15 @@ func neutralPath(path string) (string, error) {
 // under lim (applied by prlimit before qemu-img starts) and parses the
 // result.
 func runQEMUImgInfo(ctx context.Context, path string, declared Format, lim QEMULimits) (*qemuInfo, error) {
-	qemuImg, err := exec.LookPath("qemu-img")
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrQEMUImgMissing, err)
-	}
-	prlimit, err := exec.LookPath("prlimit")
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrQEMUImgMissing, err)
-	}
 	abs, err := neutralPath(path)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, prlimit,
-		"--as="+strconv.FormatInt(lim.AddressSpace, 10),
-		"--cpu="+strconv.Itoa(lim.CPUSeconds),
-		"--core=0",
-		"--",
-		qemuImg, "info", "--output=json", "-f", qemuFormatName(declared), abs)
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
+	cmd, err := qemuimg.Command(ctx, "qemu-img", qemuimg.Limits{AddressSpace: lim.AddressSpace, CPUSeconds: int64(lim.CPUSeconds)}, nil,
+		"info", "--output=json", "-f", qemuFormatName(declared), abs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrQEMUImgMissing, err)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr

@@ -36,6 +36,8 @@ func commands() []command {
 		{"check", "check IMAGE --format F [--max-size S] [--allow-encryption] [--allow-iso-hybrid]\n" +
 			"       [--cross-check] [--json]",
 			"verify that an image is what it claims and safe to open", runCheck, func() *flag.FlagSet { return newCheckFlags(new(checkArgs)) }},
+		{"convert", "convert IN --format F OUT --to raw|qcow2 [--max-size S] [--json] [--quiet]",
+			"check an upload and convert it into a new raw or qcow2 image", runConvert, func() *flag.FlagSet { return newConvertFlags(new(convertArgs)) }},
 		{"inject", "inject IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE] [--hostname H]\n" +
 			"       [--network FILE.json|FILE.yaml] [--meta K=V] [--file SRC:DST[:MODE[:OWNER]]]\n" +
 			"       [--firstboot SCRIPT] [--dry-run] [--backend appliance|libvirt|mount] [--root SPEC] [--json]",
@@ -150,11 +152,11 @@ func printCommandHelp(w io.Writer, c command) {
 	if extra := commandNotes[c.name]; extra != "" {
 		fmt.Fprintf(w, "%s\n", extra)
 	}
-	if c.name != "check" {
+	fs := c.flags()
+	if fs.Lookup("root") != nil {
 		fmt.Fprintf(w, "%s\n", rootNote)
 	}
 	fmt.Fprint(w, "Options (one or two dashes; before or after the arguments):\n")
-	fs := c.flags()
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fmt.Fprintf(w, "\n%s", exitStatusHelp)
@@ -197,6 +199,17 @@ partition table only with --allow-iso-hybrid.
 Sizes are whole bytes or take a unit: 512M, 50G or 50GiB, 1T (powers of
 1024, as qemu-img reads them), 50GB (powers of 1000). A fraction is accepted
 only when it names a whole number of bytes: 1.5G yes, 0.1K no.
+`,
+	"convert": `IN is checked first, as check does, under a policy that accepts raw, qcow2,
+qed, vmdk, vhd, vhdx and vdi uploads. qemu-img convert then reads it through a
+descriptor, with the declared format as its driver and no backing file, under
+CPU time, memory, file size and wall-time limits, and writes OUT, which must
+not exist: it is created, never replaced. OUT is checked in turn (the --to
+format, IN's virtual size, no other file named) before convert succeeds; on
+any failure or interruption OUT is removed. Progress goes to standard error.
+
+Example:
+  guestinject convert upload.vmdk --format vmdk disk.qcow2 --to qcow2
 `,
 	"inject": `The image is checked first, then opened in a single-use appliance VM whose
 kernel parses the guest filesystem. Every change is planned before the first

@@ -6,6 +6,7 @@
 //
 //	guestinject check   IMAGE --format F [--max-size S] [--allow-encryption]
 //	                    [--allow-iso-hybrid] [--cross-check] [--json]
+//	guestinject convert IN --format F OUT --to raw|qcow2 [--max-size S] [--json]
 //	guestinject inject  IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE]
 //	                    [--hostname H] [--network FILE.json|FILE.yaml] [--meta K=V]
 //	                    [--file SRC:DST[:MODE[:OWNER]]] [--firstboot SCRIPT] [--dry-run]
@@ -17,7 +18,8 @@
 // The image format is always declared, never probed, and every image is
 // checked with the imagecheck package before anything else opens it. check
 // verifies every format imagecheck knows (raw, qcow2, qed, vmdk, vpc, vhdx,
-// vdi, luks, iso); the other commands open raw and qcow2. The
+// vdi, luks, iso); convert turns an upload of any of them into a new raw
+// or qcow2 image; the other commands open raw and qcow2. The
 // guest filesystem is read and written by a single-use appliance VM, so the
 // host kernel never parses it; changes reach the image only when the whole
 // injection succeeded.
