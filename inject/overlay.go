@@ -32,6 +32,9 @@ import (
 // contract says, through planned links and planned moves alike, and never
 // out of the root.
 //
+// Unlike the backends it is not safe for concurrent use: one planner owns
+// it for one NewPlan call.
+//
 // Nothing writes to the guest while planning, so what the guest answers
 // for a path is remembered: a deep tree is walked once, not once per
 // lookup, which matters when every lookup is a round trip to an appliance.
