@@ -53,9 +53,9 @@ func lastLines(s string, n int) string {
 const consoleMax = 64 << 10
 
 // Session is a running appliance serving the guest filesystem found on
-// its disks. It implements vfs.FS, vfs.XattrFS and vfs.SymlinkFS. Changes
-// go to private overlays: Commit writes them into the images, Close
-// without Commit throws them away.
+// its disks. It implements vfs.FS, vfs.XattrFS, vfs.SymlinkFS and
+// vfs.RenameFS. Changes go to private overlays: Commit writes them into the
+// images, Close without Commit throws them away.
 type Session struct {
 	client  *wire.Client
 	machine Machine
@@ -90,6 +90,7 @@ var (
 	_ vfs.Session   = (*Session)(nil)
 	_ vfs.XattrFS   = (*Session)(nil)
 	_ vfs.SymlinkFS = (*Session)(nil)
+	_ vfs.RenameFS  = (*Session)(nil)
 )
 
 // Open boots an appliance VM on disks and returns once its agent has
@@ -511,6 +512,11 @@ func (s *Session) Llistxattr(ctx context.Context, name string) ([]string, error)
 // Symlink implements vfs.SymlinkFS.
 func (s *Session) Symlink(ctx context.Context, target, name string) error {
 	return call(s, ctx, "symlink", name, func(ctx context.Context) error { return s.client.Symlink(ctx, target, name) })
+}
+
+// Rename implements vfs.RenameFS.
+func (s *Session) Rename(ctx context.Context, oldname, newname string) error {
+	return call(s, ctx, "rename", oldname, func(ctx context.Context) error { return s.client.Rename(ctx, oldname, newname) })
 }
 
 // Sync asks the agent to flush the guest filesystems into the overlays.

@@ -70,12 +70,31 @@
 // sysvinit script) that disables itself; their output goes to
 // /var/log/guestinject-firstboot.log in the guest.
 //
+// # Operations
+//
+// Spec.Operations are virt-customize's file operations — delete, move,
+// symlink, mkdir, chmod, chown, touch, truncate, write and append-line —
+// applied in the order given. Each is planned against the guest as the
+// earlier ones leave it: a move then a write to the new name, a mkdir then
+// a file inside it, a delete then a create under the same name. Planning
+// reads the guest through an in-memory overlay on which every planned step
+// is replayed, so every phase sees the ones before it, and a plan whose
+// steps contradict each other fails before anything is written. Operations
+// act on the final component itself: chmod, write, truncate, touch and
+// append-line refuse a symlink, FIFO or device node; chown and delete act
+// on a link, never on what it points at; a recursive delete removes links
+// in the tree as links and stops at a bound on its entries. A move never
+// replaces an existing name and needs a vfs.RenameFS backend. Touch
+// creates a missing file and leaves an existing one, times included, as
+// no backend call sets times.
+//
 // # Order and failures
 //
 // All reads and validation happen before the first write. Changes are made
-// in this order: files, metadata, host name, network, SSH keys, passwords
-// (shadow before passwd), first-boot scripts and, last, the symlink that
-// arms them. Each file is replaced atomically by the backend, and owners
+// in this order: files, metadata, operations (in Spec order), host name,
+// network, SSH keys, passwords (shadow before passwd), first-boot scripts
+// and, last, the symlink that arms them. The phases after the operations
+// see the guest as the operations leave it. Each file is replaced atomically by the backend, and owners
 // are set before modes, since chown clears set-id bits. If Apply fails
 // part-way, every earlier change is complete, none after it was begun, and
 // the failed file is either old or new: the guest is consistent but holds

@@ -14,6 +14,9 @@ const specialBits = fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 func (p *planner) planFiles(ctx context.Context, spec *Spec) error {
 	for i, f := range spec.Files {
 		item := listItem(FieldFiles, i)
+		if err := p.sync(ctx); err != nil {
+			return err
+		}
 		if err := p.planFile(ctx, item, f); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -97,7 +98,7 @@ func (p *planner) planFirstBoot(ctx context.Context, spec *Spec) error {
 		return nil
 	}
 	init, initErr := p.initSystem(ctx)
-	_, canSymlink := p.fsys.(vfs.SymlinkFS)
+	_, canSymlink := p.guest.(vfs.SymlinkFS)
 	if initErr == nil && !canSymlink {
 		initErr = fmt.Errorf("%w: the backend cannot create the symlinks that enable a boot service", ErrUnsupported)
 	}
@@ -236,7 +237,15 @@ func (p *planner) relabelPaths(ctx context.Context) ([]string, error) {
 	if mode != "enforcing" && mode != "permissive" {
 		return nil, nil
 	}
-	return append([]string(nil), p.created...), nil
+	// Only what is still there once the whole plan has run: an operation
+	// may have deleted or moved what an earlier change created.
+	var out []string
+	for _, name := range p.created {
+		if _, err := p.fsys.Lstat(ctx, name); err == nil && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
 }
 
 // relabelScript restores the default labels of exactly paths, or asks for

@@ -18,7 +18,10 @@ const (
 	FieldNetwork   Field = "network"   // Spec.Network; Renderer is set on the files it writes
 	FieldMetadata  Field = "metadata"  // Spec.Metadata
 	FieldFiles     Field = "files"     // Spec.Files; Index is set
-	FieldHostname  Field = "hostname"  // Spec.Hostname
+	// FieldOperations is Spec.Operations; Index is set, and Name is the
+	// kind of operation ("move", "append-line"...) when it has one.
+	FieldOperations Field = "operations"
+	FieldHostname   Field = "hostname" // Spec.Hostname
 	// FieldFirstBoot is Spec.FirstBoot: one command (Index set, and Name
 	// when the command's name is valid) or, with Index -1, what runs them
 	// all (the runner script, its unit or init script, the boot hook).
@@ -39,14 +42,15 @@ type fieldShape struct {
 }
 
 var fieldShapes = map[Field]fieldShape{
-	FieldSSHKeys:   {list: true, user: true},
-	FieldPasswords: {list: true, user: true},
-	FieldNetwork:   {renderer: true},
-	FieldMetadata:  {},
-	FieldFiles:     {list: true},
-	FieldHostname:  {},
-	FieldFirstBoot: {list: true, whole: true, name: true},
-	FieldSELinux:   {},
+	FieldSSHKeys:    {list: true, user: true},
+	FieldPasswords:  {list: true, user: true},
+	FieldNetwork:    {renderer: true},
+	FieldMetadata:   {},
+	FieldFiles:      {list: true},
+	FieldOperations: {list: true, name: true},
+	FieldHostname:   {},
+	FieldFirstBoot:  {list: true, whole: true, name: true},
+	FieldSELinux:    {},
 }
 
 // Item names the spec item a Change serves or an ItemError is about, so a
@@ -60,13 +64,14 @@ type Item struct {
 	// Field is the part of the Spec.
 	Field Field
 	// Index is the entry's position in a list field (SSHKeys, Passwords,
-	// Files, FirstBoot), or -1 for a field that is not a list or for what
+	// Files, Operations, FirstBoot), or -1 for a field that is not a list or for what
 	// serves the whole list (FirstBoot's boot hook).
 	Index int
 	// User is the guest user of an SSHKeys or Passwords entry, "root" when
 	// the entry leaves it empty.
 	User string
-	// Name is the name of a FirstBoot command, when it is a valid one.
+	// Name is the name of a FirstBoot command, when it is a valid one, or
+	// the kind of an Operations entry.
 	Name string
 	// Renderer is the network format a FieldNetwork change writes or error
 	// is about; empty before the format is chosen (an invalid Network, a

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"slices"
 	"testing"
 	"time"
 
@@ -34,6 +35,30 @@ func notExist(name string) error {
 	return &fs.PathError{Op: "lstat", Path: name, Err: fs.ErrNotExist}
 }
 
+// guestReads makes m answer planning's reads from a tree of root-owned
+// directories and files: the planner resolves names one component at a
+// time, so these are looked up by any path, any number of times. The
+// tests that use it are about the order of the writes.
+func guestReads(m *vfsmock.FS, dirs []string, files map[string]fakeInfo, content map[string]string) {
+	m.EXPECT().Lstat(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, name string) (fs.FileInfo, error) {
+		if name == "/" || slices.Contains(dirs, name) {
+			_, base := vfs.Split(name)
+			return fakeInfo{name: base, mode: fs.ModeDir | 0o755}, nil
+		}
+		if f, ok := files[name]; ok {
+			return f, nil
+		}
+		return nil, notExist(name)
+	}).AnyTimes()
+	m.EXPECT().Open(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, name string) (vfs.File, error) {
+		data, ok := content[name]
+		if !ok {
+			return nil, notExist(name)
+		}
+		return memFile{Reader: bytes.NewReader([]byte(data)), info: fakeInfo{size: int64(len(data))}}, nil
+	}).AnyTimes()
+}
+
 // TestReplaceSetuidOwnerBeforeMode checks the order of calls when a file is
 // replaced with a new owner and a setuid mode: content first (keeping the
 // old file's labels), then owner, then mode, because chown clears set-id
@@ -43,7 +68,7 @@ func TestReplaceSetuidOwnerBeforeMode(t *testing.T) {
 	m := vfsmock.NewFS(ctrl)
 	ctx := context.Background()
 	const name = "/usr/bin/tool"
-	m.EXPECT().Lstat(gomock.Any(), name).Return(fakeInfo{name: "tool", mode: 0o644, size: 3, uid: 1000, gid: 1000}, nil)
+	guestReads(m, []string{"/usr", "/usr/bin"}, map[string]fakeInfo{name: {name: "tool", mode: 0o644, size: 3, uid: 1000, gid: 1000}}, nil)
 	plan, err := NewPlan(ctx, m, Spec{Files: []File{{Path: name, Content: []byte("new"), Mode: fs.ModeSetuid | 0o755}}})
 	if err != nil {
 		t.Fatal(err)
@@ -77,11 +102,7 @@ func TestApplyStopsAtFirstError(t *testing.T) {
 	ctrl := gomock.NewController(t)
 	m := vfsmock.NewFS(ctrl)
 	ctx := context.Background()
-	for _, n := range []string{"/etc/a", "/etc/b", "/etc/c"} {
-		m.EXPECT().Lstat(gomock.Any(), n).Return(nil, notExist(n))
-	}
-	m.EXPECT().Stat(gomock.Any(), "/etc").Return(fakeInfo{name: "etc", mode: fs.ModeDir | 0o755}, nil).Times(3)
-	m.EXPECT().Open(gomock.Any(), selinuxConfig).Return(nil, notExist(selinuxConfig))
+	guestReads(m, []string{"/etc"}, nil, nil)
 	plan, err := NewPlan(ctx, m, Spec{Files: []File{{Path: "/etc/a"}, {Path: "/etc/b"}, {Path: "/etc/c"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -116,12 +137,10 @@ func TestPasswordWritesShadowBeforePasswd(t *testing.T) {
 		"/etc/passwd": "root:$6$old$inpasswd:0:0::/root:/bin/sh\n",
 		"/etc/shadow": "root:*:1::::::\n",
 	}
-	m.EXPECT().Open(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, name string) (vfs.File, error) {
-		return memFile{Reader: bytes.NewReader([]byte(files[name])), info: fakeInfo{size: int64(len(files[name]))}}, nil
-	}).AnyTimes()
-	m.EXPECT().Lstat(gomock.Any(), gomock.Any()).DoAndReturn(func(_ context.Context, name string) (fs.FileInfo, error) {
-		return fakeInfo{mode: 0o600, size: int64(len(files[name]))}, nil
-	}).AnyTimes()
+	guestReads(m, []string{"/etc"}, map[string]fakeInfo{
+		"/etc/passwd": {name: "passwd", mode: 0o644, size: int64(len(files["/etc/passwd"]))},
+		"/etc/shadow": {name: "shadow", mode: 0o600, size: int64(len(files["/etc/shadow"]))},
+	}, files)
 	plan, err := NewPlan(ctx, m, Spec{Now: testNow, Passwords: []Password{{Hash: "$5$saltsalt$" + string(bytes.Repeat([]byte("A"), 43))}}})
 	if err != nil {
 		t.Fatal(err)
@@ -139,9 +158,7 @@ func TestPasswordWritesShadowBeforePasswd(t *testing.T) {
 func TestApplyHonoursCancellation(t *testing.T) {
 	ctrl := gomock.NewController(t)
 	m := vfsmock.NewFS(ctrl)
-	m.EXPECT().Lstat(gomock.Any(), "/etc/a").Return(nil, notExist("/etc/a"))
-	m.EXPECT().Stat(gomock.Any(), "/etc").Return(fakeInfo{mode: fs.ModeDir | 0o755}, nil)
-	m.EXPECT().Open(gomock.Any(), selinuxConfig).Return(nil, notExist(selinuxConfig))
+	guestReads(m, []string{"/etc"}, nil, nil)
 	plan, err := NewPlan(context.Background(), m, Spec{Files: []File{{Path: "/etc/a"}}})
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,8 @@ const (
 	ActionSymlink  Action = "symlink"  // create a symlink
 	ActionSetxattr Action = "setxattr" // set an extended attribute
 	ActionKeep     Action = "keep"     // leave an existing file alone, as asked
+	ActionDelete   Action = "delete"   // remove a file, link, node or empty directory
+	ActionMove     Action = "move"     // rename Path to Target
 )
 
 // Change is one change to the guest: what Plan decided and Apply did.
@@ -42,7 +44,7 @@ type Change struct {
 	// Size is the resulting size of a written file; -1 until a streamed
 	// file has been written.
 	Size int64
-	// Target is the target of a symlink.
+	// Target is the target of a symlink, or the new name of a move.
 	Target string
 	// Detail says more, e.g. "2 keys added".
 	Detail string
@@ -63,7 +65,7 @@ func (c Change) MarshalJSON() ([]byte, error) {
 		Detail string `json:"detail,omitempty"`
 	}
 	out := change{Item: c.Item, Path: c.Path, Action: c.Action, UID: c.UID, GID: c.GID, Target: c.Target, Detail: c.Detail}
-	if c.Action != ActionSymlink && c.Action != ActionSetxattr {
+	if c.Action != ActionSymlink && c.Action != ActionSetxattr && c.Action != ActionDelete {
 		out.Mode = OctalMode(c.Mode)
 	}
 	if c.Action == ActionCreate || c.Action == ActionReplace || c.Action == ActionAppend {
@@ -132,6 +134,8 @@ const (
 	opChmod
 	opSymlink
 	opSetxattr
+	opRemove
+	opRename
 	opNone
 )
 
@@ -201,10 +205,28 @@ func (s step) run(ctx context.Context, fsys vfs.FS) (Change, error) {
 		return c, vfs.Symlink(ctx, fsys, c.Target, c.Path)
 	case opSetxattr:
 		return c, vfs.Lsetxattr(ctx, fsys, c.Path, s.attr, s.data)
+	case opRemove:
+		return c, fsys.Remove(ctx, c.Path)
+	case opRename:
+		return c, vfs.Rename(ctx, fsys, c.Path, c.Target)
 	case opNone:
 		return c, nil
 	}
 	return c, fmt.Errorf("unknown step %d", s.op)
+}
+
+// simulate makes the step's change on the planning view: content stays
+// where the plan holds it, streamed content is recorded as unknown, and
+// labels are not tracked.
+func (s step) simulate(ctx context.Context, o *overlay) error {
+	switch s.op {
+	case opWrite:
+		return o.put(ctx, s.change.Path, s.data, s.src != nil, s.opts)
+	case opSetxattr, opNone:
+		return nil
+	}
+	_, err := s.run(ctx, o)
+	return err
 }
 
 type countingReader struct {

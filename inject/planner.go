@@ -24,8 +24,11 @@ const (
 // naming the item and path, wrapping the sentinels of this package, of vfs
 // and of io/fs.
 func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
+	view := newOverlay(fsys)
 	p := &planner{
-		fsys:    fsys,
+		guest:   fsys,
+		fsys:    view,
+		view:    view,
 		now:     spec.Now,
 		written: map[string]Item{},
 	}
@@ -35,6 +38,7 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 	phases := []func(context.Context, *Spec) error{
 		p.planFiles,
 		p.planMetadata,
+		p.planOperations,
 		p.planHostname,
 		p.planNetwork,
 		p.planSSHKeys,
@@ -42,9 +46,15 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 		p.planFirstBoot, // also schedules the SELinux relabel of everything above
 	}
 	for _, phase := range phases {
+		if err := p.sync(ctx); err != nil {
+			return nil, err
+		}
 		if err := phase(ctx, &spec); err != nil {
 			return nil, err
 		}
+	}
+	if err := p.sync(ctx); err != nil {
+		return nil, err
 	}
 	return &Plan{steps: p.steps}, nil
 }
@@ -63,9 +73,17 @@ func Apply(ctx context.Context, fsys vfs.FS, spec Spec) (*Report, error) {
 
 // planner holds what Plan has read and decided so far.
 type planner struct {
-	fsys  vfs.FS
-	now   time.Time
-	steps []step
+	// guest is the backend the plan is for; its capabilities decide what
+	// can be planned.
+	guest vfs.FS
+	// fsys is what planning reads: view, the guest as the steps planned so
+	// far leave it.
+	fsys vfs.FS
+	view *overlay
+	// simulated counts the steps replayed on view.
+	simulated int
+	now       time.Time
+	steps     []step
 	// written maps each path a step writes to the item that writes it.
 	written map[string]Item
 	// created lists the new files and directories, for SELinux labelling.
@@ -75,6 +93,24 @@ type planner struct {
 }
 
 func (p *planner) add(s step) { p.steps = append(p.steps, s) }
+
+// sync replays on the planning view the steps added since the last sync,
+// so that what is planned next sees them. Steps are replayed late, not as
+// they are added, because a phase may still complete a step it has added
+// (a streamed source, a detail). A step the view refuses means the plan
+// contradicts itself, and planning fails before anything is written. The
+// cache of guest files is dropped, as a replayed step may have changed
+// one.
+func (p *planner) sync(ctx context.Context) error {
+	for ; p.simulated < len(p.steps); p.simulated++ {
+		s := p.steps[p.simulated]
+		if err := s.simulate(ctx, p.view); err != nil {
+			return itemErr(s.change.Item, s.change.Path, fmt.Errorf("%w: planned %s cannot follow the earlier changes: %w", ErrConflict, s.change.Action, err))
+		}
+		p.etc = nil
+	}
+	return nil
+}
 
 // claim records that item writes name, refusing a second writer.
 func (p *planner) claim(item Item, name string) error {
@@ -178,9 +214,10 @@ func (p *planner) ensureDir(ctx context.Context, item Item, dir string, perm fs.
 	return nil
 }
 
-// plannedDir reports whether an earlier step creates directory d.
+// plannedDir reports whether a step not yet replayed on the view creates
+// directory d; those replayed are seen by Stat.
 func (p *planner) plannedDir(d string) bool {
-	for _, s := range p.steps {
+	for _, s := range p.steps[p.simulated:] {
 		if s.op == opMkdirAll && s.change.Path == d {
 			return true
 		}

@@ -21,6 +21,13 @@ type Spec struct {
 	Metadata map[string]string
 	// Files are written as given.
 	Files []File
+	// Operations are virt-customize's file operations (delete, move,
+	// symlink, mkdir, chmod, chown, touch, truncate, write, append-line),
+	// planned and applied in the order given, each against the guest as
+	// the earlier ones leave it. They come after Files and Metadata and
+	// before Hostname, Network, SSHKeys, Passwords and FirstBoot, which
+	// see the guest as the operations leave it.
+	Operations []Operation
 	// Hostname, when set, goes to /etc/hostname and to a loopback line of
 	// /etc/hosts.
 	Hostname string

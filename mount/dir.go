@@ -11,7 +11,7 @@ import (
 )
 
 // DirFS is a guest filesystem over a host directory that is the guest's
-// root. It implements vfs.FS, vfs.XattrFS and vfs.SymlinkFS and is safe
+// root. It implements vfs.FS, vfs.XattrFS, vfs.SymlinkFS and vfs.RenameFS and is safe
 // for concurrent use. Files it creates belong to the calling process unless
 // WriteOptions name an owner; setting other owners, and reading files only
 // their owner may read, need the privileges they need on the host.
@@ -23,6 +23,7 @@ var (
 	_ vfs.FS        = (*DirFS)(nil)
 	_ vfs.XattrFS   = (*DirFS)(nil)
 	_ vfs.SymlinkFS = (*DirFS)(nil)
+	_ vfs.RenameFS  = (*DirFS)(nil)
 )
 
 // DirOption configures OpenDir. The options that also make sense for the
@@ -131,6 +132,11 @@ func (d *DirFS) Llistxattr(ctx context.Context, name string) ([]string, error) {
 // Symlink implements vfs.SymlinkFS.
 func (d *DirFS) Symlink(ctx context.Context, target, name string) error {
 	return d.root.Symlink(ctx, target, name)
+}
+
+// Rename implements vfs.RenameFS.
+func (d *DirFS) Rename(ctx context.Context, oldname, newname string) error {
+	return d.root.Rename(ctx, oldname, newname)
 }
 
 // Close implements vfs.FS.

@@ -51,6 +51,7 @@ var (
 	_ vfs.Session   = (*Session)(nil)
 	_ vfs.XattrFS   = (*Session)(nil)
 	_ vfs.SymlinkFS = (*Session)(nil)
+	_ vfs.RenameFS  = (*Session)(nil)
 )
 
 // OpenTrusted attaches image, finds its filesystem and mounts it on the

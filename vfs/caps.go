@@ -65,3 +65,28 @@ func Symlink(ctx context.Context, fsys FS, target, name string) error {
 	}
 	return &fs.PathError{Op: "symlink", Path: name, Err: ErrNotSupported}
 }
+
+// RenameFS is implemented by backends that rename. Rename exists so that a
+// guest file or tree can change name without its content, owner, mode or
+// labels being copied, and so that a move is one atomic step.
+type RenameFS interface {
+	FS
+	// Rename renames oldname to newname. Both parents are resolved in the
+	// root; neither final component is followed, so a symlink is renamed
+	// as a link. Rename never replaces: an existing newname, a dangling
+	// symlink included, fails with fs.ErrExist. Renaming the root, or a
+	// directory into itself or below itself, fails with fs.ErrInvalid;
+	// names on different filesystems fail with ErrNotSupported. Errors
+	// name oldname, or newname when they are about it (fs.ErrExist, a
+	// missing new parent).
+	Rename(ctx context.Context, oldname, newname string) error
+}
+
+// Rename calls fsys.Rename, or fails with ErrNotSupported when fsys is not
+// a RenameFS.
+func Rename(ctx context.Context, fsys FS, oldname, newname string) error {
+	if r, ok := fsys.(RenameFS); ok {
+		return r.Rename(ctx, oldname, newname)
+	}
+	return &fs.PathError{Op: "rename", Path: oldname, Err: ErrNotSupported}
+}

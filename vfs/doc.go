@@ -22,9 +22,9 @@
 //
 // Reading calls (Stat, Open, ReadDir) follow a final symlink, in the root.
 // Lstat, Readlink and every call that changes something (WriteFile, Chmod,
-// Lchown, Remove, and the optional Lsetxattr and Symlink) never follow the final
-// component: WriteFile and Chmod refuse a final symlink with ErrIsSymlink, Lchown
-// and Remove act on the link itself.
+// Lchown, Remove, and the optional Lsetxattr, Symlink and Rename) never
+// follow the final component: WriteFile and Chmod refuse a final symlink with
+// ErrIsSymlink, Lchown, Remove and Rename act on the link itself.
 //
 // # Files
 //
@@ -48,8 +48,10 @@
 // # Capabilities
 //
 // Operations only some backends offer live in separate interfaces (XattrFS,
-// SymlinkFS), io/fs style; the helpers Lsetxattr, Lgetxattr, Llistxattr and
-// Symlink use them when present and fail with ErrNotSupported otherwise.
+// SymlinkFS, RenameFS), io/fs style; the helpers Lsetxattr, Lgetxattr,
+// Llistxattr, Symlink and Rename use them when present and fail with
+// ErrNotSupported otherwise. Rename never replaces an existing name, so a
+// move cannot destroy a file the caller has not looked at.
 //
 // # Context
 //

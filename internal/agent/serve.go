@@ -330,6 +330,8 @@ func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp w
 		resp.Names, err = vfs.Llistxattr(ctx, s.fsys, req.Name)
 	case wire.OpSymlink:
 		err = vfs.Symlink(ctx, s.fsys, req.Target, req.Name)
+	case wire.OpRename:
+		err = vfs.Rename(ctx, s.fsys, req.Name, req.Target)
 	case wire.OpSync:
 		if s.hooks.Sync != nil {
 			err = s.hooks.Sync(ctx)

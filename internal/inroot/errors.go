@@ -9,9 +9,9 @@ import (
 	"github.com/guestinject/guestinject/vfs"
 )
 
-// errnoKinds maps errnos to the contract's vocabulary. EXDEV only comes
-// from openat2 here (renames and links stay in one directory), where it
-// means resolution tried to leave the root.
+// errnoKinds maps errnos to the contract's vocabulary. EXDEV means
+// resolution tried to leave the root: it only reaches this table from
+// openat2, since Rename explains its own EXDEV (two mounts) first.
 var errnoKinds = map[unix.Errno]error{
 	unix.ENOENT:       fs.ErrNotExist,
 	unix.EEXIST:       fs.ErrExist,

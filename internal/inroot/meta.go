@@ -201,3 +201,71 @@ func (r *Root) Symlink(ctx context.Context, target, name string) error {
 	r.logChange(ctx, op, name, "target", target)
 	return nil
 }
+
+// Rename renames oldname to newname, both parents resolved in the root and
+// neither final component followed, never replacing (see vfs.RenameFS).
+func (r *Root) Rename(ctx context.Context, oldname, newname string) error {
+	const op = "rename"
+	if err := vfs.CheckPath(op, newname); err != nil {
+		return err
+	}
+	rootfd, err := r.begin(ctx, op, oldname)
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	if oldname == "/" || newname == "/" {
+		return &fs.PathError{Op: op, Path: oldname, Err: fmt.Errorf("%w: the guest root cannot be renamed or replaced", fs.ErrInvalid)}
+	}
+	odir, obase, err := parent(rootfd, oldname)
+	if err != nil {
+		return pathErr(op, oldname, err)
+	}
+	defer closeFd(odir)
+	ndir, nbase, err := parent(rootfd, newname)
+	if err != nil {
+		return pathErr(op, newname, err)
+	}
+	defer closeFd(ndir)
+	if err := renameNoReplace(odir, obase, ndir, nbase); err != nil {
+		switch err {
+		case unix.EXDEV:
+			// Here EXDEV means two mounts, not an escape: both parents
+			// were resolved in the root.
+			return &fs.PathError{Op: op, Path: oldname, Err: fmt.Errorf("%w: %s and %s are on different filesystems", vfs.ErrNotSupported, oldname, newname)}
+		case unix.EINVAL:
+			return &fs.PathError{Op: op, Path: oldname, Err: fmt.Errorf("%w: a directory cannot move below itself (or the filesystem cannot rename without replacing)", fs.ErrInvalid)}
+		case unix.EEXIST, unix.ENOTEMPTY:
+			return &fs.PathError{Op: op, Path: newname, Err: mapErrno(unix.EEXIST)}
+		}
+		return pathErr(op, oldname, err)
+	}
+	_ = syncDir(ndir)
+	_ = syncDir(odir)
+	r.logChange(ctx, op, oldname, "newname", newname)
+	return nil
+}
+
+// renameNoReplace moves obase in odir to nbase in ndir unless nbase
+// exists. Filesystems without RENAME_NOREPLACE get a hard link and an
+// unlink for anything but a directory, which links cannot move.
+func renameNoReplace(odir int, obase string, ndir int, nbase string) error {
+	err := unix.Renameat2(odir, obase, ndir, nbase, unix.RENAME_NOREPLACE)
+	if err != unix.EINVAL {
+		return err
+	}
+	var st unix.Stat_t
+	if serr := unix.Fstatat(odir, obase, &st, unix.AT_SYMLINK_NOFOLLOW); serr != nil {
+		return serr
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		// A directory cannot be hard-linked, so EINVAL stands: a move
+		// below itself, or a filesystem without RENAME_NOREPLACE, where a
+		// plain rename could replace an empty directory. Both are refused.
+		return err
+	}
+	if err := unix.Linkat(odir, obase, ndir, nbase, 0); err != nil {
+		return err
+	}
+	return unix.Unlinkat(odir, obase, 0)
+}

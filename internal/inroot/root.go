@@ -15,7 +15,8 @@ import (
 )
 
 // Root is a guest tree rooted at a host directory. It implements vfs.FS,
-// vfs.XattrFS and vfs.SymlinkFS and is safe for concurrent use.
+// vfs.XattrFS, vfs.SymlinkFS and vfs.RenameFS and is safe for concurrent
+// use.
 type Root struct {
 	dir string
 	log *slog.Logger // nil: no logging
@@ -30,6 +31,7 @@ var (
 	_ vfs.FS        = (*Root)(nil)
 	_ vfs.XattrFS   = (*Root)(nil)
 	_ vfs.SymlinkFS = (*Root)(nil)
+	_ vfs.RenameFS  = (*Root)(nil)
 )
 
 // Option configures Open.

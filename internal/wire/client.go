@@ -19,8 +19,8 @@ import (
 // upload; it only matters when the agent has stopped answering.
 const CancelGrace = 30 * time.Second
 
-// Client is the host end of a connection: a vfs.FS (with the XattrFS and
-// SymlinkFS capabilities) whose calls run in the agent. Calls are
+// Client is the host end of a connection: a vfs.FS (with the XattrFS,
+// SymlinkFS and RenameFS capabilities) whose calls run in the agent. Calls are
 // serialised; everything the agent sends is checked before use, and any
 // protocol violation breaks the connection for good.
 type Client struct {
@@ -43,6 +43,7 @@ type frameOrErr struct {
 var (
 	_ vfs.XattrFS   = (*Client)(nil)
 	_ vfs.SymlinkFS = (*Client)(nil)
+	_ vfs.RenameFS  = (*Client)(nil)
 )
 
 // NewClient performs the hello exchange on conn and returns the client.
@@ -189,7 +190,7 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 				if uploadErr != nil {
 					return nil, nil, pathErr(uploadErr)
 				}
-				return nil, nil, resp.Err.PathError(op, name)
+				return nil, nil, resp.Err.PathError(op, errorPath(req, resp.Err, name))
 			}
 			if uploadErr != nil {
 				// The agent finished a write the host could not
@@ -432,6 +433,24 @@ func (c *Client) Llistxattr(ctx context.Context, name string) ([]string, error) 
 // Symlink implements vfs.SymlinkFS.
 func (c *Client) Symlink(ctx context.Context, target, name string) error {
 	return c.simple(ctx, "symlink", name, &Request{Op: OpSymlink, Name: name, Target: target})
+}
+
+// errorPath is the guest path an error from the agent names: the caller's
+// name, except that a rename's error may name the new name instead. The
+// agent only picks between names the host sent.
+func errorPath(req *Request, e *Error, name string) string {
+	if req.Op == OpRename && e.Path == req.Target {
+		return req.Target
+	}
+	return name
+}
+
+// Rename implements vfs.RenameFS.
+func (c *Client) Rename(ctx context.Context, oldname, newname string) error {
+	if err := vfs.CheckPath("rename", newname); err != nil {
+		return err
+	}
+	return c.simple(ctx, "rename", oldname, &Request{Op: OpRename, Name: oldname, Target: newname})
 }
 
 // Inspect asks the agent what it found on the disks. The answer is

@@ -9,8 +9,10 @@ import (
 	"io"
 )
 
-// Version is the protocol version this package speaks.
-const Version = 1
+// Version is the protocol version this package speaks. Version 2 added
+// OpRename; the Hello exchange refuses a peer of another version, so a
+// host never promises vfs.RenameFS over an agent that lacks it.
+const Version = 2
 
 // Limits that bound what a peer can make the other side allocate.
 const (

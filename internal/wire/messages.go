@@ -39,6 +39,7 @@ const (
 	OpSetxattr  Op = "lsetxattr"
 	OpListxattr Op = "llistxattr"
 	OpSymlink   Op = "symlink"
+	OpRename    Op = "rename"   // Name to Target
 	OpSync      Op = "sync"     // flush everything to the disks
 	OpShutdown  Op = "shutdown" // sync, unmount, power off
 )

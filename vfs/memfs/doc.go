@@ -1,5 +1,5 @@
 // Package memfs is the in-memory reference backend of guestinject: a
-// vfs.FS, vfs.XattrFS and vfs.SymlinkFS that holds a whole guest tree in
+// vfs.FS, vfs.XattrFS, vfs.SymlinkFS and vfs.RenameFS that holds a whole guest tree in
 // memory and resolves names exactly as the vfs package documentation says.
 // It is the executable specification the host backends are checked
 // against, and the backend for unit tests of code built on vfs.

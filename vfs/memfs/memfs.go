@@ -10,8 +10,8 @@ import (
 	"github.com/guestinject/guestinject/vfs"
 )
 
-// FS is an in-memory guest tree. It implements vfs.FS, vfs.XattrFS and
-// vfs.SymlinkFS and is safe for concurrent use.
+// FS is an in-memory guest tree. It implements vfs.FS, vfs.XattrFS,
+// vfs.SymlinkFS and vfs.RenameFS and is safe for concurrent use.
 type FS struct {
 	mu     sync.RWMutex
 	root   *inode
@@ -22,6 +22,7 @@ var (
 	_ vfs.FS        = (*FS)(nil)
 	_ vfs.XattrFS   = (*FS)(nil)
 	_ vfs.SymlinkFS = (*FS)(nil)
+	_ vfs.RenameFS  = (*FS)(nil)
 )
 
 // New returns an empty guest tree: a root directory with mode 0755 owned

@@ -287,3 +287,52 @@ func (m *FS) Symlink(ctx context.Context, target, name string) error {
 	dir.link(base, &inode{mode: fs.ModeSymlink | 0o777, uid: uid, gid: gid, modTime: now, target: target}, now)
 	return nil
 }
+
+// Rename renames oldname to newname without following either final
+// component and without replacing anything (see vfs.RenameFS).
+func (m *FS) Rename(ctx context.Context, oldname, newname string) error {
+	const op = "rename"
+	if err := vfs.CheckPath(op, newname); err != nil {
+		return err
+	}
+	unlock, err := m.enter(ctx, op, oldname, true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if oldname == "/" || newname == "/" {
+		return &fs.PathError{Op: op, Path: oldname, Err: fmt.Errorf("%w: the guest root cannot be renamed or replaced", fs.ErrInvalid)}
+	}
+	odir, obase, err := m.parentDir(oldname)
+	if err != nil {
+		return &fs.PathError{Op: op, Path: oldname, Err: err}
+	}
+	n, ok := odir.children[obase]
+	if !ok {
+		return &fs.PathError{Op: op, Path: oldname, Err: fs.ErrNotExist}
+	}
+	ndir, nbase, err := m.parentDir(newname)
+	if err != nil {
+		return &fs.PathError{Op: op, Path: newname, Err: err}
+	}
+	if old, ok := ndir.children[nbase]; ok {
+		return &fs.PathError{Op: op, Path: newname, Err: fmt.Errorf("%w: a %s", fs.ErrExist, kindName(old.mode))}
+	}
+	if n.isDir() {
+		// The new parent must not be n or below it, or the tree would
+		// hang from itself.
+		for d := ndir; ; d = d.parent {
+			if d == n {
+				return &fs.PathError{Op: op, Path: oldname, Err: fmt.Errorf("%w: a directory cannot move below itself", fs.ErrInvalid)}
+			}
+			if d == m.root {
+				break
+			}
+		}
+	}
+	now := time.Now()
+	delete(odir.children, obase)
+	odir.modTime = now
+	ndir.link(nbase, n, now)
+	return nil
+}

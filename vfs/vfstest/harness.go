@@ -31,4 +31,6 @@ type Caps struct {
 	Xattrs bool
 	// Symlinks: the backend is a vfs.SymlinkFS.
 	Symlinks bool
+	// Renames: the backend is a vfs.RenameFS.
+	Renames bool
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, h Harness) {
 		{"Caps", capCases},
 		{"Errors", errorCases},
 		{"Hostile", hostileCases},
+		{"Rename", renameCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, tc := range group.cases {
@@ -74,6 +75,8 @@ func (need Caps) missingFrom(have Caps) string {
 		return "Xattrs"
 	case need.Symlinks && !have.Symlinks:
 		return "Symlinks"
+	case need.Renames && !have.Renames:
+		return "Renames"
 	}
 	return ""
 }

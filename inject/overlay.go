@@ -1,0 +1,678 @@
+package inject
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// overlay is the guest as the plan so far would leave it: a vfs.FS whose
+// reads answer from the changes planned so far and fall through to the
+// guest for everything else, and whose writes change only memory. The
+// planner reads through it, so each operation is planned against the
+// guest as the earlier ones leave it (a move then a write to the new
+// name, a mkdir then a file inside, a delete then a create), and it
+// replays every planned step on it, so a plan whose steps contradict each
+// other fails while planning, before Apply writes anything.
+//
+// Nodes are kept by their canonical path: the path with every symlink on
+// the way resolved, in the root, against the overlay itself. Resolution
+// walks one component at a time, asking the overlay first and the guest
+// (by the node's guest path, which differs from its canonical path once
+// a parent has been moved) otherwise, so links are followed as the vfs
+// contract says, through planned links and planned moves alike, and never
+// out of the root.
+//
+// Unlike the backends it is not safe for concurrent use: one planner owns
+// it for one NewPlan call.
+//
+// Nothing writes to the guest while planning, so what the guest answers
+// for a path is remembered: a deep tree is walked once, not once per
+// lookup, which matters when every lookup is a round trip to an appliance.
+type overlay struct {
+	lower vfs.FS
+	nodes map[string]*onode
+	// lstats and links cache the guest's answers by guest path.
+	lstats map[string]lstatResult
+	links  map[string]string
+}
+
+type lstatResult struct {
+	info fs.FileInfo
+	err  error
+}
+
+// onode is one planned node. A node with lower set still has the guest's
+// children (a directory) or content (a file) at that guest path.
+type onode struct {
+	gone     bool // removed: nothing is here, and the guest's children are hidden
+	mode     fs.FileMode
+	uid, gid int // -1 when the guest reports no owners
+	size     int64
+	modTime  time.Time
+	target   string // of a symlink; "" means the guest's, read at lower
+	lower    string // guest path of the content or children, "" for none
+	data     []byte // planned content of a regular file
+	hasData  bool
+	streamed bool // the content is streamed at Apply: unknown while planning
+}
+
+var (
+	_ vfs.FS        = (*overlay)(nil)
+	_ vfs.SymlinkFS = (*overlay)(nil)
+	_ vfs.RenameFS  = (*overlay)(nil)
+)
+
+func newOverlay(lower vfs.FS) *overlay {
+	return &overlay{lower: lower, nodes: map[string]*onode{}, lstats: map[string]lstatResult{}, links: map[string]string{}}
+}
+
+// lowerLstat is the guest's Lstat of name, asked once; errors are
+// remembered only when they say what is there (nothing, not a directory,
+// a loop), not when the call itself failed.
+func (o *overlay) lowerLstat(ctx context.Context, name string) (fs.FileInfo, error) {
+	if r, ok := o.lstats[name]; ok {
+		return r.info, r.err
+	}
+	info, err := o.lower.Lstat(ctx, name)
+	err = unwrapPathErr(err)
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir) || errors.Is(err, vfs.ErrSymlinkLoop) {
+		o.lstats[name] = lstatResult{info, err}
+	}
+	return info, err
+}
+
+// place is a name resolved in the overlay: a planned node, or a guest
+// node that the plan has not touched.
+type place struct {
+	path  string      // canonical
+	lower string      // guest path backing it, "" for none
+	node  *onode      // planned node, nil for an untouched guest node
+	info  fs.FileInfo // of the untouched guest node
+}
+
+func (p place) mode() fs.FileMode {
+	if p.node != nil {
+		return p.node.mode
+	}
+	return p.info.Mode()
+}
+
+func (p place) isDir() bool     { return p.mode().IsDir() }
+func (p place) isSymlink() bool { return p.mode()&fs.ModeSymlink != 0 }
+
+func (o *overlay) rootPlace(ctx context.Context) (place, error) {
+	if n, ok := o.nodes["/"]; ok {
+		return place{path: "/", lower: n.lower, node: n}, nil
+	}
+	info, err := o.lowerLstat(ctx, "/")
+	if err != nil {
+		return place{}, err
+	}
+	return place{path: "/", lower: "/", info: info}, nil
+}
+
+// child looks elem up in the directory dir.
+func (o *overlay) child(ctx context.Context, dir place, elem string) (place, error) {
+	p := vfs.Join(dir.path, elem)
+	if n, ok := o.nodes[p]; ok {
+		if n.gone {
+			return place{}, fs.ErrNotExist
+		}
+		return place{path: p, lower: n.lower, node: n}, nil
+	}
+	if dir.lower == "" {
+		return place{}, fs.ErrNotExist
+	}
+	lp := vfs.Join(dir.lower, elem)
+	info, err := o.lowerLstat(ctx, lp)
+	if err != nil {
+		return place{}, err
+	}
+	return place{path: p, lower: lp, info: info}, nil
+}
+
+// maxLinks bounds the symlinks one resolution follows, as on Linux.
+const maxLinks = 40
+
+// resolve walks name from the root as the vfs contract says: symlinks in
+// intermediate components are followed in the root, and the final one
+// when follow is set; ".." stops at the root.
+func (o *overlay) resolve(ctx context.Context, name string, follow bool) (place, error) {
+	root, err := o.rootPlace(ctx)
+	if err != nil {
+		return place{}, unwrapPathErr(err)
+	}
+	stack := []place{root}
+	rest := vfs.Components(name)
+	links := 0
+	for len(rest) > 0 {
+		elem := rest[0]
+		rest = rest[1:]
+		cur := stack[len(stack)-1]
+		if !cur.isDir() {
+			return place{}, vfs.ErrNotDir
+		}
+		switch elem {
+		case "", ".":
+			continue
+		case "..":
+			if len(stack) > 1 {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		next, err := o.child(ctx, cur, elem)
+		if err != nil {
+			return place{}, err
+		}
+		if !next.isSymlink() || (len(rest) == 0 && !follow) {
+			stack = append(stack, next)
+			continue
+		}
+		if links++; links > maxLinks {
+			return place{}, fmt.Errorf("%w: more than %d symlinks", vfs.ErrSymlinkLoop, maxLinks)
+		}
+		target, err := o.linkTarget(ctx, next)
+		if err != nil {
+			return place{}, err
+		}
+		if target == "" {
+			return place{}, fs.ErrNotExist
+		}
+		if target[0] == '/' {
+			stack = stack[:1]
+			target = target[1:]
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+	}
+	return stack[len(stack)-1], nil
+}
+
+func (o *overlay) linkTarget(ctx context.Context, p place) (string, error) {
+	if p.node != nil && p.node.target != "" {
+		return p.node.target, nil
+	}
+	if t, ok := o.links[p.lower]; ok {
+		return t, nil
+	}
+	t, err := o.lower.Readlink(ctx, p.lower)
+	if err != nil {
+		return "", unwrapPathErr(err)
+	}
+	o.links[p.lower] = t
+	return t, nil
+}
+
+// unwrapPathErr strips the guest's *fs.PathError, which names the guest
+// path rather than the one asked for; the overlay's callers name theirs.
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func (o *overlay) begin(ctx context.Context, op, name string) error {
+	if err := vfs.CheckPath(op, name); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return nil
+}
+
+func (o *overlay) info(ctx context.Context, op, name string, follow bool) (fs.FileInfo, error) {
+	if err := o.begin(ctx, op, name); err != nil {
+		return nil, err
+	}
+	p, err := o.resolve(ctx, name, follow)
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	_, base := vfs.Split(p.path)
+	if p.path == "/" {
+		base = "/"
+	}
+	return p.fileInfo(base), nil
+}
+
+func (p place) fileInfo(name string) fs.FileInfo {
+	if p.node == nil {
+		return namedInfo{p.info, name}
+	}
+	return &nodeInfo{name: name, n: *p.node}
+}
+
+// Stat implements vfs.FS.
+func (o *overlay) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
+	return o.info(ctx, "stat", name, true)
+}
+
+// Lstat implements vfs.FS.
+func (o *overlay) Lstat(ctx context.Context, name string) (fs.FileInfo, error) {
+	return o.info(ctx, "lstat", name, false)
+}
+
+// Readlink implements vfs.FS.
+func (o *overlay) Readlink(ctx context.Context, name string) (string, error) {
+	const op = "readlink"
+	if err := o.begin(ctx, op, name); err != nil {
+		return "", err
+	}
+	p, err := o.resolve(ctx, name, false)
+	if err == nil && !p.isSymlink() {
+		err = fs.ErrInvalid
+	}
+	var t string
+	if err == nil {
+		t, err = o.linkTarget(ctx, p)
+	}
+	if err != nil {
+		return "", &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return t, nil
+}
+
+// ReadDir implements vfs.FS.
+func (o *overlay) ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error) {
+	const op = "readdir"
+	if err := o.begin(ctx, op, name); err != nil {
+		return nil, err
+	}
+	p, err := o.resolve(ctx, name, true)
+	if err == nil && !p.isDir() {
+		err = vfs.ErrNotDir
+	}
+	var entries []fs.DirEntry
+	if err == nil {
+		entries, err = o.entries(ctx, p)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	return entries, nil
+}
+
+// entries lists the directory p: the guest's entries the plan has not
+// touched, and the planned ones.
+func (o *overlay) entries(ctx context.Context, p place) ([]fs.DirEntry, error) {
+	var out []fs.DirEntry
+	if p.lower != "" {
+		lower, err := o.lower.ReadDir(ctx, p.lower)
+		if err != nil {
+			return nil, unwrapPathErr(err)
+		}
+		for _, e := range lower {
+			if _, planned := o.nodes[vfs.Join(p.path, e.Name())]; !planned {
+				out = append(out, e)
+			}
+		}
+	}
+	for k, n := range o.nodes {
+		if dir, base := vfs.Split(k); k != "/" && dir == p.path && !n.gone {
+			out = append(out, fs.FileInfoToDirEntry(&nodeInfo{name: base, n: *n}))
+		}
+	}
+	slices.SortFunc(out, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return out, nil
+}
+
+// Open implements vfs.FS.
+func (o *overlay) Open(ctx context.Context, name string) (vfs.File, error) {
+	const op = "open"
+	if err := o.begin(ctx, op, name); err != nil {
+		return nil, err
+	}
+	p, err := o.resolve(ctx, name, true)
+	if err == nil && !p.mode().IsRegular() {
+		err = fmt.Errorf("%w: a %v", vfs.ErrNotRegular, p.mode().Type())
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	switch n := p.node; {
+	case n == nil || (!n.hasData && !n.streamed):
+		f, err := o.lower.Open(ctx, p.lower)
+		if err != nil {
+			return nil, &fs.PathError{Op: op, Path: name, Err: unwrapPathErr(err)}
+		}
+		return f, nil
+	case n.streamed:
+		return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: its content is streamed at Apply and cannot be read while planning", ErrUnsupported)}
+	default:
+		_, base := vfs.Split(p.path)
+		return &plannedFile{Reader: bytes.NewReader(n.data), info: &nodeInfo{name: base, n: *n}}, nil
+	}
+}
+
+// materialize returns the planned node at p, making one from the guest's
+// when the plan has not touched it yet.
+func (o *overlay) materialize(p place) *onode {
+	if p.node != nil {
+		return p.node
+	}
+	n := &onode{mode: p.info.Mode(), uid: -1, gid: -1, size: p.info.Size(), modTime: p.info.ModTime(), lower: p.lower}
+	if a, ok := vfs.AttrOf(p.info); ok {
+		n.uid, n.gid = a.UID, a.GID
+	}
+	o.nodes[p.path] = n
+	return n
+}
+
+// parentOf resolves the directory that holds name, following every link.
+func (o *overlay) parentOf(ctx context.Context, name string) (place, string, error) {
+	dir, base := vfs.Split(name)
+	p, err := o.resolve(ctx, dir, true)
+	if err != nil {
+		return place{}, "", err
+	}
+	if !p.isDir() {
+		return place{}, "", vfs.ErrNotDir
+	}
+	return p, base, nil
+}
+
+// MkdirAll implements vfs.FS.
+func (o *overlay) MkdirAll(ctx context.Context, name string, perm fs.FileMode) error {
+	const op = "mkdirall"
+	if err := o.begin(ctx, op, name); err != nil {
+		return err
+	}
+	prefix := ""
+	for _, elem := range vfs.Components(name) {
+		prefix += "/" + elem
+		p, err := o.resolve(ctx, prefix, true)
+		if err == nil && !p.isDir() {
+			err = vfs.ErrNotDir
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			var dir place
+			if dir, _, err = o.parentOf(ctx, prefix); err == nil {
+				if _, lerr := o.child(ctx, dir, elem); lerr == nil {
+					err = fmt.Errorf("%w: a dangling symlink is in the way", fs.ErrExist)
+				} else {
+					o.nodes[vfs.Join(dir.path, elem)] = &onode{mode: fs.ModeDir | perm&modeBits, modTime: time.Now()}
+				}
+			}
+		}
+		if err != nil {
+			return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%s: %w", prefix, err)}
+		}
+	}
+	return nil
+}
+
+const modeBits = fs.ModePerm | specialBits
+
+// WriteFile implements vfs.FS, in memory.
+func (o *overlay) WriteFile(ctx context.Context, name string, r io.Reader, opts vfs.WriteOptions) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return &fs.PathError{Op: "writefile", Path: name, Err: err}
+	}
+	return o.put(ctx, name, data, false, opts)
+}
+
+// put plans writing data (or, when streamed, content known only at Apply)
+// to name as WriteFile would.
+func (o *overlay) put(ctx context.Context, name string, data []byte, streamed bool, opts vfs.WriteOptions) error {
+	const op = "writefile"
+	if err := o.begin(ctx, op, name); err != nil {
+		return err
+	}
+	if name == "/" {
+		return &fs.PathError{Op: op, Path: name, Err: vfs.ErrIsDir}
+	}
+	dir, base, err := o.parentOf(ctx, name)
+	if err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	old, err := o.child(ctx, dir, base)
+	exists := err == nil
+	switch {
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+	case !exists:
+		err = nil
+	case opts.Policy == vfs.Exclusive:
+		err = fs.ErrExist
+	case old.isSymlink():
+		err = vfs.ErrIsSymlink
+	case old.isDir():
+		err = vfs.ErrIsDir
+	case !old.mode().IsRegular():
+		err = vfs.ErrNotRegular
+	}
+	if err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	n := &onode{mode: opts.Perm & modeBits, uid: max(opts.UID, 0), gid: max(opts.GID, 0), modTime: time.Now(), data: data, hasData: !streamed, streamed: streamed, size: int64(len(data))}
+	if exists && opts.Policy == vfs.Append {
+		switch on := old.node; {
+		case streamed || (on != nil && on.streamed):
+			n.hasData, n.streamed, n.data = false, true, nil
+		default:
+			f, err := o.Open(ctx, name)
+			if err != nil {
+				return err
+			}
+			prev, err := io.ReadAll(f)
+			f.Close()
+			if err != nil {
+				return &fs.PathError{Op: op, Path: name, Err: err}
+			}
+			n.data = append(prev, data...)
+			n.size = int64(len(n.data))
+		}
+	}
+	if exists && opts.Inherit {
+		on := o.materialize(old)
+		n.mode, n.uid, n.gid = on.mode, on.uid, on.gid
+	}
+	o.nodes[vfs.Join(dir.path, base)] = n
+	return nil
+}
+
+// Chmod implements vfs.FS, in memory.
+func (o *overlay) Chmod(ctx context.Context, name string, mode fs.FileMode) error {
+	const op = "chmod"
+	if err := o.begin(ctx, op, name); err != nil {
+		return err
+	}
+	p, err := o.resolve(ctx, name, false)
+	if err == nil && p.isSymlink() {
+		err = vfs.ErrIsSymlink
+	}
+	if err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	n := o.materialize(p)
+	n.mode = n.mode.Type() | mode&modeBits
+	return nil
+}
+
+// Lchown implements vfs.FS, in memory, clearing set-id bits as Linux does.
+func (o *overlay) Lchown(ctx context.Context, name string, uid, gid int) error {
+	const op = "lchown"
+	if err := o.begin(ctx, op, name); err != nil {
+		return err
+	}
+	p, err := o.resolve(ctx, name, false)
+	if err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	n := o.materialize(p)
+	if uid != -1 {
+		n.uid = uid
+	}
+	if gid != -1 {
+		n.gid = gid
+	}
+	if !n.mode.IsDir() {
+		n.mode &^= fs.ModeSetuid
+		if n.mode&0o010 != 0 {
+			n.mode &^= fs.ModeSetgid
+		}
+	}
+	return nil
+}
+
+// Remove implements vfs.FS, in memory.
+func (o *overlay) Remove(ctx context.Context, name string) error {
+	const op = "remove"
+	if err := o.begin(ctx, op, name); err != nil {
+		return err
+	}
+	if name == "/" {
+		return &fs.PathError{Op: op, Path: name, Err: fs.ErrPermission}
+	}
+	p, err := o.resolve(ctx, name, false)
+	if err == nil && p.isDir() {
+		var entries []fs.DirEntry
+		if entries, err = o.entries(ctx, p); err == nil && len(entries) > 0 {
+			err = vfs.ErrNotEmpty
+		}
+	}
+	if err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	o.dropBelow(p.path)
+	o.nodes[p.path] = &onode{gone: true}
+	return nil
+}
+
+// dropBelow forgets the planned nodes under the directory path.
+func (o *overlay) dropBelow(path string) {
+	for k := range o.nodes {
+		if under(k, path) {
+			delete(o.nodes, k)
+		}
+	}
+}
+
+// under reports whether k is strictly below the directory dir.
+func under(k, dir string) bool {
+	if dir == "/" {
+		return k != "/"
+	}
+	return strings.HasPrefix(k, dir+"/")
+}
+
+// Symlink implements vfs.SymlinkFS, in memory.
+func (o *overlay) Symlink(ctx context.Context, target, name string) error {
+	const op = "symlink"
+	if err := o.begin(ctx, op, name); err != nil {
+		return err
+	}
+	if name == "/" {
+		return &fs.PathError{Op: op, Path: name, Err: fs.ErrExist}
+	}
+	dir, base, err := o.parentOf(ctx, name)
+	if err == nil {
+		if _, lerr := o.child(ctx, dir, base); lerr == nil {
+			err = fs.ErrExist
+		} else if !errors.Is(lerr, fs.ErrNotExist) {
+			err = lerr
+		}
+	}
+	if err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	o.nodes[vfs.Join(dir.path, base)] = &onode{mode: fs.ModeSymlink | 0o777, target: target, size: int64(len(target)), modTime: time.Now()}
+	return nil
+}
+
+// Rename implements vfs.RenameFS, in memory: the node and every planned
+// node below it change path; guest content stays where the guest has it.
+func (o *overlay) Rename(ctx context.Context, oldname, newname string) error {
+	const op = "rename"
+	if err := vfs.CheckPath(op, newname); err != nil {
+		return err
+	}
+	if err := o.begin(ctx, op, oldname); err != nil {
+		return err
+	}
+	if oldname == "/" || newname == "/" {
+		return &fs.PathError{Op: op, Path: oldname, Err: fs.ErrInvalid}
+	}
+	src, err := o.resolve(ctx, oldname, false)
+	if err != nil {
+		return &fs.PathError{Op: op, Path: oldname, Err: err}
+	}
+	dir, base, err := o.parentOf(ctx, newname)
+	if err == nil {
+		if _, lerr := o.child(ctx, dir, base); lerr == nil {
+			err = fs.ErrExist
+		} else if !errors.Is(lerr, fs.ErrNotExist) {
+			err = lerr
+		}
+	}
+	if err != nil {
+		return &fs.PathError{Op: op, Path: newname, Err: err}
+	}
+	dst := vfs.Join(dir.path, base)
+	if src.isDir() && (dst == src.path || under(dst, src.path)) {
+		return &fs.PathError{Op: op, Path: oldname, Err: fs.ErrInvalid}
+	}
+	n := o.materialize(src)
+	moved := map[string]*onode{}
+	for k, c := range o.nodes {
+		if under(k, src.path) {
+			moved[dst+k[len(src.path):]] = c
+			delete(o.nodes, k)
+		}
+	}
+	o.nodes[src.path] = &onode{gone: true}
+	maps.Copy(o.nodes, moved)
+	o.nodes[dst] = n
+	return nil
+}
+
+// Close implements vfs.FS; the guest below is the caller's to close.
+func (o *overlay) Close() error { return nil }
+
+// namedInfo is a guest FileInfo under the name the overlay knows it by.
+type namedInfo struct {
+	fs.FileInfo
+	name string
+}
+
+func (i namedInfo) Name() string { return i.name }
+
+// nodeInfo describes a planned node.
+type nodeInfo struct {
+	name string
+	n    onode
+}
+
+func (i *nodeInfo) Name() string       { return i.name }
+func (i *nodeInfo) Size() int64        { return i.n.size }
+func (i *nodeInfo) Mode() fs.FileMode  { return i.n.mode }
+func (i *nodeInfo) ModTime() time.Time { return i.n.modTime }
+func (i *nodeInfo) IsDir() bool        { return i.n.mode.IsDir() }
+func (i *nodeInfo) Sys() any {
+	if i.n.uid < 0 || i.n.gid < 0 {
+		return nil
+	}
+	return &vfs.Attr{UID: i.n.uid, GID: i.n.gid, Nlink: 1}
+}
+
+// plannedFile is planned content opened for reading.
+type plannedFile struct {
+	*bytes.Reader
+	info fs.FileInfo
+}
+
+func (f *plannedFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f *plannedFile) Close() error               { return nil }
