@@ -51,8 +51,9 @@ func TestOperationsExt4(t *testing.T) {
 			t.Errorf("debugfs %s = %q, want %q", c.request, got, c.want)
 		}
 	}
-	if got := debugfs(t, img, "stat /etc/motd"); !strings.Contains(got, "File not found") {
-		t.Errorf("/etc/motd still there: %q", got)
+	// ls -p prints /inode/mode/uid/gid/name/size/ per entry.
+	if got := debugfs(t, img, "ls -p /etc"); strings.Contains(got, "/motd/") || !strings.Contains(got, "/motd.orig/") {
+		t.Errorf("/etc after the move: %q", got)
 	}
 	if got := debugfs(t, img, "stat /etc/localtime"); !strings.Contains(got, "/usr/share/zoneinfo/UTC") {
 		t.Errorf("/etc/localtime: %q", got)
