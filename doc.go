@@ -46,7 +46,8 @@
 //     sessions on the disks of a defined libvirt domain (cgo).
 //   - mount: host backends for trusted images and trees: an image mounted
 //     by the host kernel (OpenTrusted, OpenTrustedInPlace) and a directory
-//     tree served through the in-root resolver (OpenDir).
+//     tree served through the in-root resolver (OpenDir, or OpenDirSession
+//     for a session on a copy).
 //   - examples: runnable programs, the guestinject command line among them.
 //   - internal: shared machinery: in-root resolution, the agent and its
 //     wire protocol, the host/agent contract (internal/guestabi), the

@@ -85,7 +85,10 @@
 // guest filesystem it mounted itself or an unpacked root filesystem. Every
 // guest path is resolved inside that directory with openat2(2) and
 // RESOLVE_IN_ROOT, so absolute symlinks and ".." climbs in the tree stay
-// inside it, and FIFOs and device nodes are never opened.
+// inside it, and FIFOs and device nodes are never opened. OpenDir writes
+// the tree in place; OpenDirSession is the vfs.Session over a tree: it
+// works on a copy beside it, Close discards the copy and Commit swaps it
+// in for the tree with renameat2(RENAME_EXCHANGE).
 //
 // Resolution protects the host from the tree's names, not from its
 // filesystem: the host kernel parses whatever filesystem the directory lives
