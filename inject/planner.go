@@ -40,6 +40,7 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 		p.planMetadata,
 		p.planOperations,
 		p.planHostname,
+		p.planSystem,
 		p.planNetwork,
 		p.planSSHKeys,
 		p.planPasswords,
