@@ -41,6 +41,7 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 		p.planOperations,
 		p.planHostname,
 		p.planSystem,
+		p.planUsers,
 		p.planNetwork,
 		p.planSSHKeys,
 		p.planPasswords,

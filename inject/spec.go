@@ -43,6 +43,13 @@ type Spec struct {
 	// Keymap, when set, is the console keymap ("de-latin1"): KEYMAP in
 	// /etc/vconsole.conf.
 	Keymap string
+	// Users are created in the guest's passwd, shadow, group and gshadow,
+	// as useradd would; see User. They come before SSHKeys and
+	// Passwords, which may name them.
+	Users []User
+	// GroupMembers add existing users (those of Users included) to
+	// existing groups.
+	GroupMembers []GroupMember
 	// FirstBoot commands run once, in order, at the guest's first boot.
 	FirstBoot []Command
 	// Now is the time recorded as a password's last change; zero means
