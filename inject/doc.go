@@ -88,13 +88,50 @@
 // creates a missing file and leaves an existing one, times included, as
 // no backend call sets times.
 //
+// # Time zone, locale and keymap
+//
+// Timezone, Locale and Keymap are written the way timedatectl, localectl
+// and systemd-firstboot write them, so nothing needs to run in the guest.
+// The time zone must be a tz database name the guest's own
+// /usr/share/zoneinfo holds as a regular file (resolved in the root, so a
+// link inside zoneinfo is fine and one aimed at a host path is not);
+// /etc/localtime becomes the relative link ../usr/share/zoneinfo/<name>,
+// replacing a file or link there (a directory, FIFO or device is
+// refused; no backend call replaces a file by a link, so the old one is
+// removed first, and an Apply failing between the two leaves the guest on
+// UTC until the overlay is discarded), and /etc/timezone names the zone where it exists or the
+// guest is Debian-like. The locale is LANG in /etc/locale.conf and, on
+// Debian-like guests, in /etc/default/locale, as update-locale writes it;
+// the keymap is KEYMAP in /etc/vconsole.conf. Only that one key's line
+// changes; every other line is kept. Values are limited to characters
+// that need no quoting, so none can add a line or a shell expansion.
+//
+// # Users and groups
+//
+// Users are created as useradd would: a line in passwd, shadow (the
+// password locked, or set from Plaintext or a checked Hash) and, for the
+// user private group, group and gshadow; uids and gids come from the
+// guest's /etc/login.defs ranges, counting up (down for system users),
+// unless given. A name or id the guest already uses is refused, a
+// malformed line included, and so is a range with no free id. A missing
+// home is created owned by the user and filled from /etc/skel: regular
+// files, directories and symlinks (copied as links, never followed), with
+// set-id bits dropped; a FIFO or device there, or a tree beyond 1000
+// entries or 16 MiB, is refused. GroupMembers, and a user's Groups, add
+// members to existing groups in group and gshadow, never twice. Each
+// account file is written once, shadow and gshadow before group and
+// passwd, so a user exists only once its password and group do. Users
+// come before SSHKeys and Passwords, which edit the files as Users left
+// them: one Spec can create a user and give it keys and a password.
+//
 // # Order and failures
 //
 // All reads and validation happen before the first write. Changes are made
 // in this order: files, metadata, operations (in Spec order), host name,
-// network, SSH keys, passwords (shadow before passwd), first-boot scripts
-// and, last, the symlink that arms them. The phases after the operations
-// see the guest as the operations leave it. Each file is replaced atomically by the backend, and owners
+// time zone, locale and keymap, users and group members, network, SSH
+// keys, passwords (shadow before passwd), first-boot scripts and, last,
+// the symlink that arms them. The phases after the operations see the guest as the operations
+// leave it. Each file is replaced atomically by the backend, and owners
 // are set before modes, since chown clears set-id bits. If Apply fails
 // part-way, every earlier change is complete, none after it was begun, and
 // the failed file is either old or new: the guest is consistent but holds

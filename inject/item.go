@@ -22,6 +22,15 @@ const (
 	// kind of operation ("move", "append-line"...) when it has one.
 	FieldOperations Field = "operations"
 	FieldHostname   Field = "hostname" // Spec.Hostname
+	FieldTimezone   Field = "timezone" // Spec.Timezone
+	FieldLocale     Field = "locale"   // Spec.Locale
+	FieldKeymap     Field = "keymap"   // Spec.Keymap
+	// FieldUsers is Spec.Users; Index and User (the new user's name) are
+	// set.
+	FieldUsers Field = "users"
+	// FieldGroupMembers is Spec.GroupMembers; Index and User are set, and
+	// Name is the group.
+	FieldGroupMembers Field = "group-members"
 	// FieldFirstBoot is Spec.FirstBoot: one command (Index set, and Name
 	// when the command's name is valid) or, with Index -1, what runs them
 	// all (the runner script, its unit or init script, the boot hook).
@@ -42,15 +51,20 @@ type fieldShape struct {
 }
 
 var fieldShapes = map[Field]fieldShape{
-	FieldSSHKeys:    {list: true, user: true},
-	FieldPasswords:  {list: true, user: true},
-	FieldNetwork:    {renderer: true},
-	FieldMetadata:   {},
-	FieldFiles:      {list: true},
-	FieldOperations: {list: true, name: true},
-	FieldHostname:   {},
-	FieldFirstBoot:  {list: true, whole: true, name: true},
-	FieldSELinux:    {},
+	FieldSSHKeys:      {list: true, user: true},
+	FieldPasswords:    {list: true, user: true},
+	FieldNetwork:      {renderer: true},
+	FieldMetadata:     {},
+	FieldFiles:        {list: true},
+	FieldOperations:   {list: true, name: true},
+	FieldHostname:     {},
+	FieldTimezone:     {},
+	FieldLocale:       {},
+	FieldKeymap:       {},
+	FieldUsers:        {list: true, user: true},
+	FieldGroupMembers: {list: true, user: true, name: true},
+	FieldFirstBoot:    {list: true, whole: true, name: true},
+	FieldSELinux:      {},
 }
 
 // Item names the spec item a Change serves or an ItemError is about, so a
@@ -87,7 +101,8 @@ func listItem(f Field, i int) Item { return Item{Field: f, Index: i} }
 
 // String returns the item as reports and error messages show it:
 // "files[2]", "ssh-keys[0] (root)", "first-boot[1] (setup)",
-// "network (netplan)", "hostname". The zero Item is "".
+// "network (netplan)", "hostname", "group-members[0] (alice in wheel)".
+// The zero Item is "".
 func (i Item) String() string {
 	if i.Field == "" {
 		return ""
@@ -97,6 +112,8 @@ func (i Item) String() string {
 		s += "[" + strconv.Itoa(i.Index) + "]"
 	}
 	switch {
+	case i.User != "" && i.Name != "":
+		s += " (" + i.User + " in " + i.Name + ")"
 	case i.User != "":
 		s += " (" + i.User + ")"
 	case i.Name != "":

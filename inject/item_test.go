@@ -36,6 +36,11 @@ var itemCases = []struct {
 	{Item{Field: FieldFirstBoot, Index: 1}, "first-boot[1]", `{"field":"first-boot","index":1}`},
 	{Item{Field: FieldFirstBoot, Index: 0, Name: "setup.step"}, "first-boot[0] (setup.step)", `{"field":"first-boot","index":0,"name":"setup.step"}`},
 	{Item{Field: FieldSELinux, Index: -1}, "selinux", `{"field":"selinux"}`},
+	{Item{Field: FieldTimezone, Index: -1}, "timezone", `{"field":"timezone"}`},
+	{Item{Field: FieldLocale, Index: -1}, "locale", `{"field":"locale"}`},
+	{Item{Field: FieldKeymap, Index: -1}, "keymap", `{"field":"keymap"}`},
+	{Item{Field: FieldUsers, Index: 2, User: "bob"}, "users[2] (bob)", `{"field":"users","index":2,"user":"bob"}`},
+	{Item{Field: FieldGroupMembers, Index: 0, User: "alice", Name: "wheel"}, "group-members[0] (alice in wheel)", `{"field":"group-members","index":0,"user":"alice","name":"wheel"}`},
 }
 
 func TestItemStringIsLegacyForm(t *testing.T) {

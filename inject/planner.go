@@ -40,6 +40,8 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 		p.planMetadata,
 		p.planOperations,
 		p.planHostname,
+		p.planSystem,
+		p.planUsers,
 		p.planNetwork,
 		p.planSSHKeys,
 		p.planPasswords,

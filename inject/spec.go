@@ -31,6 +31,25 @@ type Spec struct {
 	// Hostname, when set, goes to /etc/hostname and to a loopback line of
 	// /etc/hosts.
 	Hostname string
+	// Timezone, when set, is a tz database name ("Europe/Berlin") that the
+	// guest's /usr/share/zoneinfo must hold: /etc/localtime becomes a
+	// link to it, as timedatectl makes, and on Debian-like guests
+	// /etc/timezone names it.
+	Timezone string
+	// Locale, when set, is the system locale ("de_DE.UTF-8"): LANG in
+	// /etc/locale.conf, as systemd-firstboot writes it, and in
+	// /etc/default/locale on Debian-like guests, as update-locale does.
+	Locale string
+	// Keymap, when set, is the console keymap ("de-latin1"): KEYMAP in
+	// /etc/vconsole.conf.
+	Keymap string
+	// Users are created in the guest's passwd, shadow, group and gshadow,
+	// as useradd would; see User. They come before SSHKeys and
+	// Passwords, which may name them.
+	Users []User
+	// GroupMembers add existing users (those of Users included) to
+	// existing groups.
+	GroupMembers []GroupMember
 	// FirstBoot commands run once, in order, at the guest's first boot.
 	FirstBoot []Command
 	// Now is the time recorded as a password's last change; zero means

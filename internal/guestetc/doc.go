@@ -1,6 +1,7 @@
 // Package guestetc parses and edits the guest's own /etc files: passwd,
-// group, shadow, os-release and hosts, and makes and checks crypt(3)
-// password hashes for shadow.
+// group, shadow, gshadow, login.defs, os-release, hosts and
+// environment-style files (locale.conf, vconsole.conf), and makes and
+// checks crypt(3) password hashes for shadow.
 //
 // The guest is hostile, so parsers never fail on odd input: lines they do
 // not understand are kept, unindexed, and every edit changes only the bytes

@@ -3,6 +3,7 @@ package guestetc
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -135,4 +136,56 @@ func isPrintableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+func FuzzLoginDefs(f *testing.F) {
+	f.Add([]byte("UID_MIN 1000\nUID_MAX\t60000\nUMASK 022\nHOME_MODE \"0700\"\n"), "UID_MIN")
+	f.Add([]byte("X 0x\nY 099\n"), "Y")
+	f.Fuzz(func(t *testing.T, data []byte, name string) {
+		d := ParseLoginDefs(data)
+		for k := range d {
+			if !validKey(k) {
+				t.Fatalf("invalid name %q", k)
+			}
+		}
+		if n := d.Int(name, -1); n < -1 || n > MaxID {
+			t.Fatalf("Int(%q) = %d", name, n)
+		}
+	})
+}
+
+func FuzzSetEnv(f *testing.F) {
+	f.Add([]byte("LANG=C\n# x\nexport LANG='a'\r\n"), "LANG", "de_DE.UTF-8")
+	f.Add([]byte("KEYMAP"), "KEYMAP", "us")
+	f.Fuzz(func(t *testing.T, data []byte, key, value string) {
+		if !validKey(key) || value == "" || !isPrintableASCII(value) || strings.ContainsAny(value, "'\"\\") {
+			return
+		}
+		out := SetEnv(data, key, value)
+		if got, ok := EnvValue(out, key); !ok || got != value {
+			t.Fatalf("after SetEnv(%q, %q): EnvValue = %q, %v\n%q", key, value, got, ok, out)
+		}
+		if again := SetEnv(out, key, value); !bytes.Equal(again, out) {
+			t.Fatalf("not idempotent:\n%q\n%q", out, again)
+		}
+	})
+}
+
+func FuzzGShadow(f *testing.F) {
+	f.Add([]byte("wheel:!::alice\n"), "wheel", "bob")
+	f.Add([]byte("g:::\ng:::\n"), "g", "a")
+	f.Fuzz(func(t *testing.T, data []byte, name, user string) {
+		s := ParseGShadow(data)
+		s2, err := s.AddMember(name, user)
+		if err != nil {
+			return
+		}
+		e, err := s2.Entry(name)
+		if err != nil || !slices.Contains(e.Members, user) {
+			t.Fatalf("after AddMember(%q, %q): %+v, %v", name, user, e, err)
+		}
+		if s3, _ := s2.AddMember(name, user); !bytes.Equal(s3.Bytes(), s2.Bytes()) {
+			t.Fatalf("a second AddMember changed the file")
+		}
+	})
 }
