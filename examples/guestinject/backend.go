@@ -109,6 +109,10 @@ func (t target) disk() vfs.Disk {
 	return vfs.Disk{Path: t.path, Format: t.format, ReadOnly: t.readOnly}
 }
 
+// openSession opens the guest for withGuest; tests replace it to run a
+// command against an in-memory guest.
+var openSession = openGuest
+
 // openGuest opens t through the chosen backend.
 func openGuest(ctx context.Context, b backendArgs, t target, log *slog.Logger) (vfs.Session, error) {
 	if b.domain != "" {
@@ -195,7 +199,7 @@ func withGuest(ctx context.Context, a *imageArgs, t target, stderr io.Writer, fn
 	}
 	prog := newProgress(a, stderr)
 	done := prog.step(openingStep(a.backend.name, t))
-	g, err := openGuest(ctx, a.backend, t, newLogger(a, stderr))
+	g, err := openSession(ctx, a.backend, t, newLogger(a, stderr))
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,8 @@ func commands() []command {
 			"check an upload and convert it into a new raw or qcow2 image", runConvert, func() *flag.FlagSet { return newConvertFlags(new(convertArgs)) }},
 		{"inject", "inject IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE] [--hostname H]\n" +
 			"       [--network FILE.json|FILE.yaml] [--meta K=V] [--file SRC:DST[:MODE[:OWNER]]]\n" +
-			"       [--firstboot SCRIPT] [--dry-run] [--backend appliance|libvirt|mount] [--root SPEC] [--json]",
+			"       [--firstboot SCRIPT] [virt-customize options...] [--commands-from-file FILE]\n" +
+			"       [--dry-run] [--backend appliance|libvirt|mount] [--root SPEC] [--json]",
 			"put keys, passwords, network, metadata and files into the guest", runInject, func() *flag.FlagSet { return newInjectFlags(new(injectArgs)) }},
 		{"inspect", "inspect IMAGE --format F [--root SPEC] [--json]",
 			"report the image, its operating system and filesystems", runInspect, func() *flag.FlagSet { return newInspectFlags(new(inspectArgs)) }},
@@ -221,10 +222,36 @@ from the command line. With --json the report (or plan) is printed as JSON.
 Progress goes to standard error; the first run builds the appliance's agent and
 initramfs (seconds), later runs reuse them from the user cache directory.
 
+virt-customize's options work with its words where the library does the same:
+--root-password, --password USER:file:F, --ssh-inject, --hostname, --mkdir,
+--upload, --write, --append-line, --delete, --move, --link, --chmod, --chown,
+--touch, --truncate, --firstboot, --firstboot-command and --commands-from-file.
+The file operations (--mkdir, --upload, --write, --append-line, --delete,
+--move, --link, --chmod, --chown, --touch, --truncate) are planned and applied
+in the order given, each seeing the guest as the earlier ones leave it, and
+--dry-run lists them in that order; --firstboot and --firstboot-command run in
+the order given. The rest is not interleaved: --file and --meta are written
+before the file operations, and the host name, network, SSH keys and passwords
+after them, wherever they stand on the command line.
+
+Passwords: USER:FILE and USER:file:FILE read the first line of FILE ("-" is
+standard input); USER:locked:file:FILE also locks the password. The selectors
+password:PASSWORD (a password on the command line), random and disabled are
+refused. A FILE whose name starts like a selector (file:, locked:,
+password:) or is random or disabled is written ./NAME. --ssh-inject takes
+USER:file:FILE or USER:string:KEY; USER alone (the host user's default key) is
+refused. --copy-in (a host directory tree) is not supported: --upload each file
+after a --mkdir of its directory. Neither are --run, --run-command, --install,
+--edit and the other virt-customize options that run guest programs.
+
 Examples:
   guestinject inject guest.qcow2 --format qcow2 --ssh-key root:id_ed25519.pub \
       --password root:- --hostname web-1 --network net.yaml < password.txt
   guestinject inject guest.img --format raw --file motd:/etc/motd:0644:root:root --dry-run
+  guestinject inject guest.qcow2 --format qcow2 --root-password file:pw.txt \
+      --ssh-inject root:file:id_ed25519.pub --mkdir /opt/app \
+      --upload app.conf:/opt/app/ --chmod 0600:/opt/app/app.conf \
+      --append-line /etc/hosts:"192.0.2.5 db" --firstboot-command 'systemctl enable app'
 `,
 	"inspect": `Reports what the image header says, the filesystem of an unpartitioned raw
 image (from its superblock), and, read through the appliance: the guest's

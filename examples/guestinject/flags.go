@@ -69,12 +69,6 @@ func (f *sizeFlag) Set(s string) error {
 	return nil
 }
 
-// listFlag collects a repeatable flag's values in order.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
-
 // attachFormats are the formats the backends attach, as messages name them.
 const attachFormats = "raw or qcow2"
 

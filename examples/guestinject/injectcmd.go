@@ -14,29 +14,26 @@ import (
 
 type injectArgs struct {
 	imageArgs
-	sshKeys, passwords, meta, files, firstBoot listFlag
-	hostname, network, renderer                string
-	dryRun                                     bool
+	// customize holds every customization option in command-line order.
+	customize         []custOpt
+	network, renderer string
+	dryRun            bool
 }
 
 func newInjectFlags(a *injectArgs) *flag.FlagSet {
 	fs := newFlagSet("inject")
 	a.imageArgs.register(fs)
 	a.backend.register(fs)
-	fs.Var(&a.sshKeys, "ssh-key", "authorize SSH keys from `USER:FILE`: FILE's authorized_keys lines, for guest USER; repeatable")
-	fs.Var(&a.passwords, "password", "set a password from `USER:FILE`: guest USER gets FILE's first line (FILE \"-\" is standard input); repeatable")
-	fs.StringVar(&a.hostname, "hostname", "", "set the guest's host name `H` (/etc/hostname and /etc/hosts)")
+	registerCustomize(fs, &a.customize)
 	fs.StringVar(&a.network, "network", "", "configure the network from `FILE`: OpenStack network_data.json (.json) or guestinject's YAML (.yaml)")
 	fs.StringVar(&a.renderer, "network-renderer", "", "write the network for `NAME` (ifupdown, netplan, networkmanager, ifcfg, networkd) instead of detecting it")
-	fs.Var(&a.meta, "meta", "add `K=V` to the Nova-style /meta.js; repeatable")
-	fs.Var(&a.files, "file", "copy a host file: `SRC:DST[:MODE[:OWNER]]`, MODE octal (default 0644), OWNER USER[:GROUP] by guest name or number (default root:root); repeatable")
-	fs.Var(&a.firstBoot, "firstboot", "run the host shell `SCRIPT` once, as root, at the guest's first boot; repeatable")
 	fs.BoolVar(&a.dryRun, "dry-run", false, "print the plan and change nothing (the image is opened read-only)")
 	return fs
 }
 
 // buildSpec turns the flags into an inject.Spec and the host files it
-// streams, which the caller closes.
+// streams, which the caller closes. The customization options are taken
+// in the order given, so Spec.Operations and Spec.FirstBoot keep it.
 func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error) {
 	var spec inject.Spec
 	var opened []*os.File
@@ -44,21 +41,16 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 		closeAll(opened)
 		return inject.Spec{}, nil, err
 	}
-	for _, s := range a.sshKeys {
-		k, err := parseSSHKeyFlag(s, stdin)
+	var metaPairs []string
+	for _, o := range a.customize {
+		f, err := addCustomize(&spec, &metaPairs, o, stdin)
 		if err != nil {
 			return fail(err)
 		}
-		spec.SSHKeys = append(spec.SSHKeys, k)
-	}
-	for _, s := range a.passwords {
-		p, err := parsePasswordFlag(s, stdin)
-		if err != nil {
-			return fail(err)
+		if f != nil {
+			opened = append(opened, f)
 		}
-		spec.Passwords = append(spec.Passwords, p)
 	}
-	spec.Hostname = a.hostname
 	if a.network != "" {
 		n, err := readNetworkFile(a.network)
 		if err != nil {
@@ -71,30 +63,11 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 	} else if a.renderer != "" {
 		return fail(usagef("--network-renderer needs --network"))
 	}
-	meta, err := parseMetaFlags(a.meta)
+	meta, err := parseMetaFlags(metaPairs)
 	if err != nil {
 		return fail(err)
 	}
 	spec.Metadata = meta
-	for _, s := range a.files {
-		fsp, err := parseFileFlag(s)
-		if err != nil {
-			return fail(err)
-		}
-		f, src, err := fsp.open()
-		if err != nil {
-			return fail(err)
-		}
-		opened = append(opened, src)
-		spec.Files = append(spec.Files, f)
-	}
-	for i, s := range a.firstBoot {
-		c, err := parseFirstBoot(s, i, stdin)
-		if err != nil {
-			return fail(err)
-		}
-		spec.FirstBoot = append(spec.FirstBoot, c)
-	}
 	if isEmptySpec(spec) {
 		return fail(&usageError{msg: errNothingToDo.Error()})
 	}
@@ -103,7 +76,7 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 
 func isEmptySpec(s inject.Spec) bool {
 	return len(s.SSHKeys) == 0 && len(s.Passwords) == 0 && s.Hostname == "" && s.Network == nil &&
-		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0
+		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0 && len(s.Operations) == 0
 }
 
 func closeAll(files []*os.File) {
@@ -116,7 +89,7 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 	var a injectArgs
 	pos, err := parseArgs(newInjectFlags(&a), args, io.out)
 	if err != nil {
-		return err
+		return unsupportedFlag(err)
 	}
 	if err := a.backend.validate(); err != nil {
 		return err

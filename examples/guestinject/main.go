@@ -9,7 +9,11 @@
 //	guestinject convert IN --format F OUT --to raw|qcow2 [--max-size S] [--json]
 //	guestinject inject  IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE]
 //	                    [--hostname H] [--network FILE.json|FILE.yaml] [--meta K=V]
-//	                    [--file SRC:DST[:MODE[:OWNER]]] [--firstboot SCRIPT] [--dry-run]
+//	                    [--file SRC:DST[:MODE[:OWNER]]] [--firstboot SCRIPT]
+//	                    [virt-customize options: --mkdir, --upload, --write, --append-line,
+//	                    --delete, --move, --link, --chmod, --chown, --touch, --truncate,
+//	                    --root-password, --ssh-inject, --firstboot-command,
+//	                    --commands-from-file...] [--dry-run]
 //	                    [--backend appliance|libvirt|mount] [--root SPEC] [--json]
 //	guestinject inspect IMAGE --format F [--root SPEC] [--json]
 //	guestinject cat     IMAGE --format F [--root SPEC] PATH
@@ -31,7 +35,8 @@
 // and libvirt's headers; it is included when built with -tags libvirt.
 //
 // Passwords are read from a file, or from standard input when the file is
-// "-", never from the command line.
+// "-", never from the command line. The file operations among inject's
+// virt-customize options are applied in the order given.
 //
 // Exit status: 0 success; 1 the operation failed; 2 usage error; 3 the
 // image was rejected as unsafe (check prints why); 4 a backend or

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -58,40 +56,38 @@ func parseSSHKeyFlag(s string, stdin io.Reader) (inject.SSHKeys, error) {
 	if err != nil {
 		return inject.SSHKeys{}, err
 	}
-	data, err := readSmallFile(file, stdin)
+	keys, err := readKeyFile("ssh-key", s, file, stdin)
 	if err != nil {
-		return inject.SSHKeys{}, fmt.Errorf("--ssh-key: %w", err)
-	}
-	var keys []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, maxSecretFile)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line != "" && !strings.HasPrefix(line, "#") {
-			keys = append(keys, line)
-		}
-	}
-	if len(keys) == 0 {
-		return inject.SSHKeys{}, usagef("--ssh-key %s: %s holds no key", s, file)
+		return inject.SSHKeys{}, err
 	}
 	return inject.SSHKeys{User: user, Keys: keys}, nil
 }
 
-// parsePasswordFlag reads USER:FILE, the password being FILE's first line
-// ("-" reads it from stdin). The command line never carries the password.
+// parsePasswordFlag reads USER:FILE or USER:[locked:]file:FILE, the
+// password being FILE's first line ("-" reads it from stdin). The command
+// line never carries the password.
 func parsePasswordFlag(s string, stdin io.Reader) (inject.Password, error) {
-	user, file, err := splitUserFile("password", s)
+	user, file, lock, err := parsePasswordArg(s)
 	if err != nil {
 		return inject.Password{}, err
 	}
+	p, err := readPassword("password", user, file, stdin)
+	if lock {
+		p.Lock = inject.Lock
+	}
+	return p, err
+}
+
+// readPassword reads user's password from the first line of file.
+func readPassword(flagName, user, file string, stdin io.Reader) (inject.Password, error) {
 	data, err := readSmallFile(file, stdin)
 	if err != nil {
-		return inject.Password{}, fmt.Errorf("--password: %w", err)
+		return inject.Password{}, fmt.Errorf("--%s: %w", flagName, err)
 	}
 	line, _, _ := strings.Cut(string(data), "\n")
 	line = strings.TrimSuffix(line, "\r")
 	if line == "" {
-		return inject.Password{}, usagef("--password %s: the first line of %s is empty", s, file)
+		return inject.Password{}, usagef("--%s %s: the first line of %s is empty", flagName, user, file)
 	}
 	return inject.Password{User: user, Plaintext: line}, nil
 }
@@ -232,4 +228,4 @@ func commandName(file string, index int) string {
 	return fmt.Sprintf("%02d-%s", index+1, base)
 }
 
-var errNothingToDo = errors.New("nothing to inject: give at least one of --ssh-key, --password, --hostname, --network, --meta, --file, --firstboot")
+var errNothingToDo = errors.New("nothing to inject: give at least one customization option (--ssh-key, --password, --hostname, --network, --file, --mkdir, --upload, --write, --firstboot...; see guestinject help inject)")

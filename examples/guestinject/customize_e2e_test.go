@@ -1,0 +1,97 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/guestinject/guestinject/internal/testsupport/guestimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
+)
+
+// TestE2EVirtCustomizeCommandLine applies an operator's virt-customize
+// command line through the appliance and reads the ext4 image back with
+// debugfs.
+func TestE2EVirtCustomizeCommandLine(t *testing.T) {
+	guestimage.NeedAppliance(t)
+	img := guestimage.Raw(t)
+	dir := t.TempDir()
+	key := writeFile(t, dir, "id.pub", testKey+"\n")
+	pw := writeFile(t, dir, "pw.txt", "correct horse battery\n")
+	conf := writeFile(t, dir, "app.conf", "listen = 8080\n")
+	if err := os.Chmod(conf, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	cmds := writeFile(t, dir, "cmds", "# more\ntouch /opt/app/ready\nwrite /etc/app.env:MODE=\\\nprod\n")
+
+	r := cli(t, "", "inject", img, "--format", "raw", "--quiet",
+		"--root-password", "file:"+pw,
+		"--ssh-inject", "root:file:"+key,
+		"--hostname", "vc-1",
+		"--mkdir", "/opt/app",
+		"--upload", conf+":/opt/app/",
+		"--commands-from-file", cmds,
+		"--chmod", "0600:/opt/app/app.conf",
+		"--chown", "1000:1000:/opt/app",
+		"--write", "/etc/motd:managed by guestinject\n",
+		"--append-line", "/etc/hosts:192.0.2.5 db",
+		"--link", "/opt/app:/srv/app",
+		"--delete", "/etc/network/interfaces.d",
+		"--move", "/etc/fstab:/etc/fstab.orig",
+		"--truncate", "/etc/fstab.orig",
+		"--firstboot-command", "echo first boot > /root/booted",
+	)
+	if r.code != exitOK {
+		t.Fatalf("inject: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for path, want := range map[string]string{
+		"/etc/hostname":              "vc-1",
+		"/root/.ssh/authorized_keys": testKey,
+		"/etc/shadow":                "root:$6$",
+		"/opt/app/app.conf":          "listen = 8080",
+		"/etc/motd":                  "managed by guestinject\n",
+		"/etc/app.env":               "MODE=prod",
+		"/etc/hosts":                 "192.0.2.5 db\n",
+	} {
+		if got := guestimage.Cat(t, img, path); !strings.Contains(got, want) {
+			t.Errorf("%s in the image = %q, want it to contain %q", path, got, want)
+		}
+	}
+	for path, want := range map[string][]string{
+		"/opt/app/app.conf": {"Mode:  0600", "Type: regular"},
+		"/opt/app":          {"Type: directory", "User:  1000", "Group:  1000"},
+		"/opt/app/ready":    {"Type: regular", "Size: 0"},
+		"/srv/app":          {"Type: symlink", "Fast link dest: \"/opt/app\""},
+		"/etc/fstab.orig":   {"Type: regular", "Size: 0"},
+	} {
+		st := guestimage.Stat(t, img, path)
+		for _, w := range want {
+			if !strings.Contains(st, w) {
+				t.Errorf("%s: debugfs stat lacks %q:\n%s", path, w, st)
+			}
+		}
+	}
+	for dir, want := range map[string][]string{
+		"/etc":                           {"/fstab.orig/", "/motd/", "/app.env/"},
+		"/srv":                           {"/app/"},
+		"/var/lib/guestinject/firstboot": {"-command/"},
+	} {
+		if ls := testimage.Run(t, "debugfs", "-R", "ls -p "+dir, img); !containsAll(ls, want) {
+			t.Errorf("debugfs ls -p %s lacks one of %q:\n%s", dir, want, ls)
+		}
+	}
+	for dir, gone := range map[string]string{"/etc": "/fstab/", "/etc/network": "/interfaces.d/"} {
+		if ls := testimage.Run(t, "debugfs", "-R", "ls -p "+dir, img); strings.Contains(ls, gone) {
+			t.Errorf("%s%s is still in the image:\n%s", dir, strings.TrimSuffix(gone, "/"), ls)
+		}
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
