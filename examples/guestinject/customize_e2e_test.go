@@ -35,6 +35,7 @@ func TestE2EVirtCustomizeCommandLine(t *testing.T) {
 		"--chown", "1000:1000:/opt/app",
 		"--write", "/etc/motd:managed by guestinject\n",
 		"--append-line", "/etc/hosts:192.0.2.5 db",
+		"--mkdir", "/srv",
 		"--link", "/opt/app:/srv/app",
 		"--delete", "/etc/network/interfaces.d",
 		"--move", "/etc/fstab:/etc/fstab.orig",
