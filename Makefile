@@ -1,10 +1,11 @@
 # guestinject: `make test` is what CI runs; `make bench` measures.
-GO          ?= go
-STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
-FUZZTIME    ?= 5s
-PKGS        := ./...
+GO            ?= go
+STATICCHECK   ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME      ?= 5s
+LONG_FUZZTIME ?= 1m
+PKGS          := ./...
 
-.PHONY: all demo test deps lint fmt-check vet staticcheck generate generate-check unit fuzz bench
+.PHONY: all demo test deps lint fmt-check vet staticcheck generate generate-check unit fuzz fuzz-long bench
 
 all: test
 
@@ -51,6 +52,13 @@ unit:
 ## fuzz: run every fuzz target briefly (FUZZTIME, default 5s)
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+## fuzz-long: imagecheck's header mutator over every field of every base image
+## (GUESTINJECT_MUTATE=long; `make test` runs a sample of it, whose seed
+## GUESTINJECT_MUTATE_SEED changes), then every fuzz target for LONG_FUZZTIME
+fuzz-long:
+	GUESTINJECT_MUTATE=long $(GO) test -count=1 -timeout 60m -run '^TestHeaderMutations$$' -v ./imagecheck/
+	FUZZTIME=$(LONG_FUZZTIME) ./scripts/fuzz.sh
 
 ## bench: run every benchmark and rewrite the generated tables of BENCHMARKS.md
 bench:

@@ -30,17 +30,23 @@ func TestCorpus(t *testing.T) {
 			if img.Want == ReasonPolyglot {
 				return
 			}
-			if info.Format != img.Format {
-				t.Errorf("format %q, want %q (formats %v)", info.Format, img.Format, info.Formats)
+			want := img.Format
+			if img.Content != "" {
+				want = img.Content
+			}
+			if info.Format != want {
+				t.Errorf("format %q, want %q (formats %v)", info.Format, want, info.Formats)
 			}
 		})
 	}
 }
 
 // TestDifferentialQEMU compares format and virtual size with qemu-img info
-// for every image qemu-img accepts, both probed and with -f.
+// for every image qemu-img accepts, both probed and with -f, and requires
+// every image the checker accepts to open and read (start, middle and end)
+// through qemu-io under the same limits.
 func TestDifferentialQEMU(t *testing.T) {
-	testimage.NeedTools(t, "prlimit")
+	testimage.NeedTools(t, "prlimit", "qemu-io")
 	for _, img := range corpus(t) {
 		if !img.qemuInfo {
 			continue
@@ -71,6 +77,9 @@ func TestDifferentialQEMU(t *testing.T) {
 			if img.Want == "" {
 				if err := CrossCheck(bg, img.Path, img.Format, info, DefaultQEMULimits()); err != nil {
 					t.Errorf("cross-check: %v", err)
+				}
+				if err := runQEMUIORead(bg, img.Path, img.Format, info.VirtualSize, img.Encrypt, DefaultQEMULimits()); err != nil {
+					t.Errorf("accepted, but QEMU cannot read it: %v", err)
 				}
 			}
 		})

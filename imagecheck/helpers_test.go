@@ -1,11 +1,14 @@
 package imagecheck
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +36,9 @@ type testImage struct {
 	Encrypt  bool   // needs AllowEncryption
 	Want     Reason // "" for benign images, else the expected rejection
 	qemuInfo bool   // qemu-img info -f Format accepts it
+	// Content is Info.Format when it differs from Format: the layout of a
+	// raw image (iso).
+	Content Format
 }
 
 var (
@@ -42,7 +48,7 @@ var (
 	corpusErr  string
 )
 
-const lukSecret = "--object=secret,id=sec0,data=imagecheck-test"
+const lukSecret = "--object=secret,id=sec0,data=" + secretData
 
 // corpus builds, once per test binary, every image qemu-img and friends can
 // make for the formats imagecheck knows.
@@ -88,7 +94,7 @@ func buildCorpus(tb testing.TB, dir string) (imgs []testImage, ok bool) {
 	// then on a busy machine ("Unable to get accurate CPU usage"); retry.
 	qLUKS := func(args ...string) {
 		var err error
-		for range 5 {
+		for range 10 {
 			if err = runStdin(dir, "", "qemu-img", args...); err == nil {
 				return
 			}
@@ -131,6 +137,10 @@ func buildCorpus(tb testing.TB, dir string) (imgs []testImage, ok bool) {
 	add("cd.iso", ISO, "")
 	run(tb, dir, "genisoimage", "-quiet", "-udf", "-o", "udf.iso", "-r", "isotree")
 	add("udf.iso", ISO, "")
+	// A config drive is a raw disk holding an ISO 9660 filesystem.
+	for _, name := range []string{"cd.iso", "udf.iso"} {
+		imgs = append(imgs, testImage{Name: name + " as raw", Format: Raw, Path: filepath.Join(dir, name), qemuInfo: true, Content: ISO})
+	}
 	run(tb, dir, "cp", "cd.iso", "hybrid.iso")
 	run(tb, dir, "truncate", "-s", "2M", "hybrid.iso")
 	if err := runStdin(dir, "label: gpt\n", "sfdisk", "-q", "hybrid.iso"); err != nil {
@@ -141,19 +151,56 @@ func buildCorpus(tb testing.TB, dir string) (imgs []testImage, ok bool) {
 	for _, o := range []struct{ name, opts string }{
 		{"v3.qcow2", "compat=1.1"},
 		{"v2.qcow2", "compat=0.10"},
+		{"v2c512.qcow2", "compat=0.10,cluster_size=512"},
+		{"v2c4k.qcow2", "compat=0.10,cluster_size=4k"},
+		{"v2c2m.qcow2", "compat=0.10,cluster_size=2M"},
 		{"extl2.qcow2", "extended_l2=on,cluster_size=128k"},
+		{"extl2c16k.qcow2", "extended_l2=on,cluster_size=16k"},
+		{"extl2c2m.qcow2", "extended_l2=on,cluster_size=2M"},
 		{"c512.qcow2", "cluster_size=512"},
+		{"c4k.qcow2", "cluster_size=4k"},
 		{"c2m.qcow2", "cluster_size=2M"},
 		{"lazy.qcow2", "lazy_refcounts=on"},
 		{"zstd.qcow2", "compression_type=zstd"},
 		{"prealloc.qcow2", "preallocation=metadata"},
 		{"refbits1.qcow2", "refcount_bits=1"},
+		{"refbits64.qcow2", "refcount_bits=64"},
 	} {
 		q("create", "-q", "-f", "qcow2", "-o", o.opts, o.name, "1G")
 		add(o.name, QCOW2, "")
 	}
+	q("create", "-q", "-f", "qcow2", "-o", "preallocation=falloc,cluster_size=4k", "falloc.qcow2", "4M")
+	add("falloc.qcow2", QCOW2, "")
 	q("convert", "-O", "qcow2", "-c", "seed.raw", "conv.qcow2")
 	add("conv.qcow2", QCOW2, "")
+	q("convert", "-O", "qcow2", "-c", "-o", "compression_type=zstd", "seed.raw", "convzstd.qcow2")
+	add("convzstd.qcow2", QCOW2, "")
+	q("convert", "-O", "qcow2", "-c", "-o", "compat=0.10,cluster_size=4k", "seed.raw", "convv2.qcow2")
+	add("convv2.qcow2", QCOW2, "")
+	q("convert", "-O", "qcow2", "-o", "extended_l2=on", "seed.raw", "convextl2.qcow2")
+	add("convextl2.qcow2", QCOW2, "")
+	// Odd virtual sizes, every format and subformat.
+	for _, size := range []string{"1049088", "3584"} {
+		for _, o := range []struct {
+			format Format
+			ext    string
+			opts   string
+		}{
+			{Raw, "raw", ""}, {QCOW2, "qcow2", "compat=1.1"}, {QCOW2, "v2.qcow2", "compat=0.10"},
+			{QCOW2, "c512.qcow2", "cluster_size=512"}, {QED, "qed", ""}, {VDI, "vdi", ""},
+			{VDI, "static.vdi", "static=on"}, {VPC, "vhd", ""}, {VPC, "fixed.vhd", "subformat=fixed"},
+			{VPC, "forced.vhd", "force_size=on"}, {VHDX, "vhdx", ""}, {VMDK, "vmdk", ""},
+			{VMDK, "stream.vmdk", "subformat=streamOptimized"},
+		} {
+			name := "odd" + size + "." + o.ext
+			args := []string{"create", "-q", "-f", string(o.format)}
+			if o.opts != "" {
+				args = append(args, "-o", o.opts)
+			}
+			q(append(args, name, size)...)
+			add(name, o.format, "")
+		}
+	}
 	q("create", "-q", "-f", "qcow2", "snap.qcow2", "64M")
 	q("snapshot", "-c", "s1", "snap.qcow2")
 	add("snap.qcow2", QCOW2, "")
@@ -176,6 +223,16 @@ func buildCorpus(tb testing.TB, dir string) (imgs []testImage, ok bool) {
 
 	q("create", "-q", "-f", "qed", "plain.qed", "1G")
 	add("plain.qed", QED, "")
+	q("create", "-q", "-f", "qed", "-o", "cluster_size=4k,table_size=2", "c4k.qed", "64M")
+	add("c4k.qed", QED, "")
+	q("create", "-q", "-f", "qed", "-o", "cluster_size=1M,table_size=16", "c1m.qed", "1G")
+	add("c1m.qed", QED, "")
+	q("convert", "-O", "qed", "seed.raw", "conv.qed")
+	add("conv.qed", QED, "")
+	// qemu-img makes it, QEMU cannot open it: a one-cluster table fails the
+	// overflow test of qed_check_table_offset.
+	q("create", "-q", "-f", "qed", "-o", "cluster_size=4k,table_size=1", "ts1.qed", "8M")
+	imgs = append(imgs, testImage{Name: "ts1.qed", Format: QED, Path: filepath.Join(dir, "ts1.qed"), Want: ReasonCorrupt})
 	q("create", "-q", "-f", "qed", "-F", "raw", "-b", filepath.Join(dir, "raw.img"), "backed.qed")
 	add("backed.qed", QED, ReasonBackingFile)
 
@@ -201,6 +258,12 @@ func buildCorpus(tb testing.TB, dir string) (imgs []testImage, ok bool) {
 	add("fixed.vhdx", VHDX, "")
 	q("create", "-q", "-f", "vhdx", "-o", "block_size=8M,log_size=2M", "bs.vhdx", "3G")
 	add("bs.vhdx", VHDX, "")
+	for _, bs := range []string{"1M", "32M", "256M"} {
+		q("create", "-q", "-f", "vhdx", "-o", "block_size="+bs, "bs"+bs+".vhdx", "2G")
+		add("bs"+bs+".vhdx", VHDX, "")
+	}
+	q("create", "-q", "-f", "vhdx", "big.vhdx", "1T")
+	add("big.vhdx", VHDX, "")
 	q("convert", "-O", "vhdx", "seed.raw", "conv.vhdx")
 	add("conv.vhdx", VHDX, "")
 
@@ -223,11 +286,27 @@ func buildCorpus(tb testing.TB, dir string) (imgs []testImage, ok bool) {
 	add("convstream.vmdk", VMDK, "")
 	q("convert", "-O", "vmdk", "seed.raw", "conv.vmdk")
 	add("conv.vmdk", VMDK, "")
+	q("convert", "-c", "-O", "vmdk", "-o", "subformat=streamOptimized", "seed.raw", "convc.vmdk")
+	add("convc.vmdk", VMDK, "")
+	q("create", "-q", "-f", "vmdk", "-o", "adapter_type=lsilogic,subformat=monolithicSparse", "lsi.vmdk", "1G")
+	add("lsi.vmdk", VMDK, "")
+	q("create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", "flatbig.vmdk", "1G")
+	add("flatbig.vmdk", VMDK, ReasonExternalExtent)
+	// qemu-img never writes the footer layout of streamOptimized images
+	// other tools make: build one.
+	if err := os.WriteFile(filepath.Join(dir, "footer.vmdk"), withFooter(craftVMDK(2048, vmdkDesc("streamOptimized", `RW 2048 SPARSE "footer.vmdk"`)), nil), 0o644); err != nil {
+		panic(err)
+	}
+	add("footer.vmdk", VMDK, "")
 	q("create", "-q", "-f", "vmdk", "-F", "vmdk", "-b", filepath.Join(dir, "sparse.vmdk"), "child.vmdk")
 	add("child.vmdk", VMDK, ReasonBackingFile)
 
 	qLUKS("create", "-q", "-f", "luks", lukSecret, "-o", "key-secret=sec0,iter-time=50", "disk.luks", "16M")
 	imgs = append(imgs, testImage{Name: "disk.luks", Format: LUKS, Path: filepath.Join(dir, "disk.luks"), Encrypt: true, qemuInfo: true})
+	qLUKS("create", "-q", "-f", "luks", lukSecret, "-o", "key-secret=sec0,iter-time=50,cipher-alg=twofish-128,cipher-mode=cbc,ivgen-alg=essiv,ivgen-hash-alg=md5,hash-alg=sha512", "twofish.luks", "1049088")
+	imgs = append(imgs, testImage{Name: "twofish.luks", Format: LUKS, Path: filepath.Join(dir, "twofish.luks"), Encrypt: true, qemuInfo: true})
+
+	imgs = append(imgs, guestLayoutImages(tb, dir)...)
 	return imgs, true
 }
 
@@ -266,3 +345,56 @@ func policyFor(img testImage) Policy {
 }
 
 var bg = context.Background()
+
+// secretData is the passphrase of the corpus's encrypted images.
+const secretData = "imagecheck-test"
+
+// runQEMUIORead opens path with `qemu-io -r -f declared` under lim and reads
+// a few sectors at the start, the middle and the end of a size-byte virtual
+// disk: what QEMU does when a guest boots from it. Encrypted images
+// (encrypted true) are opened with the corpus secret.
+func runQEMUIORead(ctx context.Context, path string, declared Format, size int64, encrypted bool, lim QEMULimits) error {
+	qemuIO, err := exec.LookPath("qemu-io")
+	if err != nil {
+		return err
+	}
+	abs, err := neutralPath(path)
+	if err != nil {
+		return err
+	}
+	args := []string{
+		"--as=" + strconv.FormatInt(lim.AddressSpace, 10), "--cpu=" + strconv.Itoa(lim.CPUSeconds), "--core=0", "--",
+		qemuIO, "-r",
+	}
+	if encrypted {
+		opts := "driver=" + qemuFormatName(declared) + ",file.filename=" + abs
+		switch declared {
+		case LUKS:
+			opts += ",key-secret=sec0"
+		default:
+			opts += ",encrypt.key-secret=sec0"
+		}
+		args = append(args, "--object", "secret,id=sec0,data="+secretData, "--image-opts", opts)
+	} else {
+		args = append(args, "-f", qemuFormatName(declared), abs)
+	}
+	args = append(args, "-c", "length")
+	n := min(size, 64<<10) &^ 511
+	if n > 0 {
+		mid := (size / 2) &^ 511
+		args = append(args,
+			"-c", fmt.Sprintf("read 0 %d", n),
+			"-c", fmt.Sprintf("read %d %d", min(mid, size-n), n),
+			"-c", fmt.Sprintf("read %d %d", size-n, n))
+	}
+	cmd := exec.CommandContext(ctx, "prlimit", args...)
+	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("qemu-io %s: %v: %s", path, err, strings.TrimSpace(string(out)))
+	}
+	if bytes.Contains(out, []byte("failed")) || bytes.Contains(out, []byte("rror")) {
+		return fmt.Errorf("qemu-io %s: %s", path, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

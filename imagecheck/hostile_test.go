@@ -57,7 +57,7 @@ func craftedCases() []craftedCase {
 		{"raw holding vmdk sparse", vm, Raw, DefaultPolicy(), ReasonFormatMismatch},
 		{"raw holding vhd footer", append(make([]byte, 1<<20), vhdFooter(vhdTypeFixed, 1<<20, "qemu", ^uint64(0))...), Raw, DefaultPolicy(), ReasonFormatMismatch},
 		{"raw holding luks2", patched(luks, func(b []byte) { put16be(b, 6, 2) }), Raw, DefaultPolicy(), ReasonFormatMismatch},
-		{"raw holding iso", iso, Raw, DefaultPolicy(), ReasonFormatMismatch},
+		{"raw iso config drive", iso, Raw, DefaultPolicy(), ""},
 		{"raw holding cloop", []byte(cloopMagic + strings.Repeat("\x00", 4096)), Raw, DefaultPolicy(), ReasonFormatMismatch},
 		{"raw holding parallels", patched(make([]byte, 4096), func(b []byte) { copy(b, "WithoutFreeSpace"); put32le(b, 16, 2) }), Raw, DefaultPolicy(), ReasonFormatMismatch},
 		{"qcow2 declared, raw content", make([]byte, 1<<20), QCOW2, DefaultPolicy(), ReasonFormatMismatch},
@@ -88,11 +88,17 @@ func craftedCases() []craftedCase {
 
 		// qcow2 features, flags, versions, geometry.
 		{"qcow2 unknown incompatible bit", patched(q, func(b []byte) { put64be(b, 72, 1<<20) }), QCOW2, DefaultPolicy(), ReasonUnknownFeature},
+		{"qcow2 compression bit with zlib", patched(q, func(b []byte) { put64be(b, 72, qcow2IncompatCompression) }), QCOW2, DefaultPolicy(), ReasonCorrupt},
+		{"qcow2 zstd without compression bit", patched(q, func(b []byte) { b[104] = qcow2CompressionZstd }), QCOW2, DefaultPolicy(), ReasonCorrupt},
+		{"qcow2 zstd with compression bit", patched(q, func(b []byte) { b[104] = qcow2CompressionZstd; put64be(b, 72, qcow2IncompatCompression) }), QCOW2, DefaultPolicy(), ""},
+		{"qcow2 unknown compression type", patched(q, func(b []byte) { b[104] = 7; put64be(b, 72, qcow2IncompatCompression) }), QCOW2, DefaultPolicy(), ReasonUnknownFeature},
+		{"qcow2 snapshot table unaligned, no snapshots", patched(q, func(b []byte) { put64be(b, 64, 0x1234) }), QCOW2, DefaultPolicy(), ReasonCorrupt},
 		{"qcow2 corrupt", patched(q, func(b []byte) { put64be(b, 72, qcow2IncompatCorrupt) }), QCOW2, DefaultPolicy(), ReasonCorrupt},
 		{"qcow2 dirty", patched(q, func(b []byte) { put64be(b, 72, qcow2IncompatDirty) }), QCOW2, DefaultPolicy(), ReasonDirty},
 		{"qcow2 version 4", patched(q, func(b []byte) { put32be(b, 4, 4) }), QCOW2, DefaultPolicy(), ReasonUnsupportedVersion},
 		{"qcow2 unknown encryption", patched(q, func(b []byte) { put32be(b, 32, 7) }), QCOW2, DefaultPolicy(), ReasonUnsupportedVersion},
-		{"qcow2 aes encryption", patched(q, func(b []byte) { put32be(b, 32, 1) }), QCOW2, DefaultPolicy(), ReasonEncrypted},
+		{"qcow2 aes encryption", patched(q, func(b []byte) { put32be(b, 32, 1) }), QCOW2, DefaultPolicy(), ReasonUnsupportedVersion},
+		{"qcow2 aes encryption allowed", patched(q, func(b []byte) { put32be(b, 32, 1) }), QCOW2, Policy{AllowedFormats: []Format{QCOW2}, AllowEncryption: true}, ReasonUnsupportedVersion},
 		{"qcow2 cluster bits 30", patched(q, func(b []byte) { put32be(b, 20, 30) }), QCOW2, DefaultPolicy(), ReasonCorrupt},
 		{"qcow2 L1 too small for size", patched(q, func(b []byte) { put64be(b, 24, 1<<61) }), QCOW2, DefaultPolicy(), ReasonCorrupt},
 		{"qcow2 size above policy", craftQCOW2(2 << 40), QCOW2, DefaultPolicy(), ReasonTooLarge},
@@ -123,6 +129,10 @@ func craftedCases() []craftedCase {
 			}
 			copy(b[512+2000:], `parentFileNameHint="/x.vmdk"`)
 		}), VMDK, allow(VMDK), ReasonBackingFile},
+		{"vmdk CID not hexadecimal", craftVMDK(2048, strings.Replace(vmdkDesc("monolithicSparse", `RW 2048 SPARSE "disk.vmdk"`), "\nCID=1234abcd", "\nCID=zz", 1)), VMDK, allow(VMDK), ReasonCorrupt},
+		{"vmdk without parentCID", craftVMDK(2048, strings.Replace(vmdkDesc("monolithicSparse", `RW 2048 SPARSE "disk.vmdk"`), "parentCID=ffffffff", "parent=ffffffff", 1)), VMDK, allow(VMDK), ReasonCorrupt},
+		{"vmdk CID found inside parentCID", craftVMDK(2048, strings.Replace(vmdkDesc("monolithicSparse", `RW 2048 SPARSE "disk.vmdk"`), "\nCID=1234abcd", "\nXID=zz", 1)), VMDK, allow(VMDK), ""},
+		{"vmdk footer defers to itself", withFooter(vm, func(h []byte) { put64le(h, 56, vmdkGDAtEnd) }), VMDK, allow(VMDK), ReasonCorrupt},
 		{"vmdk parent CID", craftVMDK(2048, strings.Replace(vmdkDesc("monolithicSparse", `RW 2048 SPARSE "disk.vmdk"`), "parentCID=ffffffff", "parentCID=1a2b3c4d", 1)), VMDK, allow(VMDK), ReasonBackingFile},
 		{"vmdk footer moves descriptor", withFooter(vm, func(h []byte) { put64le(h, 28, 40) }), VMDK, allow(VMDK), ReasonCorrupt},
 		{"vmdk footer capacity above policy", withFooter(craftVMDK(2048, vmdkDesc("streamOptimized", `RW 8589934592 SPARSE "disk.vmdk"`)), func(h []byte) { put64le(h, 12, 4<<31) }), VMDK, allow(VMDK), ReasonTooLarge},
@@ -208,6 +218,12 @@ func TestCrafted(t *testing.T) {
 				}
 				if qi.VirtualSize != info.VirtualSize {
 					t.Errorf("virtual size %d, qemu-img %d", info.VirtualSize, qi.VirtualSize)
+				}
+				// Crafted encrypted images have no key that unlocks them.
+				if !info.Encrypted {
+					if err := runQEMUIORead(bg, path, c.declared, info.VirtualSize, false, DefaultQEMULimits()); err != nil {
+						t.Errorf("accepted, but QEMU cannot read it: %v", err)
+					}
 				}
 			}
 		})

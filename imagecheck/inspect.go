@@ -108,45 +108,160 @@ func inspect(ctx context.Context, src *source, info *Info) error {
 			containers = append(containers, f)
 		}
 	}
-	isISO, err := detectISO(ctx, src)
+	iso, err := detectISO(ctx, src)
 	if err != nil {
 		return err
-	}
-	if isISO {
-		info.addFormat(ISO)
 	}
 	gpt, err := detectGPT(ctx, src)
 	if err != nil {
 		return err
 	}
-	switch {
-	case gpt:
-		info.addFormat(GPT)
-		info.PartitionTable = "gpt"
-	case len(containers) == 0 && detectMBR(head):
-		info.addFormat(MBR)
-		info.PartitionTable = "mbr"
+	layouts := []layoutHit{iso, gpt}
+	if len(containers) == 0 && !gpt.found() && detectMBR(head) {
+		layouts = append(layouts, layoutHit{format: MBR, at: span{0, 512}})
 	}
 
 	switch len(containers) {
 	case 0:
+		addLayouts(info, layouts)
 		info.Format = Raw
-		if isISO {
+		if iso.found() {
 			info.Format = ISO
 		}
 		info.VirtualSize = roundUp512(src.size)
-		if isISO {
+		if iso.found() {
 			return runParser(ctx, src, info, inspectISO)
 		}
 		return nil
 	case 1:
 		info.Format = containers[0]
-		return runParser(ctx, src, info, parsers[info.Format])
+		if err := runParser(ctx, src, info, parsers[info.Format]); err != nil {
+			return err
+		}
+		return attributeLayouts(ctx, src, info, layouts)
 	default:
 		// A polyglot: Check refuses it whatever it is, so its headers are
 		// not worth reading.
+		addLayouts(info, layouts)
 		return nil
 	}
+}
+
+// span is the byte range [off, end) of the file.
+type span struct{ off, end int64 }
+
+func (s span) overlaps(o span) bool { return s.off < o.end && o.off < s.end }
+
+// coverage collects the spans of the file a container hands to the guest
+// as they are, to decide whether they cover a (small) span of interest.
+type coverage struct{ spans []span }
+
+func (c *coverage) add(s span) { c.spans = append(c.spans, s) }
+
+// covers reports whether the union of the spans added contains want.
+func (c *coverage) covers(want span) bool {
+	for at := want.off; at < want.end; {
+		next := at
+		for _, s := range c.spans {
+			if s.off <= at && s.end > next {
+				next = s.end
+			}
+		}
+		if next == at {
+			return false
+		}
+		at = next
+	}
+	return true
+}
+
+// readTable reads n bytes at off the way QEMU reads a table: zeros past the
+// end of the file. It refuses (ErrReadLimit) a table the read budget could
+// not serve, before allocating anything.
+func readTable(ctx context.Context, src *source, off, n int64) ([]byte, error) {
+	if off < 0 || n < 0 {
+		return nil, errShort
+	}
+	if n > src.limit-src.read {
+		return nil, fmt.Errorf("%w: a table of %d bytes at %d", ErrReadLimit, n, off)
+	}
+	if off >= src.size {
+		return make([]byte, n), nil
+	}
+	return src.readPadded(ctx, off, n)
+}
+
+// layoutHit is a raw layout signature found in the file: an ISO 9660 or
+// UDF volume recognition sequence, a GPT header or an MBR.
+type layoutHit struct {
+	format Format
+	// at holds the bytes that make the signature.
+	at span
+}
+
+func (l layoutHit) found() bool { return l.format != "" }
+
+func addLayouts(info *Info, layouts []layoutHit) {
+	for _, l := range layouts {
+		if !l.found() {
+			continue
+		}
+		info.addFormat(l.format)
+		if l.format == GPT || l.format == MBR {
+			if info.PartitionTable == "" {
+				info.PartitionTable = string(l.format)
+			}
+		}
+	}
+}
+
+// guestData tells, for a container format, whether a span of the file is
+// guest data: bytes the container maps into the guest's disk as they are,
+// outside every metadata structure.
+var guestData map[Format]func(context.Context, *source, span) (bool, error)
+
+func init() {
+	guestData = map[Format]func(context.Context, *source, span) (bool, error){
+		QCOW2: qcow2GuestData,
+		QED:   qedGuestData,
+		VMDK:  vmdkGuestData,
+		VPC:   vpcGuestData,
+		VHDX:  vhdxGuestData,
+		VDI:   vdiGuestData,
+		LUKS:  luksGuestData,
+	}
+}
+
+// attributeLayouts decides, for a file holding one container, whether each
+// raw layout signature in it is the container's guest data (a guest may
+// write a GPT or an ISO image anywhere in its disk, and with small clusters
+// its data lands at any file offset) or a second structure the container
+// does not account for: bytes outside every allocated cluster, or inside
+// the container's own metadata. Only the latter make a polyglot. A
+// signature that cannot be attributed within the read budget counts as a
+// polyglot.
+func attributeLayouts(ctx context.Context, src *source, info *Info, layouts []layoutHit) error {
+	for _, l := range layouts {
+		if !l.found() {
+			continue
+		}
+		mapped := guestData[info.Format]
+		if len(info.Defects) > 0 || mapped == nil {
+			addLayouts(info, []layoutHit{l})
+			continue
+		}
+		ok, err := mapped(ctx, src, l.at)
+		if errors.Is(err, ErrReadLimit) || errors.Is(err, errShort) {
+			ok, err = false, nil
+		}
+		if err != nil {
+			return err
+		}
+		if !ok {
+			addLayouts(info, []layoutHit{l})
+		}
+	}
+	return nil
 }
 
 // runParser runs parse and turns a read past the end of the image into a
@@ -251,37 +366,38 @@ func inspectRefused(_ context.Context, src *source, info *Info) error {
 
 // detectISO looks for an ISO 9660 or UDF volume recognition sequence at
 // sector 16 (2048-byte sectors).
-func detectISO(ctx context.Context, src *source) (bool, error) {
+func detectISO(ctx context.Context, src *source) (layoutHit, error) {
 	const start, sector, maxSectors = 16 * 2048, 2048, 8
 	if src.size < start+sector {
-		return false, nil
+		return layoutHit{}, nil
 	}
+	hit := func(i int64) layoutHit { return layoutHit{format: ISO, at: span{start, start + (i+1)*sector}} }
 	bea := false
 	for i := int64(0); i < maxSectors && start+(i+1)*sector <= src.size; i++ {
 		d, err := src.readAt(ctx, start+i*sector, 7)
 		if err != nil {
-			return false, err
+			return layoutHit{}, err
 		}
 		if d[6] != 1 && string(d[1:6]) == "CD001" {
-			return false, nil
+			return layoutHit{}, nil
 		}
 		switch string(d[1:6]) {
 		case "CD001":
 			if i == 0 {
-				return true, nil
+				return hit(i), nil
 			}
 		case "BEA01":
 			bea = true
 		case "NSR02", "NSR03":
 			if bea {
-				return true, nil
+				return hit(i), nil
 			}
 		case "BOOT2", "CDW02", "TEA01":
 		default:
-			return false, nil
+			return layoutHit{}, nil
 		}
 	}
-	return false, nil
+	return layoutHit{}, nil
 }
 
 // inspectISO reads the primary volume descriptor's volume space size.
@@ -309,14 +425,14 @@ func inspectISO(ctx context.Context, src *source, info *Info) error {
 
 // detectGPT looks for a GPT header with a valid CRC at LBA 1 for 512- and
 // 4096-byte sectors.
-func detectGPT(ctx context.Context, src *source) (bool, error) {
+func detectGPT(ctx context.Context, src *source) (layoutHit, error) {
 	for _, lba1 := range []int64{512, 4096} {
 		if src.size < lba1+92 {
 			continue
 		}
 		h, err := src.readAt(ctx, lba1, 92)
 		if err != nil {
-			return false, err
+			return layoutHit{}, err
 		}
 		if string(h[:8]) != "EFI PART" {
 			continue
@@ -327,15 +443,15 @@ func detectGPT(ctx context.Context, src *source) (bool, error) {
 		}
 		full, err := src.readAt(ctx, lba1, hs)
 		if err != nil {
-			return false, err
+			return layoutHit{}, err
 		}
 		want := le.Uint32(full[16:])
 		clear(full[16:20])
 		if crc32.ChecksumIEEE(full) == want {
-			return true, nil
+			return layoutHit{format: GPT, at: span{lba1, lba1 + hs}}, nil
 		}
 	}
-	return false, nil
+	return layoutHit{}, nil
 }
 
 // detectMBR recognises a DOS partition table: the boot signature and four

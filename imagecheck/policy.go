@@ -141,11 +141,10 @@ func Judge(info *Info, declared Format, p Policy) *RejectionError {
 	}
 	switch declared {
 	case Raw:
+		// An ISO 9660 or UDF filesystem, like a partition table, is raw
+		// content (a config drive is one): Info.Formats names the layout.
 		if len(containers) == 1 {
 			return mismatch("declared raw, content is %s", containers[0])
-		}
-		if slices.Contains(layouts, ISO) {
-			return mismatch("declared raw, content is an ISO image")
 		}
 	case ISO:
 		if len(containers) == 1 {

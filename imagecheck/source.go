@@ -8,7 +8,7 @@ import (
 )
 
 // MaxBytesRead bounds the bytes Inspect reads from any image.
-const MaxBytesRead = 256 << 10
+const MaxBytesRead = 4 << 20
 
 const pageSize = 4096
 

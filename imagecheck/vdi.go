@@ -11,6 +11,7 @@ const (
 	vdiBlockSize        = 1 << 20
 	vdiBlocksInImageMax = 0x1fffff80
 	vdiDiskSizeMax      = vdiBlocksInImageMax * vdiBlockSize
+	vdiBlockDiscarded   = 0xfffffffe
 )
 
 // inspectVDI follows vdi_open's header checks.
@@ -70,4 +71,40 @@ func inspectVDI(ctx context.Context, src *source, info *Info) error {
 		info.defect(f, ReasonTruncated, "block map ends beyond the file")
 	}
 	return nil
+}
+
+// vdiGuestData reports whether want lies in allocated blocks, below the
+// disk size and outside the header and the block map.
+func vdiGuestData(ctx context.Context, src *source, want span) (bool, error) {
+	h, err := src.readPadded(ctx, 0, 512)
+	if err != nil {
+		return false, err
+	}
+	offsetBmap, offsetData := int64(le.Uint32(h[0x154:])), int64(le.Uint32(h[0x158:]))
+	diskSize := int64(min(le.Uint64(h[0x170:]), 1<<62))
+	blocks := int64(le.Uint32(h[0x180:]))
+	bmapLen := (blocks*4 + 511) &^ 511
+	for _, m := range []span{{0, 512}, {offsetBmap, offsetBmap + bmapLen}} {
+		if m.overlaps(want) {
+			return false, nil
+		}
+	}
+	bmap, err := readTable(ctx, src, offsetBmap, blocks*4)
+	if err != nil {
+		return false, err
+	}
+	var cover coverage
+	for i := int64(0); i < blocks; i++ {
+		b := le.Uint32(bmap[4*i:])
+		if b >= vdiBlockDiscarded {
+			continue
+		}
+		start := offsetData + int64(b)*vdiBlockSize
+		// Only the part of the block inside the disk is guest data.
+		n := min(vdiBlockSize, diskSize-i*vdiBlockSize)
+		if n > 0 {
+			cover.add(span{start, start + n})
+		}
+	}
+	return cover.covers(want), nil
 }

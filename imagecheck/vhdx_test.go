@@ -3,8 +3,11 @@ package imagecheck
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -46,41 +49,101 @@ func TestVHDXHostile(t *testing.T) {
 			}
 		}
 	}
+	// A policy below the base image's 1 GiB BAT capacity, so that a size
+	// QEMU accepts can still exceed it.
 	p := allow(VHDX)
+	p.MaxVirtualSize = 1 << 30
+	// qemuOpens marks the cases qemu-img opens although the checker
+	// refuses them (policy, or stricter than QEMU); QEMU refuses the others.
 	cases := []struct {
-		name  string
-		patch func(t *testing.T, b []byte)
-		want  Reason
+		name      string
+		patch     func(t *testing.T, b []byte)
+		want      Reason
+		qemuOpens bool
 	}{
-		{"unchanged", func(*testing.T, []byte) {}, ""},
+		{"unchanged", func(*testing.T, []byte) {}, "", true},
 		{"has parent", func(t *testing.T, b []byte) {
 			_, d := vhdxItem(t, b, vhdxFileParameters)
 			put32le(d, 4, le.Uint32(d[4:])|2)
-		}, ReasonBackingFile},
+		}, ReasonBackingFile, false},
 		{"parent locator item", func(t *testing.T, b []byte) {
 			e, _ := vhdxItem(t, b, vhdxPage83)
 			copy(e, vhdxParentLocatorItem[:])
-		}, ReasonBackingFile},
+		}, ReasonBackingFile, false},
 		{"unknown required item", func(t *testing.T, b []byte) {
 			e, _ := vhdxItem(t, b, vhdxPage83)
 			e[0] ^= 0xff
 			put32le(e, 24, 4)
-		}, ReasonUnknownFeature},
+		}, ReasonUnknownFeature, false},
 		{"virtual size above policy", func(t *testing.T, b []byte) {
 			_, d := vhdxItem(t, b, vhdxVirtualDiskSize)
+			put64le(d, 0, 1<<30+8<<20)
+		}, ReasonTooLarge, true},
+		{"virtual size beyond the BAT", func(t *testing.T, b []byte) {
+			_, d := vhdxItem(t, b, vhdxVirtualDiskSize)
 			put64le(d, 0, 4<<40)
-		}, ReasonTooLarge},
+		}, ReasonCorrupt, false},
 		{"log needs replay", func(t *testing.T, b []byte) {
 			for _, off := range []int{vhdxHeader1Offset, vhdxHeader2Offset} {
 				h := b[off : off+vhdxHeaderSize]
 				h[48] = 1
 				resumVHDX(h)
 			}
-		}, ReasonDirty},
+		}, ReasonDirty, true},
+		{"equal sequence numbers, different headers", func(t *testing.T, b []byte) {
+			h1, h2 := b[vhdxHeader1Offset:vhdxHeader1Offset+vhdxHeaderSize], b[vhdxHeader2Offset:vhdxHeader2Offset+vhdxHeaderSize]
+			copy(h1[8:16], h2[8:16])
+			h1[16] ^= 1 // file write GUID
+			resumVHDX(h1)
+		}, ReasonCorrupt, false},
+		{"equal sequence numbers, identical headers", func(t *testing.T, b []byte) {
+			copy(b[vhdxHeader1Offset:vhdxHeader1Offset+vhdxHeaderSize], b[vhdxHeader2Offset:vhdxHeader2Offset+vhdxHeaderSize])
+		}, "", true},
+		{"log inside the header section", func(t *testing.T, b []byte) {
+			for _, off := range []int{vhdxHeader1Offset, vhdxHeader2Offset} {
+				h := b[off : off+vhdxHeaderSize]
+				put64le(h, 72, 0)
+				resumVHDX(h)
+			}
+		}, ReasonCorrupt, false},
+		{"log version 1", func(t *testing.T, b []byte) {
+			for _, off := range []int{vhdxHeader1Offset, vhdxHeader2Offset} {
+				h := b[off : off+vhdxHeaderSize]
+				put16le(h, 64, 1)
+				resumVHDX(h)
+			}
+		}, ReasonUnsupportedVersion, false},
+		{"4096-byte logical sectors", func(t *testing.T, b []byte) {
+			_, d := vhdxItem(t, b, vhdxLogicalSector)
+			put32le(d, 0, 4096)
+		}, ReasonUnsupportedVersion, false},
+		{"BAT region on the metadata region", func(t *testing.T, b []byte) {
+			rt := b[vhdxRegionTableOffset : vhdxRegionTableOffset+vhdxRegionTableSize]
+			var meta uint64
+			for i := uint32(0); i < le.Uint32(rt[8:]); i++ {
+				if e := rt[16+32*i:]; [16]byte(e[:16]) == vhdxRegionMetadata {
+					meta = le.Uint64(e[16:])
+				}
+			}
+			for i := uint32(0); i < le.Uint32(rt[8:]); i++ {
+				if e := rt[16+32*i:]; [16]byte(e[:16]) == vhdxRegionBAT {
+					put64le(e, 16, meta)
+				}
+			}
+			resumVHDX(rt)
+		}, ReasonCorrupt, false},
+		{"payload block past the end of the file", func(t *testing.T, b []byte) {
+			rt := b[vhdxRegionTableOffset:]
+			for i := uint32(0); i < le.Uint32(rt[8:]); i++ {
+				if e := rt[16+32*i:]; [16]byte(e[:16]) == vhdxRegionBAT {
+					put64le(b, int(le.Uint64(e[16:])), uint64(len(b)+1<<20)|vhdxBlockFullyPresent)
+				}
+			}
+		}, ReasonTruncated, false},
 		{"no valid header", func(t *testing.T, b []byte) {
 			b[vhdxHeader1Offset+100]++
 			b[vhdxHeader2Offset+100]++
-		}, ReasonCorrupt},
+		}, ReasonCorrupt, false},
 		{"unknown required region", func(t *testing.T, b []byte) {
 			rt := b[vhdxRegionTableOffset : vhdxRegionTableOffset+vhdxRegionTableSize]
 			n := le.Uint32(rt[8:])
@@ -91,9 +154,11 @@ func TestVHDXHostile(t *testing.T) {
 			put32le(e, 28, 1)
 			put32le(rt, 8, n+1)
 			resumVHDX(rt)
-		}, ReasonUnknownFeature},
+		}, ReasonUnknownFeature, false},
 	}
-	for _, c := range cases {
+	_, qemuErr := exec.LookPath("qemu-img")
+	dir := t.TempDir()
+	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			img := bytes.Clone(base)
 			c.patch(t, img)
@@ -104,6 +169,19 @@ func TestVHDXHostile(t *testing.T) {
 				}
 			} else if !errors.Is(err, c.want) {
 				t.Fatalf("want %q, got %v", c.want, err)
+			}
+			if qemuErr != nil {
+				return
+			}
+			path := filepath.Join(dir, fmt.Sprintf("%d.vhdx", i))
+			if err := os.WriteFile(path, img, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, qerr := runQEMUImgInfo(bg, path, VHDX, DefaultQEMULimits())
+			if c.qemuOpens && qerr != nil {
+				t.Errorf("qemu-img refuses: %v", qerr)
+			} else if !c.qemuOpens && qerr == nil {
+				t.Errorf("qemu-img opens it")
 			}
 		})
 	}

@@ -14,11 +14,16 @@ const (
 
 	vmdkFlagRGD      = 1 << 1
 	vmdkFlagCompress = 1 << 16
+	vmdkFlagMarker   = 1 << 17
 	vmdkGDAtEnd      = math.MaxUint64
+
+	vmdkCompressionDeflate = 1
 
 	vmdkMarkerEOS    = 0
 	vmdkMarkerFooter = 3
 
+	// vmdkMaxTableSector keeps table offsets below 2^62 bytes.
+	vmdkMaxTableSector = 1<<53 - 1
 	// vmdkParentScan is how far past 0x200 QEMU looks for a parent hint
 	// (DESC_SIZE).
 	vmdkParentScan = 20 * 512
@@ -131,6 +136,10 @@ func inspectVMDK4(ctx context.Context, src *source, info *Info, head []byte) err
 			return nil
 		}
 		h = *foot
+		if h.gdOffset == vmdkGDAtEnd {
+			info.defect(f, ReasonCorrupt, "the footer too puts the grain directory at the end")
+			return nil
+		}
 		if h.descOffset != hdr.descOffset || h.descSize != hdr.descSize {
 			info.defect(f, ReasonCorrupt, "descriptor differs between header (sector %d, %d sectors) and footer (sector %d, %d sectors)",
 				hdr.descOffset, hdr.descSize, h.descOffset, h.descSize)
@@ -145,7 +154,8 @@ func inspectVMDK4(ctx context.Context, src *source, info *Info, head []byte) err
 	if h.capacity > math.MaxInt64/512 {
 		info.defect(f, ReasonTooLarge, "capacity of %d sectors", h.capacity)
 	}
-	compressed := h.flags&vmdkFlagCompress != 0
+	// QEMU decides compression by the algorithm field, not the flag.
+	compressed := h.compress == vmdkCompressionDeflate
 	switch {
 	case h.version > 3:
 		info.defect(f, ReasonUnsupportedVersion, "VMDK version %d", h.version)
@@ -158,14 +168,27 @@ func inspectVMDK4(ctx context.Context, src *source, info *Info, head []byte) err
 		info.defect(f, ReasonCorrupt, "%d grain table entries per table", h.gtesPerGT)
 	case l1Sectors == 0 || h.granularity > 0x200000:
 		info.defect(f, ReasonCorrupt, "granularity %d with %d entries per table", h.granularity, h.gtesPerGT)
+	case h.granularity&(h.granularity-1) != 0:
+		// QEMU opens it, but the specification wants a power of two and
+		// QEMU's reads of compressed grains need one.
+		info.defect(f, ReasonCorrupt, "granularity %d not a power of two", h.granularity)
 	case (h.capacity+l1Sectors-1)/l1Sectors > 32<<20:
 		info.defect(f, ReasonCorrupt, "grain directory too large")
 	}
-	if h.grains > uint64(src.size/512) {
-		info.defect(f, ReasonTruncated, "grains start at sector %d, file has %d", h.grains, src.size/512)
+	if h.grains > uint64(roundUp512(src.size)/512) {
+		info.defect(f, ReasonTruncated, "grains start at sector %d, file has %d", h.grains, roundUp512(src.size)/512)
+	}
+	// QEMU reads the grain directories at byte offsets it keeps in an
+	// int64; past the end of the file it reads zeros.
+	if h.gdOffset > vmdkMaxTableSector || (h.flags&vmdkFlagRGD != 0 && h.rgdOffset > vmdkMaxTableSector) {
+		info.defect(f, ReasonCorrupt, "grain directory at sector %d or %d", h.gdOffset, h.rgdOffset)
 	}
 	if compressed {
 		info.Features = append(info.Features, "compressed")
+		if h.flags&vmdkFlagMarker == 0 {
+			// QEMU would read each compressed grain without its marker.
+			info.defect(f, ReasonCorrupt, "compressed grains without grain markers")
+		}
 	}
 
 	// The embedded descriptor: its create type and extents must describe a
@@ -201,7 +224,43 @@ func inspectVMDK4(ctx context.Context, src *source, info *Info, head []byte) err
 			}
 		}
 	}
-	return vmdkScanParent(ctx, src, info, 0x200)
+	if err := vmdkScanParent(ctx, src, info, 0x200); err != nil {
+		return err
+	}
+	return vmdkCIDs(ctx, src, info)
+}
+
+// vmdkCIDs mirrors vmdk_read_cid, which QEMU calls for the CID and the
+// parent CID of every sparse image: the first "CID" and "parentCID" in the
+// descriptor area, skipping one character, must start a hexadecimal number.
+func vmdkCIDs(ctx context.Context, src *source, info *Info) error {
+	b, err := readTable(ctx, src, 0x200, vmdkParentScan)
+	if err != nil {
+		return err
+	}
+	text := cstr(b[:vmdkParentScan-1])
+	for _, name := range []string{"CID", "parentCID"} {
+		i := strings.Index(text, name)
+		if i < 0 {
+			info.defect(VMDK, ReasonCorrupt, "descriptor has no %s", name)
+			continue
+		}
+		if !scansHex(text[min(len(text), i+len(name)+1):]) {
+			info.defect(VMDK, ReasonCorrupt, "descriptor %s is not a hexadecimal number", name)
+		}
+	}
+	return nil
+}
+
+// scansHex reports whether sscanf("%x") converts something at the start
+// of s: optional white space and sign, then a hexadecimal digit.
+func scansHex(s string) bool {
+	c := cscanner{s: s}
+	c.space()
+	if c.i < len(s) && (s[c.i] == '+' || s[c.i] == '-') {
+		c.i++
+	}
+	return c.i < len(s) && strings.IndexByte("0123456789abcdefABCDEF", s[c.i]) >= 0
 }
 
 func vmdkBytes(sectors uint64) int64 {
@@ -478,4 +537,58 @@ func (c *cscanner) int64() (int64, bool) {
 		return math.MaxInt64, true
 	}
 	return int64(v), true
+}
+
+// vmdkGuestData reports whether want lies in grains of an uncompressed
+// sparse extent, clear of the header, the descriptor and the grain
+// directories and tables. Compressed grains are never counted as data.
+func vmdkGuestData(ctx context.Context, src *source, want span) (bool, error) {
+	head, err := src.readPadded(ctx, 0, 512)
+	if err != nil {
+		return false, err
+	}
+	if be.Uint32(head) != vmdk4Magic {
+		return false, nil
+	}
+	h := parseVMDK4Header(head)
+	if h.compress == vmdkCompressionDeflate || h.gdOffset == vmdkGDAtEnd || h.gtesPerGT == 0 || h.granularity == 0 {
+		return false, nil
+	}
+	grain := int64(h.granularity) * 512
+	gtBytes := int64(h.gtesPerGT) * 4
+	gdEntries := int64((h.capacity + uint64(h.gtesPerGT)*h.granularity - 1) / (uint64(h.gtesPerGT) * h.granularity))
+	if (span{0, vmdkBytes(h.grains)}).overlaps(want) {
+		return false, nil
+	}
+	gd, err := readTable(ctx, src, vmdkBytes(h.gdOffset), gdEntries*4)
+	if err != nil {
+		return false, err
+	}
+	meta := []span{{vmdkBytes(h.gdOffset), vmdkBytes(h.gdOffset) + gdEntries*4}}
+	if h.flags&vmdkFlagRGD != 0 {
+		meta = append(meta, span{vmdkBytes(h.rgdOffset), vmdkBytes(h.rgdOffset) + gdEntries*4})
+	}
+	var cover coverage
+	for i := int64(0); i < gdEntries; i++ {
+		gtOff := vmdkBytes(uint64(le.Uint32(gd[4*i:])))
+		if gtOff == 0 {
+			continue
+		}
+		meta = append(meta, span{gtOff, gtOff + gtBytes})
+		gt, err := readTable(ctx, src, gtOff, gtBytes)
+		if err != nil {
+			return false, err
+		}
+		for j := int64(0); j < int64(h.gtesPerGT); j++ {
+			if e := int64(le.Uint32(gt[4*j:])); e > 1 {
+				cover.add(span{e * 512, e*512 + grain})
+			}
+		}
+	}
+	for _, m := range meta {
+		if m.overlaps(want) {
+			return false, nil
+		}
+	}
+	return cover.covers(want), nil
 }

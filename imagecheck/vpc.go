@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 )
 
 const (
@@ -13,6 +14,8 @@ const (
 
 	vhdMaxGeometry = 65535 * 16 * 255
 	vhdMaxSectors  = 0xff000000
+	vhdMaxBATBytes = 64 << 20
+	vhdUnallocated = 0xffffffff
 )
 
 // vhdChecksum is the one's complement of the byte sum, skipping the
@@ -128,8 +131,31 @@ func inspectVPC(ctx context.Context, src *source, info *Info) error {
 		info.defect(f, ReasonCorrupt, "too many blocks")
 	case maxEntries*blockSize < total:
 		info.defect(f, ReasonCorrupt, "block table of %d entries cannot map %d bytes", maxEntries, total)
-	case maxEntries > 1<<29:
+	case maxEntries > math.MaxInt32/4:
 		info.defect(f, ReasonCorrupt, "block table of %d entries too large", maxEntries)
+	case maxEntries*4 > vhdMaxBATBytes:
+		// QEMU allocates and reads the whole table when it opens the image.
+		info.defect(f, ReasonCorrupt, "block table of %d entries above %d bytes", maxEntries, vhdMaxBATBytes)
+	case be.Uint64(dyn[16:]) > uint64(src.size) || uint64(src.size)-be.Uint64(dyn[16:]) < maxEntries*4:
+		info.defect(f, ReasonTruncated, "block table at %d beyond the end of the file", be.Uint64(dyn[16:]))
+	}
+	if len(info.Defects) == 0 {
+		// vpc_open: no allocated block may end past the end of the file.
+		batOffset := int64(be.Uint64(dyn[16:]))
+		bat, err := readTable(ctx, src, batOffset, int64(maxEntries)*4)
+		if err != nil {
+			return err
+		}
+		bitmap := int64(blockSize/(8*512)+511) &^ 511
+		free := (batOffset + int64(maxEntries)*4 + 511) &^ 511
+		for i := 0; i < len(bat); i += 4 {
+			if e := be.Uint32(bat[i:]); e != vhdUnallocated {
+				free = max(free, int64(e)*512+bitmap+int64(blockSize))
+			}
+		}
+		if free > roundUp512(src.size) {
+			info.defect(f, ReasonTruncated, "allocated blocks end at %d, past the end of the file", free)
+		}
 	}
 	// Parent links: a differencing disk names its parent here.
 	if !bytes.Equal(dyn[40:56], make([]byte, 16)) {
@@ -145,4 +171,57 @@ func inspectVPC(ctx context.Context, src *source, info *Info) error {
 		}
 	}
 	return nil
+}
+
+// vpcGuestData reports whether want is guest data: below the virtual size
+// of a fixed disk, or inside an allocated block of a dynamic one (not its
+// sector bitmap), clear of the footers, the dynamic header and the block
+// table.
+func vpcGuestData(ctx context.Context, src *source, want span) (bool, error) {
+	head, err := src.readPadded(ctx, 0, 512)
+	if err != nil {
+		return false, err
+	}
+	if string(head[:8]) != "conectix" {
+		tail, err := src.readAt(ctx, src.size-512, 512)
+		if err != nil {
+			return false, err
+		}
+		return want.end <= min(vhdSize(tail), src.size-512), nil
+	}
+	size := vhdSize(head)
+	dataOffset := int64(min(be.Uint64(head[16:]), 1<<62))
+	dyn, err := readTable(ctx, src, dataOffset, 1024)
+	if err != nil {
+		return false, err
+	}
+	batOffset := int64(min(be.Uint64(dyn[16:]), 1<<62))
+	entries := int64(be.Uint32(dyn[28:]))
+	blockSize := int64(be.Uint32(dyn[32:]))
+	bitmap := (blockSize/(8*512) + 511) &^ 511
+	meta := []span{{0, 512}, {src.size - 512, src.size}, {dataOffset, dataOffset + 1024}, {batOffset, batOffset + (entries*4+511)&^511}}
+	for _, m := range meta {
+		if m.overlaps(want) {
+			return false, nil
+		}
+	}
+	bat, err := readTable(ctx, src, batOffset, entries*4)
+	if err != nil {
+		return false, err
+	}
+	var cover coverage
+	for i := int64(0); i < entries; i++ {
+		e := be.Uint32(bat[4*i:])
+		if e == vhdUnallocated {
+			continue
+		}
+		start := int64(e)*512 + bitmap
+		if n := min(blockSize, size-i*blockSize); n > 0 {
+			cover.add(span{start, start + n})
+		}
+		if b := int64(e) * 512; (span{b, b + bitmap}).overlaps(want) {
+			return false, nil
+		}
+	}
+	return cover.covers(want), nil
 }
