@@ -578,19 +578,27 @@ func (o *overlay) Symlink(ctx context.Context, target, name string) error {
 	if name == "/" {
 		return &fs.PathError{Op: op, Path: name, Err: fs.ErrExist}
 	}
-	dir, base, err := o.parentOf(ctx, name)
-	if err == nil {
-		if _, lerr := o.child(ctx, dir, base); lerr == nil {
-			err = fs.ErrExist
-		} else if !errors.Is(lerr, fs.ErrNotExist) {
-			err = lerr
-		}
-	}
+	dir, base, err := o.freeName(ctx, name)
 	if err != nil {
 		return &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	o.nodes[vfs.Join(dir.path, base)] = &onode{mode: fs.ModeSymlink | 0o777, target: target, size: int64(len(target)), modTime: time.Now()}
 	return nil
+}
+
+// freeName resolves the parent of name and checks that nothing is there
+// under name: what a new node needs.
+func (o *overlay) freeName(ctx context.Context, name string) (dir place, base string, err error) {
+	dir, base, err = o.parentOf(ctx, name)
+	if err != nil {
+		return dir, base, err
+	}
+	if _, lerr := o.child(ctx, dir, base); lerr == nil {
+		return dir, base, fs.ErrExist
+	} else if !errors.Is(lerr, fs.ErrNotExist) {
+		return dir, base, lerr
+	}
+	return dir, base, nil
 }
 
 // Rename implements vfs.RenameFS, in memory: the node and every planned
@@ -610,14 +618,7 @@ func (o *overlay) Rename(ctx context.Context, oldname, newname string) error {
 	if err != nil {
 		return &fs.PathError{Op: op, Path: oldname, Err: err}
 	}
-	dir, base, err := o.parentOf(ctx, newname)
-	if err == nil {
-		if _, lerr := o.child(ctx, dir, base); lerr == nil {
-			err = fs.ErrExist
-		} else if !errors.Is(lerr, fs.ErrNotExist) {
-			err = lerr
-		}
-	}
+	dir, base, err := o.freeName(ctx, newname)
 	if err != nil {
 		return &fs.PathError{Op: op, Path: newname, Err: err}
 	}
