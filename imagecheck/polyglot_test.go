@@ -89,6 +89,7 @@ func guestLayoutImages(tb testing.TB, dir string) []testImage {
 		{"guestlayout.qcow2", QCOW2, "cluster_size=512"},
 		{"guestlayout-v2.qcow2", QCOW2, "compat=0.10,cluster_size=512"},
 		{"guestlayout.vhd", VPC, "subformat=dynamic"},
+		{"guestlayout-fixed.vhd", VPC, "subformat=fixed"},
 		{"guestlayout.vdi", VDI, "static=off"},
 		{"guestlayout.qed", QED, "cluster_size=4k,table_size=2"},
 	} {
@@ -145,7 +146,7 @@ func guestLayoutImages(tb testing.TB, dir string) []testImage {
 func TestGuestLayoutSignatures(t *testing.T) {
 	for _, img := range corpus(t) {
 		want := map[string]bool{
-			"guestlayout.qcow2": true, "guestlayout-v2.qcow2": true, "guestlayout.vhd": true,
+			"guestlayout.qcow2": true, "guestlayout-v2.qcow2": true, "guestlayout.vhd": true, "guestlayout-fixed.vhd": true,
 			"guestlayout.vdi": true, "guestlayout.qed": true, "unmapped-iso.qcow2": true, "zeroed-iso.qcow2": true,
 		}[img.Name]
 		if !want {
