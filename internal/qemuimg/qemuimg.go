@@ -19,10 +19,12 @@ type Limits struct {
 }
 
 // env is the environment qemu-img runs with. MALLOC_ARENA_MAX keeps
-// glibc from reserving 64 MiB of address space per I/O thread, which
-// would make the address-space limit abort qemu-img on hosts with many
-// CPUs rather than bound what a crafted header can make it allocate.
-var env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin", "MALLOC_ARENA_MAX=2"}
+// glibc from reserving 64 MiB of address space per malloc arena (up to
+// eight per CPU), which under the address-space limit makes a busy
+// qemu-img fail to start its I/O threads and abort, rather than bounding
+// what a crafted header can make it allocate; one arena was reliable
+// where two still failed now and then under load.
+var env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin", "MALLOC_ARENA_MAX=1"}
 
 // Command returns the command that runs qemuImg (a path, or a name looked
 // up in $PATH) with args under lim, and with files inherited as

@@ -34,7 +34,7 @@ func TestCommandLimitsEnvAndFiles(t *testing.T) {
 		`(?m)^Max address space\s+1073741824\s+1073741824\s`,
 		`(?m)^Max file size\s+1048576\s+1048576\s`,
 		`(?m)^Max core file size\s+0\s+0\s`,
-		`(?m)^MALLOC_ARENA_MAX=2$`,
+		`(?m)^MALLOC_ARENA_MAX=1$`,
 		`(?m)^inherited$`,
 	} {
 		if !regexp.MustCompile(want).Match(out) {
