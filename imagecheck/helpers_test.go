@@ -388,7 +388,7 @@ func runQEMUIORead(ctx context.Context, path string, declared Format, size int64
 			"-c", fmt.Sprintf("read %d %d", size-n, n))
 	}
 	cmd := exec.CommandContext(ctx, "prlimit", args...)
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin"}
+	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/bin:/bin", "MALLOC_ARENA_MAX=1"} // as internal/qemuimg runs them
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("qemu-io %s: %v: %s", path, err, strings.TrimSpace(string(out)))
