@@ -3,6 +3,7 @@ package vfs
 import (
 	"context"
 	"io/fs"
+	"time"
 )
 
 // XattrFS is implemented by backends that handle extended attributes, such
@@ -89,4 +90,24 @@ func Rename(ctx context.Context, fsys FS, oldname, newname string) error {
 		return r.Rename(ctx, oldname, newname)
 	}
 	return &fs.PathError{Op: "rename", Path: oldname, Err: ErrNotSupported}
+}
+
+// TimesFS is implemented by backends that set file times, so that copied
+// trees keep their modification times and Touch can move them.
+type TimesFS interface {
+	FS
+	// Lchtimes sets the access and modification times of name itself; a
+	// final symlink is not followed (its own times change, as with
+	// utimensat(AT_SYMLINK_NOFOLLOW)). A zero time leaves that time as it
+	// is. Times are kept to the nanosecond where the backend stores them.
+	Lchtimes(ctx context.Context, name string, atime, mtime time.Time) error
+}
+
+// Lchtimes calls fsys.Lchtimes, or fails with ErrNotSupported when fsys is
+// not a TimesFS.
+func Lchtimes(ctx context.Context, fsys FS, name string, atime, mtime time.Time) error {
+	if t, ok := fsys.(TimesFS); ok {
+		return t.Lchtimes(ctx, name, atime, mtime)
+	}
+	return &fs.PathError{Op: "lchtimes", Path: name, Err: ErrNotSupported}
 }
