@@ -27,6 +27,7 @@ type Operation struct {
 	Truncate   *Truncate   `json:"truncate,omitempty"`
 	Write      *Write      `json:"write,omitempty"`
 	AppendLine *AppendLine `json:"append_line,omitempty"`
+	Edit       *Edit       `json:"edit,omitempty"`
 }
 
 // Delete removes a file, symlink or special node (unlinked, never
@@ -132,7 +133,8 @@ type AppendLine struct {
 	Line string `json:"line"`
 }
 
-// MaxEditSize bounds the guest files Truncate and AppendLine read.
+// MaxEditSize bounds the guest files Truncate, AppendLine and Edit read,
+// and the file an Edit makes.
 const MaxEditSize = 16 << 20
 
 // kind names the operation's one set field, "" when none or several are.
@@ -145,7 +147,7 @@ func (op Operation) kind() string {
 		{op.Delete != nil, "delete"}, {op.Move != nil, "move"}, {op.Symlink != nil, "symlink"},
 		{op.Mkdir != nil, "mkdir"}, {op.Chmod != nil, "chmod"}, {op.Chown != nil, "chown"},
 		{op.Touch != nil, "touch"}, {op.Truncate != nil, "truncate"}, {op.Write != nil, "write"},
-		{op.AppendLine != nil, "append-line"},
+		{op.AppendLine != nil, "append-line"}, {op.Edit != nil, "edit"},
 	} {
 		if k.set {
 			kinds = append(kinds, k.name)
@@ -191,6 +193,8 @@ func (p *planner) planOperations(ctx context.Context, spec *Spec) error {
 			err = p.planWrite(ctx, item, *op.Write)
 		case op.AppendLine != nil:
 			err = p.planAppendLine(ctx, item, *op.AppendLine)
+		case op.Edit != nil:
+			err = p.planEdit(ctx, item, *op.Edit)
 		}
 		if err != nil {
 			return err

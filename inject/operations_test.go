@@ -396,6 +396,7 @@ func TestOperationsJSON(t *testing.T) {
 		{Truncate: &Truncate{Path: "/t", Size: 3}},
 		{Write: &Write{Path: "/w", Content: []byte("bin\x00ary")}},
 		{AppendLine: &AppendLine{Path: "/w", Line: "line"}},
+		{Edit: &Edit{Path: "/w", Pattern: `^(\w+)`, Replacement: "${1}x", All: true, Lines: true}},
 	}
 	data, err := json.Marshal(ops)
 	if err != nil {
@@ -432,6 +433,7 @@ func FuzzOperations(f *testing.F) {
 	f.Add(`[{"delete":{"path":"/var/cache/app","recursive":true}},{"mkdir":{"path":"/var/cache/app/x"}}]`)
 	f.Add(`[{"symlink":{"path":"/x","target":"/etc"}},{"append_line":{"path":"/x/motd","line":"l"}}]`)
 	f.Add(`[{"truncate":{"path":"/etc/evil-dir/passwd","size":1}},{"chown":{"path":"/etc/evil","uid":5}}]`)
+	f.Add(`[{"edit":{"path":"/etc/fstab","pattern":"(?m)^proc","replacement":"$0x","all":true}}]`)
 	f.Fuzz(func(t *testing.T, text string) {
 		var ops []Operation
 		if json.Unmarshal([]byte(text), &ops) != nil || len(ops) > 32 {
