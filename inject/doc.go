@@ -73,7 +73,7 @@
 // # Operations
 //
 // Spec.Operations are virt-customize's file operations — delete, move,
-// symlink, mkdir, chmod, chown, touch, truncate, write and append-line —
+// symlink, mkdir, chmod, chown, touch, truncate, write, append-line and edit —
 // applied in the order given. Each is planned against the guest as the
 // earlier ones leave it: a move then a write to the new name, a mkdir then
 // a file inside it, a delete then a create under the same name. Planning

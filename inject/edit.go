@@ -21,10 +21,13 @@ import (
 // Without Lines the pattern is matched against the whole file as one
 // text: ^ and $ match at its start and end unless the pattern sets (?m),
 // and . does not match a newline unless it sets (?s). With Lines it is
-// matched against each line separately, the line's "\n" (and a "\r"
-// before it) taken off first and put back after, as virt-customize's
-// --edit applies a Perl expression to each line; a match then never spans
-// lines, and ^ and $ are the line's ends.
+// matched against each line separately, as virt-customize's --edit applies
+// a Perl expression to each line: the line's "\n" is taken off first and
+// put back after (a "\r" before it stays, as in Perl), so a match never
+// spans lines or eats the newline, and ^ and $ are the line's ends. Perl,
+// whose line keeps its newline, differs only where a pattern could match
+// it: s/\s+$// there also removes the newline, joining lines, and an
+// empty match is also found after it.
 //
 // Replacement is a template for regexp.Expand: $1 or ${1} is the first
 // group's text, ${name} a named group's, $$ a literal $. All replaces every
@@ -101,13 +104,9 @@ func applyEdit(re *regexp.Regexp, content, template []byte, all, lines bool) ([]
 	}
 	var out []byte
 	for line := range bytes.Lines(content) {
-		body := line
-		var end []byte
+		body, end := line, []byte(nil)
 		if bytes.HasSuffix(body, []byte("\n")) {
 			body, end = body[:len(body)-1], []byte("\n")
-			if bytes.HasSuffix(body, []byte("\r")) {
-				body, end = body[:len(body)-1], []byte("\r\n")
-			}
 		}
 		var err error
 		if out, err = e.replace(out, body); err != nil {

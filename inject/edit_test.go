@@ -18,9 +18,9 @@ f /etc/httpd.conf mode=0640 owner=0:42 data="#ServerName old\nListen 80\r\nListe
 f /etc/words data="a-b-c\na-b\n"
 `)
 		got, rep := applyDiff(t, fsys, Spec{Operations: []Operation{
-			// Per line, first match: a CRLF line keeps its ending.
+			// Per line, first match; "\r" is part of the line, as in Perl.
 			{Edit: &Edit{Path: "/etc/httpd.conf", Pattern: `^#?ServerName .*$`, Replacement: "ServerName example.com", Lines: true}},
-			{Edit: &Edit{Path: "/etc/httpd.conf", Pattern: `^Listen (\d+)$`, Replacement: "Listen [::]:${1}", Lines: true}},
+			{Edit: &Edit{Path: "/etc/httpd.conf", Pattern: `^Listen (\d+)\r?$`, Replacement: "Listen [::]:${1}", Lines: true}},
 			// Per line: the first match of each line, or all of them.
 			{Edit: &Edit{Path: "/etc/words", Pattern: `-`, Replacement: "+", Lines: true}},
 			{Edit: &Edit{Path: "/etc/words", Pattern: `(b)-`, Replacement: "$1=", Lines: true, All: true}},
@@ -34,7 +34,7 @@ f /etc/words data="a-b-c\na-b\n"
 			{Edit: &Edit{Path: "/etc/motd", Pattern: `two`, Replacement: "$$3", All: true}},
 		}})
 		wantTreeDiff(t, map[string]node{
-			"/etc/httpd.conf": {Mode: 0o640, GID: 42, Data: "ServerName example.com\nListen [::]:80\r\nListen [::]:8080\n"},
+			"/etc/httpd.conf": {Mode: 0o640, GID: 42, Data: "ServerName example.com\nListen [::]:80\nListen [::]:8080\n"},
 			"/etc/words":      {Mode: 0o644, Data: "a+b=c\na+b\n"},
 			"/etc/fstab":      {Mode: 0o644, Data: "procfs /proc proc defaults 0 0\n"},
 			"/etc/motd":       {Mode: 0o600, Data: "one $3 $3"},
@@ -104,7 +104,8 @@ func TestApplyEditLines(t *testing.T) {
 		n                 int
 	}{
 		{"a\nb", `$`, "!", false, "a!\nb!", 2},
-		{"a\r\n\r\n", `^$`, "empty", false, "a\r\nempty\r\n", 1},
+		{"a\r\n\r\n", `^\r$`, "empty", false, "a\r\nempty\n", 1},
+		{"a \nb\n", `\s+$`, "", false, "a\nb\n", 1},
 		{"aaa\naa\n", `a`, "b", true, "bbb\nbb\n", 5},
 		{"aaa\naa\n", `a`, "b", false, "baa\nba\n", 2},
 		{"", `x*`, "y", true, "", 0},

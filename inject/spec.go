@@ -22,7 +22,8 @@ type Spec struct {
 	// Files are written as given.
 	Files []File
 	// Operations are virt-customize's file operations (delete, move,
-	// symlink, mkdir, chmod, chown, touch, truncate, write, append-line),
+	// symlink, mkdir, chmod, chown, touch, truncate, write, append-line,
+	// edit),
 	// planned and applied in the order given, each against the guest as
 	// the earlier ones leave it. They come after Files and Metadata and
 	// before Hostname, Network, SSHKeys, Passwords and FirstBoot, which

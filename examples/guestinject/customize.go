@@ -133,6 +133,10 @@ var customizeOptions = map[string]custOption{
 		_, err := parseChown(s)
 		return err
 	}},
+	"edit": {"FILE:EXPR", "edit the existing guest `FILE:EXPR` line by line with EXPR, a Perl substitution s/RE/REPL/ with flags g, i, m, s (any Perl delimiter: s|a|b|, s{a}{b}); RE is run by Go's RE2 regexp, so backreferences, lookaround and Perl code are refused; the file keeps its mode and owner; at most 16MiB", func(s string) error {
+		_, err := parseEditArg(s)
+		return err
+	}},
 	"touch":              {"FILE", "create the guest `FILE` empty (0644, root:root) when missing; unlike touch, an existing file's times are not updated", checkGuestPath},
 	"truncate":           {"FILE", "truncate the existing guest `FILE` to zero length, keeping its mode and owner", checkGuestPath},
 	"commands-from-file": {"FILE", "read customization options from `FILE`, virt-customize's format: \"option argument\" a line, # comments, blank lines, a trailing \\ continues a line; they take this option's place in the order", func(string) error { return nil }},
@@ -143,7 +147,6 @@ var customizeOptions = map[string]custOption{
 var unsupportedCustomize = map[string]string{
 	"copy-in":            "copying a host directory tree is not in the library: --upload each file (--mkdir the directories first)",
 	"copy":               "copying inside the guest is not supported",
-	"edit":               "editing with a Perl expression is not supported: --write the file or --append-line",
 	"run":                "running guest commands in the appliance is not supported: --firstboot runs a script at first boot",
 	"run-command":        "running guest commands in the appliance is not supported: --firstboot-command runs it at first boot",
 	"install":            "installing packages is not supported: --firstboot-command can run the package manager at first boot",
@@ -416,6 +419,17 @@ func parseChmod(s string) (fs.FileMode, string, error) {
 	return m, file, checkGuestPath(file)
 }
 
+// parseEditArg reads --edit FILE:EXPR.
+func parseEditArg(s string) (inject.Edit, error) {
+	file, expr, err := splitGuestPathArg("FILE:EXPR", s, false)
+	if err != nil {
+		return inject.Edit{}, err
+	}
+	e, err := parsePerlSubst(expr)
+	e.Path = file
+	return e, err
+}
+
 func parseChown(s string) (inject.Chown, error) {
 	parts := strings.SplitN(s, ":", 3)
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
@@ -580,6 +594,9 @@ func addCustomize(spec *inject.Spec, meta *[]string, o custOpt, stdin io.Reader)
 	case "chown":
 		c, _ := parseChown(v)
 		op(inject.Operation{Chown: &c})
+	case "edit":
+		e, _ := parseEditArg(v)
+		op(inject.Operation{Edit: &e})
 	case "touch":
 		op(inject.Operation{Touch: &inject.Touch{Path: v}})
 	case "truncate":

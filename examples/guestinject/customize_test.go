@@ -61,6 +61,7 @@ func TestCustomizeFlagsKeepTheOrder(t *testing.T) {
 		"--append-line", "/etc/hosts:192.0.2.5 db:5432",
 		"--move", "/etc/a:/etc/b",
 		"--truncate", "/var/log/x",
+		"--edit", "/etc/ssh/sshd_config:s/^#?(PermitRootLogin) .*/$1 no/g",
 		"--password", "debian:locked:file:"+pw,
 		"--password", "daemon:"+pw,
 		"--ssh-inject", "debian:string:"+testKey,
@@ -83,6 +84,7 @@ func TestCustomizeFlagsKeepTheOrder(t *testing.T) {
 		{AppendLine: &inject.AppendLine{Path: "/etc/hosts", Line: "192.0.2.5 db:5432"}},
 		{Move: &inject.Move{From: "/etc/a", To: "/etc/b"}},
 		{Truncate: &inject.Truncate{Path: "/var/log/x"}},
+		{Edit: &inject.Edit{Path: "/etc/ssh/sshd_config", Pattern: `^#?(PermitRootLogin) .*`, Replacement: "${1} no", All: true, Lines: true}},
 	}
 	if diff := cmp.Diff(want, spec.Operations); diff != "" {
 		t.Errorf("operations (-want +got):\n%s", diff)
@@ -169,6 +171,11 @@ func TestCustomizeRefusals(t *testing.T) {
 		{[]string{"--write", "/etc/motd"}, "FILE:CONTENT"},
 		{[]string{"--append-line", "relative:x"}, "absolute"},
 		{[]string{"--firstboot-command", " "}, "empty command"},
+		{[]string{"--edit", "/etc/motd:s/a(?=b)/x/"}, "lookahead and lookbehind are not supported"},
+		{[]string{"--edit", "/etc/motd:s/a/b/e"}, "the e flag"},
+		{[]string{"--edit", "/etc/motd"}, "FILE:EXPR"},
+		{[]string{"--edit", "etc/motd:s/a/b/"}, "absolute"},
+		{[]string{"--commands-from-file", cmds("edit /etc/motd:s/(a)\\1/x/\n")}, "cmds:1: edit"},
 		{[]string{"--copy-in", "dir:/opt"}, "--copy-in (virt-customize's) is not supported"},
 		{[]string{"--run-command", "true"}, "not supported"},
 		{[]string{"--commands-from-file", "-"}, "name a file"},
