@@ -28,6 +28,8 @@ type Operation struct {
 	Write      *Write      `json:"write,omitempty"`
 	AppendLine *AppendLine `json:"append_line,omitempty"`
 	Edit       *Edit       `json:"edit,omitempty"`
+	CopyIn     *CopyIn     `json:"copy_in,omitempty"`
+	TarIn      *TarIn      `json:"tar_in,omitempty"`
 }
 
 // Delete removes a file, symlink or special node (unlinked, never
@@ -148,6 +150,7 @@ func (op Operation) kind() string {
 		{op.Mkdir != nil, "mkdir"}, {op.Chmod != nil, "chmod"}, {op.Chown != nil, "chown"},
 		{op.Touch != nil, "touch"}, {op.Truncate != nil, "truncate"}, {op.Write != nil, "write"},
 		{op.AppendLine != nil, "append-line"}, {op.Edit != nil, "edit"},
+		{op.CopyIn != nil, "copy-in"}, {op.TarIn != nil, "tar-in"},
 	} {
 		if k.set {
 			kinds = append(kinds, k.name)
@@ -195,6 +198,10 @@ func (p *planner) planOperations(ctx context.Context, spec *Spec) error {
 			err = p.planAppendLine(ctx, item, *op.AppendLine)
 		case op.Edit != nil:
 			err = p.planEdit(ctx, item, *op.Edit)
+		case op.CopyIn != nil:
+			err = p.planCopyIn(ctx, item, *op.CopyIn)
+		case op.TarIn != nil:
+			err = p.planTarIn(ctx, item, *op.TarIn)
 		}
 		if err != nil {
 			return err
