@@ -280,6 +280,9 @@ func (h *hostFile) Read(b []byte) (int, error) {
 func (h *hostFile) open() error {
 	f, err := h.root.OpenFile(h.name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
+		if now, lerr := h.root.Lstat(h.name); lerr != nil || !os.SameFile(now, h.planned) || !now.Mode().IsRegular() {
+			return h.changed(fmt.Sprintf("another file is at its name (%v)", err))
+		}
 		return fmt.Errorf("host %s: %w", h.name, err)
 	}
 	info, err := f.Stat()
