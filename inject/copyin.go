@@ -162,6 +162,7 @@ func (w *hostWalk) add(ctx context.Context, hostName, rel string, info fs.FileIn
 		}
 		e.size = info.Size()
 		e.content = &hostFile{root: w.root, name: hostName, planned: info}
+		e.reopen = func() io.Reader { return &hostFile{root: w.root, name: hostName, planned: info} }
 		w.entries = append(w.entries, e)
 	case fs.ModeSymlink:
 		target, err := w.root.Readlink(hostName)

@@ -155,6 +155,8 @@ type step struct {
 	change Change
 	data   []byte    // content of opWrite, or value of opSetxattr
 	src    io.Reader // streamed content of opWrite
+	// reopen, when not nil, reads src's content again while planning.
+	reopen func() io.Reader
 	opts   vfs.WriteOptions
 	attr   string // name of the opSetxattr attribute
 	// baseSize is the existing size an append adds to.
@@ -250,7 +252,7 @@ func (s step) run(ctx context.Context, fsys vfs.FS) (Change, error) {
 func (s step) simulate(ctx context.Context, o *overlay) error {
 	switch s.op {
 	case opWrite:
-		return o.put(ctx, s.change.Path, s.data, s.src != nil, s.opts)
+		return o.put(ctx, s.change.Path, s.data, s.src != nil, s.reopen, s.opts)
 	case opSetxattr, opNone:
 		return nil
 	}

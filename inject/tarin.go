@@ -191,6 +191,7 @@ func (r *tarReader) entry(tr *tar.Reader, hdr *tar.Header) error {
 			return r.fail(rel, err)
 		}
 		e.size, e.content = hdr.Size, content
+		e.reopen = func() io.Reader { return io.NewSectionReader(content.Outer()) }
 		r.entries = append(r.entries, e)
 		r.files[rel] = len(r.entries) - 1
 	case tar.TypeDir:
@@ -224,6 +225,7 @@ func (r *tarReader) entry(tr *tar.Reader, hdr *tar.Header) error {
 		copied.rel = rel
 		_, off, _ := first.content.(*io.SectionReader).Outer()
 		copied.content = io.NewSectionReader(r.spool, off, first.size)
+		copied.reopen = func() io.Reader { return io.NewSectionReader(r.spool, off, first.size) }
 		r.entries = append(r.entries, copied)
 	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 		return r.fail(rel, fmt.Errorf("%w: %w: a device or FIFO entry; only regular files, directories and symlinks are unpacked", ErrUnsupported, vfs.ErrNotRegular))

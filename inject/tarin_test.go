@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -234,4 +235,26 @@ func FuzzTarIn(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Later operations read what a copy brings: the content is read again,
+// from the spool or the host, while planning.
+func TestTreeCopyThenEdit(t *testing.T) {
+	host := hostTree(t, copyTime, "c/ 0755", "c/conf 0644 port=80\n")
+	archive := tarOf(t, tar.FormatPAX, tarEntry{kind: "f", name: "t/conf", mode: 0o600, data: "port=80\n"})
+	fsys := openMemGuest(t, opsLayout)
+	got, _ := applyDiff(t, fsys, Spec{Operations: []Operation{
+		{TarIn: &TarIn{Reader: bytes.NewReader(archive), Dir: "/root"}},
+		{Edit: &Edit{Path: "/root/t/conf", Pattern: "80", Replacement: "8080"}},
+		{AppendLine: &AppendLine{Path: "/root/t/conf", Line: "host=a"}},
+		{CopyIn: &CopyIn{Source: filepath.Join(host, "c"), Dir: "/root"}},
+		{AppendLine: &AppendLine{Path: "/root/c/conf", Line: "host=b"}},
+		{Edit: &Edit{Path: "/root/c/conf", Pattern: "host", Replacement: "name"}},
+	}})
+	wantTreeDiff(t, map[string]node{
+		"/root/t":      {Mode: fs.ModeDir | 0o755},
+		"/root/t/conf": {Mode: 0o600, Data: "port=8080\nhost=a\n"},
+		"/root/c":      {Mode: fs.ModeDir | 0o755},
+		"/root/c/conf": {Mode: 0o644, Data: "port=80\nname=b\n"},
+	}, got)
 }

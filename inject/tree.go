@@ -118,6 +118,9 @@ type treeEntry struct {
 	size     int64     // of a regular file
 	target   string    // of a symlink
 	content  io.Reader // of a regular file, read once at Apply
+	// reopen reads the content again, while planning, for the steps
+	// after the copy that read the file (an edit of a copied file).
+	reopen func() io.Reader
 }
 
 // treeDest checks a copy's destination: an existing directory, reached
@@ -223,11 +226,11 @@ func (p *planner) planTree(ctx context.Context, item Item, dir string, entries [
 		case t == 0:
 			switch {
 			case old == nil:
-				p.add(step{op: opWrite, change: Change{Item: item, Path: name, Action: ActionCreate, Mode: mode, UID: uid, GID: gid, Size: e.size}, src: e.content, opts: vfs.WriteOptions{Policy: vfs.Exclusive, Perm: mode, UID: uid, GID: gid, MaxSize: max(e.size, 1)}})
+				p.add(step{op: opWrite, change: Change{Item: item, Path: name, Action: ActionCreate, Mode: mode, UID: uid, GID: gid, Size: e.size}, src: e.content, reopen: e.reopen, opts: vfs.WriteOptions{Policy: vfs.Exclusive, Perm: mode, UID: uid, GID: gid, MaxSize: max(e.size, 1)}})
 				p.created = append(p.created, name)
 			case old.Mode().IsRegular() && o.Replace:
 				p.writeFile(item, name, old, nil, mode, uid, gid)
-				p.steps[n].src, p.steps[n].change.Size, p.steps[n].opts.MaxSize = e.content, e.size, max(e.size, 1)
+				p.steps[n].src, p.steps[n].reopen, p.steps[n].change.Size, p.steps[n].opts.MaxSize = e.content, e.reopen, e.size, max(e.size, 1)
 			case old.Mode().IsRegular():
 				return itemErrf(item, name, ErrExists, "a regular file is there (Replace replaces it)")
 			default:

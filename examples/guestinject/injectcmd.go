@@ -76,7 +76,8 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 
 func isEmptySpec(s inject.Spec) bool {
 	return len(s.SSHKeys) == 0 && len(s.Passwords) == 0 && s.Hostname == "" && s.Network == nil &&
-		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0 && len(s.Operations) == 0
+		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0 && len(s.Operations) == 0 &&
+		s.Timezone == ""
 }
 
 func closeAll(files []*os.File) {
@@ -112,6 +113,7 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 		if err != nil {
 			return err
 		}
+		defer plan.Close()
 		done()
 		if a.dryRun {
 			changes = plan.Changes()
