@@ -23,7 +23,7 @@ type Spec struct {
 	Files []File
 	// Operations are virt-customize's file operations (delete, move,
 	// symlink, mkdir, chmod, chown, touch, truncate, write, append-line,
-	// edit),
+	// edit, copy-in, tar-in),
 	// planned and applied in the order given, each against the guest as
 	// the earlier ones leave it. They come after Files and Metadata and
 	// before Hostname, Network, SSHKeys, Passwords and FirstBoot, which
