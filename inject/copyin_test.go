@@ -334,3 +334,32 @@ func TestCopyInPlanDoesNotReadContent(t *testing.T) {
 		t.Errorf("planned size %d", size)
 	}
 }
+
+// A tree far bigger than the bound fails fast, before the guest is
+// touched, and a bound that fits lets it through.
+func TestCopyInHugeTree(t *testing.T) {
+	host := t.TempDir()
+	for d := range 10 {
+		dir := filepath.Join(host, "big", fmt.Sprint(d))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f := range 500 {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprint(f)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fsys := openMemGuest(t, opsLayout)
+	start := time.Now()
+	ie := wantPlanErr(t, fsys, Spec{Operations: []Operation{{CopyIn: &CopyIn{Source: filepath.Join(host, "big"), Dir: "/root", TreeOptions: TreeOptions{MaxEntries: 1000}}}}}, vfs.ErrTooLarge)
+	var le *LimitError
+	if !errors.As(ie, &le) || le.What != "entries" || le.Limit != 1000 {
+		t.Errorf("error %v, want a *LimitError on 1000 entries", ie)
+	}
+	t.Logf("refused a 5011-entry tree at 1000 entries in %v", time.Since(start))
+	rep, err := Apply(context.Background(), fsys, Spec{Operations: []Operation{{CopyIn: &CopyIn{Source: filepath.Join(host, "big"), Dir: "/root", TreeOptions: TreeOptions{MaxEntries: 5011, Times: TimesIgnored}}}}})
+	if err != nil || len(rep.Changes) != 5011 {
+		t.Errorf("within the bound: %v, %d changes", err, len(rep.Changes))
+	}
+}

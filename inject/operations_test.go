@@ -397,6 +397,8 @@ func TestOperationsJSON(t *testing.T) {
 		{Write: &Write{Path: "/w", Content: []byte("bin\x00ary")}},
 		{AppendLine: &AppendLine{Path: "/w", Line: "line"}},
 		{Edit: &Edit{Path: "/w", Pattern: `^(\w+)`, Replacement: "${1}x", All: true, Lines: true}},
+		{CopyIn: &CopyIn{Source: "./app", Dir: "/opt", TreeOptions: TreeOptions{KeepOwners: true, Times: TimesRequired, MaxEntries: 5}}},
+		{TarIn: &TarIn{Dir: "/srv", SpoolDir: "/var/tmp", TreeOptions: TreeOptions{Replace: true, AllowHardLinks: true, MaxBytes: 1 << 20}}},
 	}
 	data, err := json.Marshal(ops)
 	if err != nil {
@@ -408,6 +410,9 @@ func TestOperationsJSON(t *testing.T) {
 	}
 	if d := cmp.Diff(ops, back); d != "" {
 		t.Errorf("round trip (-want +got):\n%s", d)
+	}
+	if !strings.Contains(string(data), `{"copy_in":{"source":"./app","dir":"/opt","keep_owners":true,"times":"required","max_entries":5}}`) {
+		t.Errorf("JSON %s", data)
 	}
 	if !strings.Contains(string(data), `{"move":{"from":"/a","to":"/b"}}`) {
 		t.Errorf("JSON %s", data)

@@ -129,11 +129,13 @@ func (r *tarReader) read(ctx context.Context, in io.Reader) error {
 			}
 			return r.fail("", fmt.Errorf("%w: archive entry %d: %w", ErrInvalidSpec, n+1, err))
 		}
+		// Every header counts, those that make nothing too, so that an
+		// endless run of global headers is bounded as well.
+		if n >= r.maxEntries {
+			return r.fail("", &LimitError{What: "entries", Limit: int64(r.maxEntries)})
+		}
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue
-		}
-		if len(r.entries) >= r.maxEntries {
-			return r.fail("", &LimitError{What: "entries", Limit: int64(r.maxEntries)})
 		}
 		if err := r.entry(tr, hdr); err != nil {
 			return err

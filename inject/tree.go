@@ -37,7 +37,9 @@ type TreeOptions struct {
 	// each with the content; without it a second name fails. Hard links
 	// are never made in the guest.
 	AllowHardLinks bool `json:"allow_hard_links,omitempty"`
-	// MaxEntries bounds the nodes copied; 0 means DefaultTreeEntries.
+	// MaxEntries bounds the nodes copied (for TarIn, the archive's
+	// headers, those that make nothing included); 0 means
+	// DefaultTreeEntries.
 	MaxEntries int `json:"max_entries,omitempty"`
 	// MaxBytes bounds the bytes of file content copied; 0 means
 	// DefaultTreeBytes.
