@@ -84,9 +84,14 @@
 // append-line refuse a symlink, FIFO or device node; chown and delete act
 // on a link, never on what it points at; a recursive delete removes links
 // in the tree as links and stops at a bound on its entries. A move never
-// replaces an existing name and needs a vfs.RenameFS backend. Touch
-// creates a missing file and leaves an existing one, times included, as
-// no backend call sets times.
+// replaces an existing name and needs a vfs.RenameFS backend. Touch does
+// what touch(1) does: an existing regular file or directory gets its access
+// and modification times set to Touch.Time (touch -d), or Spec.Now, or the
+// current time, through vfs.Lchtimes, and a missing file is created empty
+// with those times; the Report shows the "set-times" change with the times
+// (Change.Atime, Change.Mtime). Setting times needs a vfs.TimesFS backend:
+// on another, touching an existing file fails planning with ErrUnsupported,
+// and a missing one is created with the time of its creation.
 //
 // # Time zone, locale and keymap
 //

@@ -59,6 +59,7 @@ type onode struct {
 	uid, gid int // -1 when the guest reports no owners
 	size     int64
 	modTime  time.Time
+	atime    time.Time
 	target   string // of a symlink; "" means the guest's, read at lower
 	lower    string // guest path of the content or children, "" for none
 	data     []byte // planned content of a regular file
@@ -70,6 +71,7 @@ var (
 	_ vfs.FS        = (*overlay)(nil)
 	_ vfs.SymlinkFS = (*overlay)(nil)
 	_ vfs.RenameFS  = (*overlay)(nil)
+	_ vfs.TimesFS   = (*overlay)(nil)
 )
 
 func newOverlay(lower vfs.FS) *overlay {
@@ -365,7 +367,7 @@ func (o *overlay) materialize(p place) *onode {
 	}
 	n := &onode{mode: p.info.Mode(), uid: -1, gid: -1, size: p.info.Size(), modTime: p.info.ModTime(), lower: p.lower}
 	if a, ok := vfs.AttrOf(p.info); ok {
-		n.uid, n.gid = a.UID, a.GID
+		n.uid, n.gid, n.atime = a.UID, a.GID, a.Atime
 	}
 	o.nodes[p.path] = n
 	return n
@@ -403,7 +405,8 @@ func (o *overlay) MkdirAll(ctx context.Context, name string, perm fs.FileMode) e
 				if _, lerr := o.child(ctx, dir, elem); lerr == nil {
 					err = fmt.Errorf("%w: a dangling symlink is in the way", fs.ErrExist)
 				} else {
-					o.nodes[vfs.Join(dir.path, elem)] = &onode{mode: fs.ModeDir | perm&modeBits, modTime: time.Now()}
+					now := time.Now()
+					o.nodes[vfs.Join(dir.path, elem)] = &onode{mode: fs.ModeDir | perm&modeBits, modTime: now, atime: now}
 				}
 			}
 		}
@@ -457,7 +460,8 @@ func (o *overlay) put(ctx context.Context, name string, data []byte, streamed bo
 	if err != nil {
 		return &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	n := &onode{mode: opts.Perm & modeBits, uid: max(opts.UID, 0), gid: max(opts.GID, 0), modTime: time.Now(), data: data, hasData: !streamed, streamed: streamed, size: int64(len(data))}
+	now := time.Now()
+	n := &onode{mode: opts.Perm & modeBits, uid: max(opts.UID, 0), gid: max(opts.GID, 0), modTime: now, atime: now, data: data, hasData: !streamed, streamed: streamed, size: int64(len(data))}
 	if exists && opts.Policy == vfs.Append {
 		switch on := old.node; {
 		case streamed || (on != nil && on.streamed):
@@ -582,7 +586,8 @@ func (o *overlay) Symlink(ctx context.Context, target, name string) error {
 	if err != nil {
 		return &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	o.nodes[vfs.Join(dir.path, base)] = &onode{mode: fs.ModeSymlink | 0o777, target: target, size: int64(len(target)), modTime: time.Now()}
+	now := time.Now()
+	o.nodes[vfs.Join(dir.path, base)] = &onode{mode: fs.ModeSymlink | 0o777, target: target, size: int64(len(target)), modTime: now, atime: now}
 	return nil
 }
 
@@ -640,6 +645,27 @@ func (o *overlay) Rename(ctx context.Context, oldname, newname string) error {
 	return nil
 }
 
+// Lchtimes implements vfs.TimesFS, in memory: the times of name itself,
+// a final symlink not followed; a zero time leaves that one.
+func (o *overlay) Lchtimes(ctx context.Context, name string, atime, mtime time.Time) error {
+	const op = "lchtimes"
+	if err := o.begin(ctx, op, name); err != nil {
+		return err
+	}
+	p, err := o.resolve(ctx, name, false)
+	if err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	n := o.materialize(p)
+	if !atime.IsZero() {
+		n.atime = atime.Round(0)
+	}
+	if !mtime.IsZero() {
+		n.modTime = mtime.Round(0)
+	}
+	return nil
+}
+
 // Close implements vfs.FS; the guest below is the caller's to close.
 func (o *overlay) Close() error { return nil }
 
@@ -666,7 +692,7 @@ func (i *nodeInfo) Sys() any {
 	if i.n.uid < 0 || i.n.gid < 0 {
 		return nil
 	}
-	return &vfs.Attr{UID: i.n.uid, GID: i.n.gid, Nlink: 1}
+	return &vfs.Attr{UID: i.n.uid, GID: i.n.gid, Nlink: 1, Atime: i.n.atime}
 }
 
 // plannedFile is planned content opened for reading.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"strconv"
+	"time"
 
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -18,17 +19,18 @@ type Action string
 
 // Actions, in the words of the Report.
 const (
-	ActionMkdir    Action = "mkdir"    // create a directory (and missing parents)
-	ActionCreate   Action = "create"   // create a file
-	ActionReplace  Action = "replace"  // replace a file's content atomically
-	ActionAppend   Action = "append"   // add to the end of a file, atomically
-	ActionChown    Action = "chown"    // set a file's owner
-	ActionChmod    Action = "chmod"    // set a file's mode
-	ActionSymlink  Action = "symlink"  // create a symlink
-	ActionSetxattr Action = "setxattr" // set an extended attribute
-	ActionKeep     Action = "keep"     // leave an existing file alone, as asked
-	ActionDelete   Action = "delete"   // remove a file, link, node or empty directory
-	ActionMove     Action = "move"     // rename Path to Target
+	ActionMkdir    Action = "mkdir"     // create a directory (and missing parents)
+	ActionCreate   Action = "create"    // create a file
+	ActionReplace  Action = "replace"   // replace a file's content atomically
+	ActionAppend   Action = "append"    // add to the end of a file, atomically
+	ActionChown    Action = "chown"     // set a file's owner
+	ActionChmod    Action = "chmod"     // set a file's mode
+	ActionSymlink  Action = "symlink"   // create a symlink
+	ActionSetxattr Action = "setxattr"  // set an extended attribute
+	ActionKeep     Action = "keep"      // leave an existing file alone, as asked
+	ActionDelete   Action = "delete"    // remove a file, link, node or empty directory
+	ActionMove     Action = "move"      // rename Path to Target
+	ActionSetTimes Action = "set-times" // set a file's access and modification times
 )
 
 // Change is one change to the guest: what Plan decided and Apply did.
@@ -46,6 +48,9 @@ type Change struct {
 	Size int64
 	// Target is the target of a symlink, or the new name of a move.
 	Target string
+	// Atime and Mtime are the access and modification times set-times
+	// gives Path; a zero time is left as it is.
+	Atime, Mtime time.Time
 	// Detail says more, e.g. "2 keys added".
 	Detail string
 }
@@ -54,17 +59,19 @@ type Change struct {
 // ("0600", "4755"), as an audit log reader expects.
 func (c Change) MarshalJSON() ([]byte, error) {
 	type change struct {
-		Item   Item   `json:"item"`
-		Path   string `json:"path"`
-		Action Action `json:"action"`
-		Mode   string `json:"mode,omitempty"`
-		UID    int    `json:"uid"`
-		GID    int    `json:"gid"`
-		Size   *int64 `json:"size,omitempty"`
-		Target string `json:"target,omitempty"`
-		Detail string `json:"detail,omitempty"`
+		Item   Item      `json:"item"`
+		Path   string    `json:"path"`
+		Action Action    `json:"action"`
+		Mode   string    `json:"mode,omitempty"`
+		UID    int       `json:"uid"`
+		GID    int       `json:"gid"`
+		Size   *int64    `json:"size,omitempty"`
+		Target string    `json:"target,omitempty"`
+		Atime  time.Time `json:"atime,omitzero"`
+		Mtime  time.Time `json:"mtime,omitzero"`
+		Detail string    `json:"detail,omitempty"`
 	}
-	out := change{Item: c.Item, Path: c.Path, Action: c.Action, UID: c.UID, GID: c.GID, Target: c.Target, Detail: c.Detail}
+	out := change{Item: c.Item, Path: c.Path, Action: c.Action, UID: c.UID, GID: c.GID, Target: c.Target, Atime: c.Atime, Mtime: c.Mtime, Detail: c.Detail}
 	if c.Action != ActionSymlink && c.Action != ActionSetxattr && c.Action != ActionDelete {
 		out.Mode = OctalMode(c.Mode)
 	}
@@ -136,6 +143,7 @@ const (
 	opSetxattr
 	opRemove
 	opRename
+	opLchtimes
 	opNone
 )
 
@@ -209,6 +217,8 @@ func (s step) run(ctx context.Context, fsys vfs.FS) (Change, error) {
 		return c, fsys.Remove(ctx, c.Path)
 	case opRename:
 		return c, vfs.Rename(ctx, fsys, c.Path, c.Target)
+	case opLchtimes:
+		return c, vfs.Lchtimes(ctx, fsys, c.Path, c.Atime, c.Mtime)
 	case opNone:
 		return c, nil
 	}

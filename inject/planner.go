@@ -258,6 +258,33 @@ func (p *planner) setModeOwner(item Item, name string, old fs.FileInfo, perm fs.
 	}
 }
 
+// setTimes plans setting the access and modification times of name itself
+// (a symlink's own, never its target's); a zero time is left as it is.
+// mode, uid and gid are name's as the earlier steps leave it, for the
+// report. It needs a backend that is a vfs.TimesFS.
+func (p *planner) setTimes(item Item, name string, mode fs.FileMode, uid, gid int, atime, mtime time.Time) error {
+	if _, ok := p.guest.(vfs.TimesFS); !ok {
+		return itemErrf(item, name, ErrUnsupported, "the backend cannot set file times")
+	}
+	c := Change{Item: item, Path: name, Action: ActionSetTimes, Mode: mode, UID: uid, GID: gid, Atime: atime, Mtime: mtime, Detail: timesDetail(atime, mtime)}
+	p.add(step{op: opLchtimes, change: c})
+	return nil
+}
+
+// timesDetail says which times set-times sets, for the report.
+func timesDetail(atime, mtime time.Time) string {
+	format := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+	switch {
+	case atime.IsZero():
+		return "mtime " + format(mtime)
+	case mtime.IsZero():
+		return "atime " + format(atime)
+	case atime.Equal(mtime):
+		return "atime and mtime " + format(mtime)
+	}
+	return "atime " + format(atime) + ", mtime " + format(mtime)
+}
+
 // modeOwner returns the permission and special bits and owner of info;
 // without ownership information the owner is reported as -1.
 func modeOwner(info fs.FileInfo) (fs.FileMode, int, int) {

@@ -52,8 +52,8 @@ type Spec struct {
 	GroupMembers []GroupMember
 	// FirstBoot commands run once, in order, at the guest's first boot.
 	FirstBoot []Command
-	// Now is the time recorded as a password's last change; zero means
-	// the current time.
+	// Now is the time recorded as a password's last change and the time
+	// a Touch without its own Time sets; zero means the current time.
 	Now time.Time
 }
 

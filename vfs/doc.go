@@ -22,9 +22,10 @@
 //
 // Reading calls (Stat, Open, ReadDir) follow a final symlink, in the root.
 // Lstat, Readlink and every call that changes something (WriteFile, Chmod,
-// Lchown, Remove, and the optional Lsetxattr, Symlink and Rename) never
-// follow the final component: WriteFile and Chmod refuse a final symlink with
-// ErrIsSymlink, Lchown, Remove and Rename act on the link itself.
+// Lchown, Remove, and the optional Lsetxattr, Symlink, Rename and Lchtimes)
+// never follow the final component: WriteFile and Chmod refuse a final symlink
+// with ErrIsSymlink, Lchown, Remove, Rename and Lchtimes act on the link
+// itself.
 //
 // # Files
 //
@@ -48,10 +49,12 @@
 // # Capabilities
 //
 // Operations only some backends offer live in separate interfaces (XattrFS,
-// SymlinkFS, RenameFS), io/fs style; the helpers Lsetxattr, Lgetxattr,
-// Llistxattr, Symlink and Rename use them when present and fail with
-// ErrNotSupported otherwise. Rename never replaces an existing name, so a
-// move cannot destroy a file the caller has not looked at.
+// SymlinkFS, RenameFS, TimesFS), io/fs style; the helpers Lsetxattr,
+// Lgetxattr, Llistxattr, Symlink, Rename and Lchtimes use them when present
+// and fail with ErrNotSupported otherwise. Rename never replaces an existing
+// name, so a move cannot destroy a file the caller has not looked at.
+// Lchtimes sets access and modification times, a zero time leaving that one
+// as it is; Attr.Atime reads the access time back where a backend reports it.
 //
 // # Context
 //

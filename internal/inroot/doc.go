@@ -24,7 +24,8 @@
 // without it; extended attributes are read and set through
 // /proc/self/fd/<parent>/<name> with the l*xattr calls, which pin the parent
 // directory and never follow the final name. Open therefore needs procfs at
-// /proc, which it checks.
+// /proc, which it checks. Times are set with utimensat(AT_SYMLINK_NOFOLLOW)
+// on the final name in its parent's descriptor.
 //
 // # Writes
 //

@@ -33,6 +33,7 @@ func (i *fileInfo) Sys() any {
 		GID:   int(i.st.Gid),
 		Nlink: uint64(i.st.Nlink),
 		Rdev:  uint64(i.st.Rdev),
+		Atime: time.Unix(i.st.Atim.Unix()),
 	}
 }
 

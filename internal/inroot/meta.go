@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"time"
 
 	"github.com/guestinject/guestinject/internal/unixmode"
 
@@ -268,4 +269,40 @@ func renameNoReplace(odir int, obase string, ndir int, nbase string) error {
 		return err
 	}
 	return unix.Unlinkat(odir, obase, 0)
+}
+
+// Lchtimes sets the access and modification times of name itself with
+// utimensat(AT_SYMLINK_NOFOLLOW) on the parent resolved in the root; a zero
+// time is UTIME_OMIT (see vfs.TimesFS).
+func (r *Root) Lchtimes(ctx context.Context, name string, atime, mtime time.Time) error {
+	const op = "lchtimes"
+	rootfd, err := r.begin(ctx, op, name)
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	dirfd, base, err := parent(rootfd, name)
+	if err != nil {
+		return pathErr(op, name, err)
+	}
+	defer closeFd(dirfd)
+	if base == "" {
+		base = "." // the root, through its own descriptor
+	}
+	ts := []unix.Timespec{timespec(atime), timespec(mtime)}
+	if err := unix.UtimesNanoAt(dirfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return pathErr(op, name, err)
+	}
+	r.logChange(ctx, op, name, "atime", atime, "mtime", mtime)
+	return nil
+}
+
+// timespec is t for utimensat, UTIME_OMIT when t is zero. Seconds and
+// nanoseconds are taken apart rather than from UnixNano, which overflows
+// outside the years 1678 to 2262.
+func timespec(t time.Time) unix.Timespec {
+	if t.IsZero() {
+		return unix.Timespec{Nsec: unix.UTIME_OMIT}
+	}
+	return unix.Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
 }

@@ -15,8 +15,8 @@ import (
 )
 
 // Root is a guest tree rooted at a host directory. It implements vfs.FS,
-// vfs.XattrFS, vfs.SymlinkFS and vfs.RenameFS and is safe for concurrent
-// use.
+// vfs.XattrFS, vfs.SymlinkFS, vfs.RenameFS and vfs.TimesFS and is safe for
+// concurrent use.
 type Root struct {
 	dir string
 	log *slog.Logger // nil: no logging
@@ -32,6 +32,7 @@ var (
 	_ vfs.XattrFS   = (*Root)(nil)
 	_ vfs.SymlinkFS = (*Root)(nil)
 	_ vfs.RenameFS  = (*Root)(nil)
+	_ vfs.TimesFS   = (*Root)(nil)
 )
 
 // Option configures Open.

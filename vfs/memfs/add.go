@@ -32,6 +32,8 @@ type Node struct {
 	Xattrs map[string][]byte
 	// ModTime is the modification time; zero means now.
 	ModTime time.Time
+	// Atime is the access time; zero means ModTime.
+	Atime time.Time
 }
 
 // Add inserts n into the tree as given, without resolving anything: its
@@ -109,7 +111,11 @@ func newNode(n Node) (*inode, error) {
 	if modTime.IsZero() {
 		modTime = time.Now()
 	}
-	node := &inode{mode: n.Mode, uid: n.UID, gid: n.GID, modTime: modTime, xattrs: cloneXattrs(n.Xattrs), target: n.Target, rdev: n.Rdev}
+	atime := n.Atime
+	if atime.IsZero() {
+		atime = modTime
+	}
+	node := &inode{mode: n.Mode, uid: n.UID, gid: n.GID, modTime: modTime, atime: atime, xattrs: cloneXattrs(n.Xattrs), target: n.Target, rdev: n.Rdev}
 	switch typ {
 	case fs.ModeDir:
 		node.children = map[string]*inode{}

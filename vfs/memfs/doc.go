@@ -1,6 +1,6 @@
 // Package memfs is the in-memory reference backend of guestinject: a
-// vfs.FS, vfs.XattrFS, vfs.SymlinkFS and vfs.RenameFS that holds a whole guest tree in
-// memory and resolves names exactly as the vfs package documentation says.
+// vfs.FS, vfs.XattrFS, vfs.SymlinkFS, vfs.RenameFS and vfs.TimesFS that holds a
+// whole guest tree in memory and resolves names exactly as the vfs package documentation says.
 // It is the executable specification the host backends are checked
 // against, and the backend for unit tests of code built on vfs.
 //
@@ -36,4 +36,11 @@
 // replaces the node in one step, so a failing reader, a cancelled context or
 // an exceeded size limit leaves the tree as it was. Files that were open
 // keep reading the content they were opened with.
+//
+// # Times
+//
+// Modification and access times are kept to the nanosecond. A written
+// file, a new node and a directory whose entries change get the current
+// time; reads never move the access time, as on a noatime mount. Lchtimes sets either time of a node, a symlink included,
+// and vfs.AttrOf reports the access time.
 package memfs

@@ -11,7 +11,8 @@ import (
 )
 
 // FS is an in-memory guest tree. It implements vfs.FS, vfs.XattrFS,
-// vfs.SymlinkFS and vfs.RenameFS and is safe for concurrent use.
+// vfs.SymlinkFS, vfs.RenameFS and vfs.TimesFS and is safe for concurrent
+// use.
 type FS struct {
 	mu     sync.RWMutex
 	root   *inode
@@ -23,6 +24,7 @@ var (
 	_ vfs.XattrFS   = (*FS)(nil)
 	_ vfs.SymlinkFS = (*FS)(nil)
 	_ vfs.RenameFS  = (*FS)(nil)
+	_ vfs.TimesFS   = (*FS)(nil)
 )
 
 // New returns an empty guest tree: a root directory with mode 0755 owned
@@ -81,7 +83,10 @@ type inode struct {
 	mode     fs.FileMode // type, permission and special bits
 	uid, gid int
 	modTime  time.Time
-	xattrs   map[string][]byte
+	// atime is the access time: set at creation and by Lchtimes only,
+	// as reads do not move it (a noatime mount).
+	atime  time.Time
+	xattrs map[string][]byte
 
 	parent   *inode            // of a directory; the root is its own
 	children map[string]*inode // of a directory
@@ -91,7 +96,7 @@ type inode struct {
 }
 
 func newDir(mode fs.FileMode, uid, gid int, now time.Time) *inode {
-	return &inode{mode: mode, uid: uid, gid: gid, modTime: now, children: map[string]*inode{}}
+	return &inode{mode: mode, uid: uid, gid: gid, modTime: now, atime: now, children: map[string]*inode{}}
 }
 
 func (n *inode) isDir() bool     { return n.mode.IsDir() }
@@ -122,7 +127,7 @@ func (n *inode) info(name string) *fileInfo {
 		name:    name,
 		mode:    n.mode,
 		modTime: n.modTime,
-		attr:    vfs.Attr{UID: n.uid, GID: n.gid, Nlink: 1, Rdev: n.rdev},
+		attr:    vfs.Attr{UID: n.uid, GID: n.gid, Nlink: 1, Rdev: n.rdev, Atime: n.atime},
 	}
 	switch {
 	case n.mode.IsRegular():

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/memfs"
@@ -313,6 +314,7 @@ func allCalls(ctx context.Context, m *memfs.FS, name string) map[string]error {
 	errs["lsetxattr"] = m.Lsetxattr(ctx, name, "user.a", nil)
 	_, errs["lgetxattr"] = m.Lgetxattr(ctx, name, "user.a")
 	_, errs["llistxattr"] = m.Llistxattr(ctx, name)
+	errs["lchtimes"] = m.Lchtimes(ctx, name, time.Unix(1, 0), time.Unix(2, 0))
 	return errs
 }
 

@@ -58,7 +58,7 @@ func (m *FS) WriteFile(ctx context.Context, name string, r io.Reader, opts vfs.W
 	if opts.GID != -1 {
 		gid = opts.GID
 	}
-	n := &inode{mode: perm, uid: uid, gid: gid, modTime: now, data: newContent(data, 0)}
+	n := &inode{mode: perm, uid: uid, gid: gid, modTime: now, atime: now, data: newContent(data, 0)}
 	if old != nil && opts.Policy == vfs.Append {
 		n.data = old.data.appended(data)
 		if opts.MaxSize > 0 && n.data.size() > opts.MaxSize {
@@ -284,7 +284,7 @@ func (m *FS) Symlink(ctx context.Context, target, name string) error {
 	}
 	now := time.Now()
 	uid, gid := dir.defaultOwner()
-	dir.link(base, &inode{mode: fs.ModeSymlink | 0o777, uid: uid, gid: gid, modTime: now, target: target}, now)
+	dir.link(base, &inode{mode: fs.ModeSymlink | 0o777, uid: uid, gid: gid, modTime: now, atime: now, target: target}, now)
 	return nil
 }
 
@@ -334,5 +334,29 @@ func (m *FS) Rename(ctx context.Context, oldname, newname string) error {
 	delete(odir.children, obase)
 	odir.modTime = now
 	ndir.link(nbase, n, now)
+	return nil
+}
+
+// Lchtimes sets the access and modification times of name itself, to the
+// nanosecond; a zero time leaves that time as it is (see vfs.TimesFS).
+func (m *FS) Lchtimes(ctx context.Context, name string, atime, mtime time.Time) error {
+	const op = "lchtimes"
+	unlock, err := m.enter(ctx, op, name, true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	n, err := m.final(name)
+	if err != nil {
+		return &fs.PathError{Op: op, Path: name, Err: err}
+	}
+	// Round(0) drops a monotonic clock reading, which means nothing in a
+	// stored time.
+	if !atime.IsZero() {
+		n.atime = atime.Round(0)
+	}
+	if !mtime.IsZero() {
+		n.modTime = mtime.Round(0)
+	}
 	return nil
 }

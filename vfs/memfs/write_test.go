@@ -384,7 +384,8 @@ func snapshot(t *testing.T, m *memfs.FS) string {
 			return err
 		}
 		target, _ := m.Readlink(t.Context(), name)
-		b.WriteString(name + " " + info.Mode().String() + " " + info.ModTime().String() + " " + strconv.Quote(target) + " " + strconv.Quote(s.content) + " " + strconv.Quote(s.xattrs) + "\n")
+		a, _ := vfs.AttrOf(info)
+		b.WriteString(name + " " + info.Mode().String() + " " + info.ModTime().String() + " " + a.Atime.String() + " " + strconv.Quote(target) + " " + strconv.Quote(s.content) + " " + strconv.Quote(s.xattrs) + "\n")
 		return nil
 	})
 	if err != nil {
