@@ -1,11 +1,17 @@
 package appliance_test
 
 import (
+	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/inject/cidata"
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // TestCloudInitSeedExt4 writes a NoCloud seed through the appliance over
@@ -55,5 +61,56 @@ func TestCloudInitSeedExt4(t *testing.T) {
 	}
 	if got := debugfs(t, img, "ls -p "+inject.CloudInitSeedDir); strings.Contains(got, "vendor-data") {
 		t.Errorf("stale vendor-data left: %q", got)
+	}
+}
+
+// TestCidataVFATReadByLinux attaches a FAT32 seed volume written by
+// inject/cidata as a second disk, mounted by the guest's fstab by its
+// label, as cloud-init finds it: the appliance's Linux vfat driver, not
+// go-diskfs, reads the long names and the contents back.
+func TestCidataVFATReadByLinux(t *testing.T) {
+	needE2E(t)
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	writeTree(t, tree, map[string]string{
+		"etc/os-release": "ID=debian\n",
+		"etc/fstab":      "LABEL=cidata /mnt/seed vfat ro 0 0\n",
+		"mnt/seed/":      "",
+	})
+	root := filepath.Join(dir, "root.raw")
+	ext4Image(t, root, tree, 32)
+	seedImg := filepath.Join(dir, "seed.img")
+	seed := inject.CloudInitSeed{
+		UserData:   []byte("#cloud-config\nhostname: from-vfat\n"),
+		MetaData:   []byte("instance-id: iid-vfat\n"),
+		VendorData: []byte("#!/bin/sh\necho vendor\n"),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := cidata.Write(ctx, seedImg, seed, cidata.Options{Filesystem: cidata.VFAT}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: root, Format: "raw"}, {Path: seedImg, Format: "raw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	entries, err := s.ReadDir(ctx, "/mnt/seed")
+	if err != nil {
+		t.Fatalf("ReadDir: %v\n%s", err, s.Console())
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	if got := strings.Join(names, ","); got != "meta-data,user-data,vendor-data" {
+		t.Errorf("the guest's /mnt/seed holds %s", got)
+	}
+	for _, f := range seed.Files() {
+		got, err := vfs.ReadFile(ctx, s, "/mnt/seed/"+f.Name, 1<<20)
+		if err != nil || string(got) != string(f.Data) {
+			t.Errorf("%s read by Linux: %q, %v; want %q", f.Name, got, err, f.Data)
+		}
 	}
 }
