@@ -37,8 +37,9 @@ type CloudInitSeed struct {
 	// UserData is the user-data: #cloud-config YAML, a #! script, an
 	// #include list, a #cloud-boothook, a #part-handler, a
 	// #cloud-config-archive, a #cloud-config-jsonp patch, a
-	// "## template: jinja" template, a MIME multipart message, or one of
-	// these gzipped. Anything else cloud-init would ignore, and Validate
+	// "## template: jinja" template, a MIME message (told by its
+	// MIME-Version header, as cloud-init tells them), or one of these
+	// gzipped. Anything else cloud-init would ignore, and Validate
 	// refuses it.
 	UserData []byte
 	// MetaData is the meta-data, a YAML or JSON mapping (instance-id,

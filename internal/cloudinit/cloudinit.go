@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/mail"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -97,8 +98,9 @@ func invalidf(name, format string, args ...any) error {
 // #cloud-config-jsonp (JSON); scripts (#!); #include and #include-once
 // (URL lists); #cloud-boothook; #part-handler; "## template: jinja"
 // followed by another header (the template itself is not rendered, so its
-// YAML is not checked); MIME multipart messages, each part checked by its
-// Content-Type; and gzip holding any of these, bounded by MaxUserData once
+// YAML is not checked); MIME messages, told by a MIME-Version header in
+// the first 4096 bytes as cloud-init tells them, multipart or not, each
+// part checked by its Content-Type; and gzip holding any of these, bounded by MaxUserData once
 // decompressed. Anything else cloud-init would ignore, so it is refused.
 func UserData(name string, data []byte) (Kind, error) {
 	if len(data) > MaxUserData {
@@ -147,7 +149,7 @@ func textUserData(name string, data []byte, depth int) (Kind, error) {
 		return KindScript, nil
 	}
 	for _, h := range headers {
-		if line == string(h) {
+		if line == string(h) || h == KindJinja && jinjaHeader.MatchString(line) {
 			return h, checkKind(name, h, rest, depth)
 		}
 	}
@@ -157,7 +159,7 @@ func textUserData(name string, data []byte, depth int) (Kind, error) {
 	if len(line) > 40 {
 		line = line[:40] + "..."
 	}
-	return "", invalidf(name, "first line %q is no user-data header cloud-init knows (#cloud-config, #!, #include, #include-once, #cloud-boothook, #part-handler, #cloud-config-archive, #cloud-config-jsonp, ## template: jinja, MIME multipart, gzip)", line)
+	return "", invalidf(name, "first line %q is no user-data header cloud-init knows (#cloud-config, #!, #include, #include-once, #cloud-boothook, #part-handler, #cloud-config-archive, #cloud-config-jsonp, ## template: jinja, a MIME message with MIME-Version, gzip)", line)
 }
 
 // checkKind checks the body (what follows the header line) of a kind.
@@ -198,12 +200,17 @@ func checkKind(name string, k Kind, body []byte, depth int) error {
 	return nil
 }
 
+// isMIME tells a MIME message as cloud-init does: by a MIME-Version
+// header in the first 4096 bytes.
 func isMIME(data []byte) bool {
-	head := strings.ToLower(string(data[:min(len(data), 512)]))
-	return strings.HasPrefix(head, "content-type:") || strings.HasPrefix(head, "mime-version:")
+	return bytes.Contains(bytes.ToLower(data[:min(len(data), 4096)]), []byte("mime-version:"))
 }
 
-// checkMIME checks a MIME multipart message part by part.
+// jinjaHeader is the header of a jinja template, spaced as cloud-init
+// allows.
+var jinjaHeader = regexp.MustCompile(`(?i)^##\s*template:\s*jinja\s*$`)
+
+// checkMIME checks a MIME message, a multipart one part by part.
 func checkMIME(name string, data []byte, depth int) error {
 	if depth > 2 {
 		return invalidf(name, "MIME multipart nested too deep")
@@ -217,7 +224,11 @@ func checkMIME(name string, data []byte, depth int) error {
 		return invalidf(name, "MIME Content-Type: %v", err)
 	}
 	if !strings.HasPrefix(mediaType, "multipart/") {
-		return invalidf(name, "MIME message of type %s, not multipart", mediaType)
+		body, err := io.ReadAll(io.LimitReader(msg.Body, MaxUserData+1))
+		if err != nil {
+			return invalidf(name, "MIME: %v", err)
+		}
+		return checkPart(name, msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), body, depth)
 	}
 	return checkParts(name, multipart.NewReader(msg.Body, params["boundary"]), depth)
 }

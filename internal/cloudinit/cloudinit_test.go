@@ -43,6 +43,8 @@ func TestUserDataAccepted(t *testing.T) {
 		{"#cloud-config-jsonp\n[{\"op\": \"add\", \"path\": \"/a\", \"value\": 1}]\n", KindConfigJSONPatch},
 		{"## template: jinja\n#cloud-config\nhostname: {{ v1.instance_id }}\n", KindJinja},
 		{mimeSeed, KindMIME},
+		{"MIME-Version: 1.0\nContent-Type: text/cloud-config\n\na: 1\n", KindMIME},
+		{"##template: JINJA\n#!/bin/sh\n", KindJinja},
 	} {
 		k, err := UserData(UserDataName, []byte(tc.data))
 		if err != nil || k != tc.kind {
@@ -64,8 +66,9 @@ func TestUserDataRefused(t *testing.T) {
 		{"#cloud-config\na: 1\n---\nb: 2\n", "more than one document"},
 		{"#cloud-config-archive\na: 1\n", "not a list"},
 		{"## template: jinja\nhostname: x\n", "jinja template must be followed"},
-		{"Content-Type: text/plain\n\nhi\n", "not multipart"},
-		{"Content-Type: multipart/mixed; boundary=XX\n\n--XX--\n", "without parts"},
+		{"Content-Type: text/cloud-config\n\na: 1\n", "no user-data header"}, // no MIME-Version: not MIME to cloud-init
+		{"MIME-Version: 1.0\nContent-Type: text/cloud-config\n\n- a\n", "not a mapping"},
+		{"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n--XX--\n", "without parts"},
 		{strings.Replace(mimeSeed, "packages: [vim]", "packages: [vim", 1), "part 0"},
 		{"#cloud-config\n" + strings.Repeat("a", MaxUserData), "more than"},
 	} {
