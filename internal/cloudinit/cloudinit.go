@@ -10,7 +10,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/mail"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -149,7 +148,7 @@ func textUserData(name string, data []byte, depth int) (Kind, error) {
 		return KindScript, nil
 	}
 	for _, h := range headers {
-		if line == string(h) || h == KindJinja && jinjaHeader.MatchString(line) {
+		if line == string(h) {
 			return h, checkKind(name, h, rest, depth)
 		}
 	}
@@ -205,10 +204,6 @@ func checkKind(name string, k Kind, body []byte, depth int) error {
 func isMIME(data []byte) bool {
 	return bytes.Contains(bytes.ToLower(data[:min(len(data), 4096)]), []byte("mime-version:"))
 }
-
-// jinjaHeader is the header of a jinja template, spaced as cloud-init
-// allows.
-var jinjaHeader = regexp.MustCompile(`(?i)^##\s*template:\s*jinja\s*$`)
 
 // checkMIME checks a MIME message, a multipart one part by part.
 func checkMIME(name string, data []byte, depth int) error {

@@ -44,7 +44,6 @@ func TestUserDataAccepted(t *testing.T) {
 		{"## template: jinja\n#cloud-config\nhostname: {{ v1.instance_id }}\n", KindJinja},
 		{mimeSeed, KindMIME},
 		{"MIME-Version: 1.0\nContent-Type: text/cloud-config\n\na: 1\n", KindMIME},
-		{"##template: JINJA\n#!/bin/sh\n", KindJinja},
 	} {
 		k, err := UserData(UserDataName, []byte(tc.data))
 		if err != nil || k != tc.kind {
@@ -59,6 +58,7 @@ func TestUserDataAccepted(t *testing.T) {
 func TestUserDataRefused(t *testing.T) {
 	for _, tc := range []struct{ data, want string }{
 		{"hello\n", "no user-data header"},
+		{"##template: JINJA\n#!/bin/sh\n", "no user-data header"}, // cloud-init matches the prefix exactly
 		{"#cloud-config\n- a\n- b\n", "list, not a mapping"},
 		{"#cloud-config\njust a string\n", "not a mapping"},
 		{"#cloud-config\na: [\n", "YAML"},
