@@ -150,7 +150,7 @@ func (p *planner) removeStaleSeedFile(ctx context.Context, item Item, name strin
 	if info == nil {
 		return nil
 	}
-	if t := info.Mode().Type(); t != 0 && t.Type() != fs.ModeSymlink {
+	if t := info.Mode().Type(); t != 0 && t != fs.ModeSymlink {
 		return itemErr(item, name, fmt.Errorf("%w: a %v is where a stale seed file would be removed", ErrUnsafe, t))
 	}
 	if err := p.claim(item, name); err != nil {

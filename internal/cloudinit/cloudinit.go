@@ -358,7 +358,8 @@ func mapping(name string, data []byte, what string) (map[string]any, error) {
 // MetaData checks a meta-data file: a YAML (or JSON) mapping of at most
 // MaxMetaData bytes whose instance-id, local-hostname and hostname, when
 // present, are non-empty scalars. A meta-data without instance-id is
-// valid: cloud-init's NoCloud then uses "nocloud".
+// valid: cloud-init's NoCloud then uses "nocloud". One with instance_id
+// or local_hostname instead is refused: cloud-init would ignore them.
 func MetaData(data []byte) error {
 	if len(data) > MaxMetaData {
 		return invalidf(MetaDataName, "%d bytes, more than the %d allowed", len(data), MaxMetaData)
@@ -366,6 +367,14 @@ func MetaData(data []byte) error {
 	m, err := mapping(MetaDataName, data, "meta-data")
 	if err != nil {
 		return err
+	}
+	for _, key := range []string{"instance-id", "local-hostname"} {
+		misspelt := strings.ReplaceAll(key, "-", "_")
+		if _, ok := m[misspelt]; ok {
+			if _, ok := m[key]; !ok {
+				return invalidf(MetaDataName, "%s is not read by cloud-init, which reads %s", misspelt, key)
+			}
+		}
 	}
 	for _, key := range []string{"instance-id", "local-hostname", "hostname"} {
 		v, ok := m[key]

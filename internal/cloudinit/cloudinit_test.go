@@ -106,7 +106,7 @@ func TestMetaData(t *testing.T) {
 			t.Errorf("MetaData(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"- a\n", "instance-id: ''\n", "instance-id: [a]\n", "a: [\n", "x: " + strings.Repeat("a", MaxMetaData)} {
+	for _, bad := range []string{"- a\n", "instance-id: ''\n", "instance-id: [a]\n", "instance_id: i-1\n", "instance-id: i-1\nlocal_hostname: h\n", "a: [\n", "x: " + strings.Repeat("a", MaxMetaData)} {
 		if err := MetaData([]byte(bad)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("MetaData(%.40q) = %v; want ErrInvalid", bad, err)
 		}
