@@ -138,6 +138,8 @@
 // written 0600, and a network-config or vendor-data it does not give is
 // removed. The seed directory is reached like any guest path, so a
 // /var/lib/cloud that is a symlink leads where the guest would look.
+// cloud-init reads the seed when its datasource_list includes NoCloud, as
+// its default list does; an image configured for one cloud only may not.
 //
 // # Order and failures
 //

@@ -8,8 +8,9 @@
 // The seed is validated as inject.CloudInitSeed.Validate does. The volume
 // is ISO 9660 with Rock Ridge and Joliet (the long names user-data and
 // meta-data do not fit plain ISO 9660's 8.3 names; Linux reads the Rock
-// Ridge names, Windows and cloudbase-init the Joliet ones), or FAT32 with
-// long file names. Both are written by github.com/diskfs/go-diskfs.
+// Ridge names, systems without Rock Ridge the Joliet ones), or FAT32 with
+// long file names, as cloud-localds and genisoimage -joliet -rock make
+// them. Both are written by github.com/diskfs/go-diskfs.
 //
 // The output is a new file, created exclusively and removed when writing
 // fails. With Options.ModTime set, an ISO 9660 volume is the same byte for
