@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/internal/testsupport/guestimage"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
@@ -141,5 +142,27 @@ func TestInjectCloudInitOptions(t *testing.T) {
 	}
 	if _, err := injectSpec(t, "", "--cloud-init-user-data", "-", "--cloud-init-vendor-data", "-"); err == nil {
 		t.Error("stdin twice accepted")
+	}
+}
+
+// inject's --cloud-init-* options write the seed through the appliance;
+// debugfs reads it back.
+func TestE2EInjectCloudInitSeed(t *testing.T) {
+	guestimage.NeedAppliance(t)
+	img := guestimage.Raw(t)
+	dir := t.TempDir()
+	user := writeFile(t, dir, "user-data", seedUserData)
+	net := writeFile(t, dir, "network-config", seedNetwork)
+	r := cli(t, "", "inject", img, "--format", "raw", "--cloud-init-user-data", user, "--cloud-init-network-config", net)
+	if r.code != exitOK {
+		t.Fatalf("inject: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "[cloud-init]") {
+		t.Errorf("no cloud-init changes reported:\n%s", r.stdout)
+	}
+	for name, want := range map[string]string{"user-data": seedUserData, "meta-data": inject.DefaultCloudInitMetaData, "network-config": seedNetwork} {
+		if got := guestimage.Cat(t, img, inject.CloudInitSeedDir+"/"+name); got != want {
+			t.Errorf("%s in the image = %q, want %q", name, got, want)
+		}
 	}
 }
