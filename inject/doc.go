@@ -129,10 +129,27 @@
 // come before SSHKeys and Passwords, which edit the files as Users left
 // them: one Spec can create a user and give it keys and a password.
 //
+// # cloud-init
+//
+// CloudInit writes a NoCloud seed (user-data, meta-data, network-config,
+// vendor-data) into /var/lib/cloud/seed/nocloud, where cloud-init finds
+// it at the next boot; package inject/cidata writes the same seed as a
+// volume to attach instead. CloudInitSeed.Validate checks what cloud-init
+// would read: a user-data kind it knows (#cloud-config as one YAML mapping,
+// scripts, includes, boothooks, part handlers, archives, jsonp, jinja
+// templates, MIME multipart, gzip of these, decompressed within a bound),
+// meta-data as a YAML mapping, network-config as version 1 or 2, and size
+// bounds on all. The seed replaces an earlier one whole: its files are
+// written 0600, and a network-config or vendor-data it does not give is
+// removed. The seed directory is reached like any guest path, so a
+// /var/lib/cloud that is a symlink leads where the guest would look.
+// cloud-init reads the seed when its datasource_list includes NoCloud, as
+// its default list does; an image configured for one cloud only may not.
+//
 // # Order and failures
 //
 // All reads and validation happen before the first write. Changes are made
-// in this order: files, metadata, operations (in Spec order), host name,
+// in this order: files, metadata, the cloud-init seed, operations (in Spec order), host name,
 // time zone, locale and keymap, users and group members, network, SSH
 // keys, passwords (shadow before passwd), first-boot scripts and, last,
 // the symlink that arms them. The phases after the operations see the guest as the operations

@@ -18,6 +18,8 @@ const (
 	FieldNetwork   Field = "network"   // Spec.Network; Renderer is set on the files it writes
 	FieldMetadata  Field = "metadata"  // Spec.Metadata
 	FieldFiles     Field = "files"     // Spec.Files; Index is set
+	// FieldCloudInit is Spec.CloudInit, the NoCloud seed.
+	FieldCloudInit Field = "cloud-init"
 	// FieldOperations is Spec.Operations; Index is set, and Name is the
 	// kind of operation ("move", "append-line"...) when it has one.
 	FieldOperations Field = "operations"
@@ -56,6 +58,7 @@ var fieldShapes = map[Field]fieldShape{
 	FieldNetwork:      {renderer: true},
 	FieldMetadata:     {},
 	FieldFiles:        {list: true},
+	FieldCloudInit:    {},
 	FieldOperations:   {list: true, name: true},
 	FieldHostname:     {},
 	FieldTimezone:     {},

@@ -39,6 +39,7 @@ var itemCases = []struct {
 	{Item{Field: FieldTimezone, Index: -1}, "timezone", `{"field":"timezone"}`},
 	{Item{Field: FieldLocale, Index: -1}, "locale", `{"field":"locale"}`},
 	{Item{Field: FieldKeymap, Index: -1}, "keymap", `{"field":"keymap"}`},
+	{Item{Field: FieldCloudInit, Index: -1}, "cloud-init", `{"field":"cloud-init"}`},
 	{Item{Field: FieldUsers, Index: 2, User: "bob"}, "users[2] (bob)", `{"field":"users","index":2,"user":"bob"}`},
 	{Item{Field: FieldGroupMembers, Index: 0, User: "alice", Name: "wheel"}, "group-members[0] (alice in wheel)", `{"field":"group-members","index":0,"user":"alice","name":"wheel"}`},
 }

@@ -38,6 +38,7 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 	phases := []func(context.Context, *Spec) error{
 		p.planFiles,
 		p.planMetadata,
+		p.planCloudInit,
 		p.planOperations,
 		p.planHostname,
 		p.planSystem,

@@ -21,10 +21,13 @@ type Spec struct {
 	Metadata map[string]string
 	// Files are written as given.
 	Files []File
+	// CloudInit, when not nil, is a cloud-init NoCloud seed written to
+	// CloudInitSeedDir, after Files and Metadata.
+	CloudInit *CloudInitSeed
 	// Operations are virt-customize's file operations (delete, move,
 	// symlink, mkdir, chmod, chown, touch, truncate, write, append-line),
 	// planned and applied in the order given, each against the guest as
-	// the earlier ones leave it. They come after Files and Metadata and
+	// the earlier ones leave it. They come after Files, Metadata and CloudInit and
 	// before Hostname, Network, SSHKeys, Passwords and FirstBoot, which
 	// see the guest as the operations leave it.
 	Operations []Operation

@@ -41,8 +41,14 @@ func commands() []command {
 		{"inject", "inject IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE] [--hostname H]\n" +
 			"       [--network FILE.json|FILE.yaml] [--meta K=V] [--file SRC:DST[:MODE[:OWNER]]]\n" +
 			"       [--firstboot SCRIPT] [virt-customize options...] [--commands-from-file FILE]\n" +
+			"       [--cloud-init-user-data FILE] [--cloud-init-meta-data FILE]\n" +
+			"       [--cloud-init-network-config FILE] [--cloud-init-vendor-data FILE]\n" +
 			"       [--dry-run] [--backend appliance|libvirt|mount] [--root SPEC] [--json]",
 			"put keys, passwords, network, metadata and files into the guest", runInject, func() *flag.FlagSet { return newInjectFlags(new(injectArgs)) }},
+		{"seed", "seed OUT [USER-DATA [META-DATA]] [--user-data FILE] [--meta-data FILE]\n" +
+			"       [--network-config FILE] [--vendor-data FILE] [--filesystem iso9660|vfat]\n" +
+			"       [--hostname H] [--instance-id ID] [--json]",
+			"write a cloud-init NoCloud seed volume (label cidata) to attach to a VM", runSeed, func() *flag.FlagSet { return newSeedFlags(new(seedArgs)) }},
 		{"inspect", "inspect IMAGE --format F [--root SPEC] [--json]",
 			"report the image, its operating system and filesystems", runInspect, func() *flag.FlagSet { return newInspectFlags(new(inspectArgs)) }},
 		{"cat", "cat IMAGE --format F [--root SPEC] PATH",

@@ -17,6 +17,7 @@ type injectArgs struct {
 	// customize holds every customization option in command-line order.
 	customize         []custOpt
 	network, renderer string
+	cloudInit         seedFiles
 	dryRun            bool
 }
 
@@ -27,6 +28,7 @@ func newInjectFlags(a *injectArgs) *flag.FlagSet {
 	registerCustomize(fs, &a.customize)
 	fs.StringVar(&a.network, "network", "", "configure the network from `FILE`: OpenStack network_data.json (.json) or guestinject's YAML (.yaml)")
 	fs.StringVar(&a.renderer, "network-renderer", "", "write the network for `NAME` (ifupdown, netplan, networkmanager, ifcfg, networkd) instead of detecting it")
+	a.cloudInit.registerInjectSeed(fs)
 	fs.BoolVar(&a.dryRun, "dry-run", false, "print the plan and change nothing (the image is opened read-only)")
 	return fs
 }
@@ -63,6 +65,11 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 	} else if a.renderer != "" {
 		return fail(usagef("--network-renderer needs --network"))
 	}
+	seed, err := a.cloudInit.read("cloud-init-", stdin)
+	if err != nil {
+		return fail(err)
+	}
+	spec.CloudInit = seed
 	meta, err := parseMetaFlags(metaPairs)
 	if err != nil {
 		return fail(err)
@@ -76,7 +83,7 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 
 func isEmptySpec(s inject.Spec) bool {
 	return len(s.SSHKeys) == 0 && len(s.Passwords) == 0 && s.Hostname == "" && s.Network == nil &&
-		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0 && len(s.Operations) == 0
+		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0 && len(s.Operations) == 0 && s.CloudInit == nil
 }
 
 func closeAll(files []*os.File) {
