@@ -44,7 +44,7 @@ func TestSelectResetOperations(t *testing.T) {
 		{[]string{"all,-tmp-files,-bash-history"}, without(all, "tmp-files", "bash-history")},
 		{[]string{"all", "-defaults,machine-id"}, []string{"machine-id"}},
 		{[]string{"logfiles", "tmp-files"}, []string{"logfiles", "tmp-files"}}, // repeated options add up
-		{[]string{"-logfiles,logfiles"}, []string{"logfiles"}},                  // left to right
+		{[]string{"-logfiles,logfiles"}, []string{"logfiles"}},                 // left to right
 	} {
 		got, err := selectResetOperations(c.values)
 		if err != nil {
