@@ -562,6 +562,7 @@ func (o *overlay) dropBelow(path string) {
 		delete(o.nodes, k)
 		delete(o.kids, k)
 	}
+	delete(o.kids, path)
 }
 
 // setNode plans n at the canonical path p.

@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -570,4 +571,34 @@ func TestResetLargeTreeApplies(t *testing.T) {
 	if entries, err := fsys.ReadDir(ctx, "/tmp"); err != nil || len(entries) != 0 {
 		t.Errorf("/tmp after the reset: %d entries, %v", len(entries), err)
 	}
+}
+
+// withoutHWAddr keeps every line but the HWADDR assignments, byte for
+// byte and in order.
+func FuzzWithoutHWAddr(f *testing.F) {
+	for _, s := range []string{"", "HWADDR=x", "DEVICE=eth0\r\nHWADDR=aa\r\nONBOOT=yes", "\tHWADDR=1\n#HWADDR\nHWADDR=", "\n\n\x00HWADDR=\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, n := withoutHWAddr(data)
+		var kept []byte
+		lines := 0
+		for l := range bytes.Lines(data) {
+			lines++
+			if !bytes.HasPrefix(bytes.TrimLeft(l, " \t"), []byte("HWADDR=")) {
+				kept = append(kept, l...)
+			}
+		}
+		if !bytes.Equal(out, kept) && !(len(out) == 0 && len(kept) == 0) {
+			t.Fatalf("withoutHWAddr(%q) = %q, want %q", data, out, kept)
+		}
+		if n < 0 || n > lines || (n == 0 && !bytes.Equal(out, data)) {
+			t.Fatalf("withoutHWAddr(%q) removed %d of %d lines, output %q", data, n, lines, out)
+		}
+		for l := range bytes.Lines(out) {
+			if bytes.HasPrefix(bytes.TrimLeft(l, " \t"), []byte("HWADDR=")) {
+				t.Fatalf("withoutHWAddr(%q) kept %q", data, l)
+			}
+		}
+	})
 }

@@ -193,3 +193,33 @@ func TestResetCommand(t *testing.T) {
 		}
 	}
 }
+
+// Whatever --operations says, the selection is nil (the defaults), a
+// usage error, or known operations in table order, each once.
+func FuzzSelectResetOperations(f *testing.F) {
+	for _, s := range []string{"", "defaults", "defaults,-logfiles", "all,-all,machine-id", "-", ",", "nope", "machine-id\x00"} {
+		f.Add(s, "logfiles")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		got, err := selectResetOperations([]string{a, b})
+		var usage *usageError
+		if err != nil {
+			if !errors.As(err, &usage) {
+				t.Fatalf("%q %q: %v, want a usage error", a, b, err)
+			}
+			return
+		}
+		if len(got) == 0 {
+			t.Fatalf("%q %q selected nothing without an error", a, b)
+		}
+		i := 0
+		for _, op := range inject.ResetOperations() {
+			if i < len(got) && got[i] == op.Name {
+				i++
+			}
+		}
+		if i != len(got) {
+			t.Fatalf("%q %q selected %q: unknown, repeated or out of order", a, b, got)
+		}
+	})
+}
