@@ -602,3 +602,32 @@ func FuzzWithoutHWAddr(f *testing.F) {
 		}
 	})
 }
+
+// failingReadDir fails every ReadDir of one directory.
+type failingReadDir struct {
+	vfs.FS
+	dir string
+}
+
+func (f failingReadDir) ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error) {
+	if name == f.dir {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: vfs.ErrIO}
+	}
+	return f.FS.ReadDir(ctx, name)
+}
+
+// A guest that fails a read fails the plan, naming the operation and the
+// directory, and nothing is changed.
+func TestResetReadErrorFailsThePlan(t *testing.T) {
+	fsys := openMemGuest(t, debianTemplateLayout)
+	before := snapshot(t, fsys)
+	rep, err := Apply(t.Context(), failingReadDir{fsys, "/var/log/apt"}, Spec{Reset: &Reset{}})
+	var ie *ItemError
+	if rep != nil || !errors.As(err, &ie) || !errors.Is(err, vfs.ErrIO) ||
+		ie.Item != (Item{Field: FieldReset, Index: -1, Name: "logfiles"}) || ie.Path != "/var/log/apt" {
+		t.Fatalf("Apply = %v, %v; want an *ItemError for reset (logfiles) at /var/log/apt", rep, err)
+	}
+	if d := cmp.Diff(before, snapshot(t, fsys)); d != "" {
+		t.Errorf("a failed plan changed the guest:\n%s", d)
+	}
+}
