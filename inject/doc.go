@@ -101,7 +101,8 @@
 // set runs. Log files are truncated, keeping their mode, owner and
 // labels, because daemons expect them (wtmp, btmp and lastlog included);
 // rotated and compressed logs and the journal's files, which a truncation
-// would corrupt, are removed. Everything else is removed.
+// would corrupt, are removed. Everything else is removed. An operation
+// that finds nothing to reset (no such file) reports no change.
 //
 // A reset never goes through a symlink: a directory on the way that is a
 // link (a /var/log aimed at /etc, a /tmp aimed at a host path) is left
