@@ -93,6 +93,35 @@
 // on another, touching an existing file fails planning with ErrUnsupported,
 // and a missing one is created with the time of its creation.
 //
+// # Template reset
+//
+// Spec.Reset prepares a guest for cloning as virt-sysprep does, with its
+// operation names: machine-id (/etc/machine-id emptied, which systemd
+// fills at the next boot, and libdbus's /var/lib/dbus/machine-id
+// removed), ssh-hostkeys, cloud-init (its state, the seed kept, and its
+// logs), dhcp-client-state, dhcp-server-state, udev-persistent-net,
+// net-hwaddr, logfiles, bash-history, zsh-history, tmp-files,
+// package-manager-cache and random-seed. ResetOperations lists them with
+// a line each; Reset.Operations picks some, and without it the default
+// set runs. Log files are truncated, keeping their mode, owner and
+// labels, because daemons expect them (wtmp, btmp and lastlog included);
+// rotated and compressed logs and the journal's files, which a truncation
+// would corrupt, are removed. Everything else is removed. An operation
+// that finds nothing to reset (no such file) reports no change.
+//
+// A reset never goes through a symlink: a directory on the way that is a
+// link (a /var/log aimed at /etc, a /tmp aimed at a host path) is left
+// alone and reported as kept, links found in a walked tree are removed as
+// links, FIFOs and devices are unlinked and never opened, and only
+// regular files are truncated (a symlinked or special log file is left
+// and reported). The directory entries a reset reads are bounded,
+// Reset.MaxEntries (DefaultResetEntries unless set), across all its
+// operations: a guest with millions of files in /tmp fails the plan with
+// vfs.ErrTooLarge, naming the operation, after reading about the bound's
+// worth of entries, and nothing is changed. The reset comes first, so
+// whatever else the Spec writes, an SSH host key or an ifcfg file with
+// its HWADDR, is kept.
+//
 // # Time zone, locale and keymap
 //
 // Timezone, Locale and Keymap are written the way timedatectl, localectl
@@ -149,7 +178,7 @@
 // # Order and failures
 //
 // All reads and validation happen before the first write. Changes are made
-// in this order: files, metadata, the cloud-init seed, operations (in Spec order), host name,
+// in this order: the reset, files, metadata, the cloud-init seed, operations (in Spec order), host name,
 // time zone, locale and keymap, users and group members, network, SSH
 // keys, passwords (shadow before passwd), first-boot scripts and, last,
 // the symlink that arms them. The phases after the operations see the guest as the operations

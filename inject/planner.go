@@ -36,6 +36,7 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 		p.now = time.Now()
 	}
 	phases := []func(context.Context, *Spec) error{
+		p.planReset,
 		p.planFiles,
 		p.planMetadata,
 		p.planCloudInit,

@@ -10,6 +10,10 @@ import (
 // field is optional. Plan validates all of it against the guest before
 // anything is written.
 type Spec struct {
+	// Reset, when not nil, resets the guest for cloning as virt-sysprep
+	// does (see Reset). It comes before everything else, so what the
+	// rest of the Spec writes is kept.
+	Reset *Reset
 	// SSHKeys authorizes public keys for guest users.
 	SSHKeys []SSHKeys
 	// Passwords sets, locks or unlocks guest users' passwords.

@@ -110,17 +110,24 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer closeAll(opened)
-	prog := newProgress(&a.imageArgs, io.err)
+	return applySpec(ctx, &a.imageArgs, t, spec, a.dryRun, io)
+}
+
+// applySpec plans spec on the guest t and applies it (or, with dryRun,
+// only plans it), then prints the changes; a failed Apply leaves the
+// image unchanged and says what was and was not made.
+func applySpec(ctx context.Context, a *imageArgs, t target, spec inject.Spec, dryRun bool, io stdio) error {
+	prog := newProgress(a, io.err)
 	var changes []inject.Change
 	var partial *inject.Report // what a failed Apply reported
-	err = withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g vfs.Session) error {
+	err := withGuest(ctx, a, t, io.err, func(ctx context.Context, g vfs.Session) error {
 		done := prog.step("planning")
 		plan, err := inject.NewPlan(ctx, g, spec)
 		if err != nil {
 			return err
 		}
 		done()
-		if a.dryRun {
+		if dryRun {
 			changes = plan.Changes()
 			return nil
 		}
@@ -133,14 +140,14 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 		done()
 		changes = report.Changes
 		return nil
-	}, !a.dryRun)
+	}, !dryRun)
 	if err != nil {
 		if partial != nil {
 			printFailure(io, partial, err, a.json, a.backend.acceleratorName())
 		}
 		return err
 	}
-	return printChanges(io.out, changes, a.json, a.dryRun, a.backend.acceleratorName())
+	return printChanges(io.out, changes, a.json, dryRun, a.backend.acceleratorName())
 }
 
 // printFailure says what a failed Apply had done (in the appliance's

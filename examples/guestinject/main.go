@@ -20,6 +20,9 @@
 //	guestinject seed    OUT [USER-DATA [META-DATA]] [--user-data FILE] [--meta-data FILE]
 //	                    [--network-config FILE] [--vendor-data FILE]
 //	                    [--filesystem iso9660|vfat] [--hostname H] [--instance-id ID] [--json]
+//	guestinject reset   IMAGE --format F [--operations LIST] [--list-operations]
+//	                    [--max-entries N] [--dry-run] [--backend appliance|libvirt|mount]
+//	                    [--root SPEC] [--json]
 //	guestinject inspect IMAGE --format F [--root SPEC] [--json]
 //	guestinject cat     IMAGE --format F [--root SPEC] PATH
 //	guestinject ls      IMAGE --format F [-l] [--root SPEC] PATH [--json]
@@ -28,7 +31,8 @@
 // checked with the imagecheck package before anything else opens it. check
 // verifies every format imagecheck knows (raw, qcow2, qed, vmdk, vpc, vhdx,
 // vdi, luks, iso); convert turns an upload of any of them into a new raw
-// or qcow2 image; the other commands open raw and qcow2. The
+// or qcow2 image; reset prepares a guest for cloning, as virt-sysprep
+// does; the other commands open raw and qcow2. The
 // guest filesystem is read and written by a single-use appliance VM, so the
 // host kernel never parses it; changes reach the image only when the whole
 // injection succeeded.
