@@ -53,9 +53,9 @@ func lastLines(s string, n int) string {
 const consoleMax = 64 << 10
 
 // Session is a running appliance serving the guest filesystem found on
-// its disks. It implements vfs.FS, vfs.XattrFS, vfs.SymlinkFS and
-// vfs.RenameFS. Changes go to private overlays: Commit writes them into the
-// images, Close without Commit throws them away.
+// its disks. It implements vfs.FS, vfs.XattrFS, vfs.SymlinkFS, vfs.RenameFS
+// and vfs.TimesFS. Changes go to private overlays: Commit writes them into
+// the images, Close without Commit throws them away.
 type Session struct {
 	client  *wire.Client
 	machine Machine
@@ -91,6 +91,7 @@ var (
 	_ vfs.XattrFS   = (*Session)(nil)
 	_ vfs.SymlinkFS = (*Session)(nil)
 	_ vfs.RenameFS  = (*Session)(nil)
+	_ vfs.TimesFS   = (*Session)(nil)
 )
 
 // Open boots an appliance VM on disks and returns once its agent has
@@ -517,6 +518,11 @@ func (s *Session) Symlink(ctx context.Context, target, name string) error {
 // Rename implements vfs.RenameFS.
 func (s *Session) Rename(ctx context.Context, oldname, newname string) error {
 	return call(s, ctx, "rename", oldname, func(ctx context.Context) error { return s.client.Rename(ctx, oldname, newname) })
+}
+
+// Lchtimes implements vfs.TimesFS.
+func (s *Session) Lchtimes(ctx context.Context, name string, atime, mtime time.Time) error {
+	return call(s, ctx, "lchtimes", name, func(ctx context.Context) error { return s.client.Lchtimes(ctx, name, atime, mtime) })
 }
 
 // Sync asks the agent to flush the guest filesystems into the overlays.

@@ -85,9 +85,14 @@
 // append-line refuse a symlink, FIFO or device node; chown and delete act
 // on a link, never on what it points at; a recursive delete removes links
 // in the tree as links and stops at a bound on its entries. A move never
-// replaces an existing name and needs a vfs.RenameFS backend. Touch
-// creates a missing file and leaves an existing one, times included, as
-// no backend call sets times.
+// replaces an existing name and needs a vfs.RenameFS backend. Touch does
+// what touch(1) does: an existing regular file or directory gets its access
+// and modification times set to Touch.Time (touch -d), or Spec.Now, or the
+// current time, through vfs.Lchtimes, and a missing file is created empty
+// with those times; the Report shows the "set-times" change with the times
+// (Change.Atime, Change.Mtime). Setting times needs a vfs.TimesFS backend:
+// on another, touching an existing file fails planning with ErrUnsupported,
+// and a missing one is created with the time of its creation.
 //
 // Edit runs a Go (RE2) regular expression over a regular file of at most
 // MaxEditSize bytes, as a whole or line by line, and keeps its mode, owner
@@ -106,6 +111,35 @@
 // file, so nothing is written before the whole archive is known to be
 // valid and memory does not grow with the archive. Operations after a
 // copy read the copied files from the host or the spool.
+//
+// # Template reset
+//
+// Spec.Reset prepares a guest for cloning as virt-sysprep does, with its
+// operation names: machine-id (/etc/machine-id emptied, which systemd
+// fills at the next boot, and libdbus's /var/lib/dbus/machine-id
+// removed), ssh-hostkeys, cloud-init (its state, the seed kept, and its
+// logs), dhcp-client-state, dhcp-server-state, udev-persistent-net,
+// net-hwaddr, logfiles, bash-history, zsh-history, tmp-files,
+// package-manager-cache and random-seed. ResetOperations lists them with
+// a line each; Reset.Operations picks some, and without it the default
+// set runs. Log files are truncated, keeping their mode, owner and
+// labels, because daemons expect them (wtmp, btmp and lastlog included);
+// rotated and compressed logs and the journal's files, which a truncation
+// would corrupt, are removed. Everything else is removed. An operation
+// that finds nothing to reset (no such file) reports no change.
+//
+// A reset never goes through a symlink: a directory on the way that is a
+// link (a /var/log aimed at /etc, a /tmp aimed at a host path) is left
+// alone and reported as kept, links found in a walked tree are removed as
+// links, FIFOs and devices are unlinked and never opened, and only
+// regular files are truncated (a symlinked or special log file is left
+// and reported). The directory entries a reset reads are bounded,
+// Reset.MaxEntries (DefaultResetEntries unless set), across all its
+// operations: a guest with millions of files in /tmp fails the plan with
+// vfs.ErrTooLarge, naming the operation, after reading about the bound's
+// worth of entries, and nothing is changed. The reset comes first, so
+// whatever else the Spec writes, an SSH host key or an ifcfg file with
+// its HWADDR, is kept.
 //
 // # Time zone, locale and keymap
 //
@@ -143,10 +177,27 @@
 // come before SSHKeys and Passwords, which edit the files as Users left
 // them: one Spec can create a user and give it keys and a password.
 //
+// # cloud-init
+//
+// CloudInit writes a NoCloud seed (user-data, meta-data, network-config,
+// vendor-data) into /var/lib/cloud/seed/nocloud, where cloud-init finds
+// it at the next boot; package inject/cidata writes the same seed as a
+// volume to attach instead. CloudInitSeed.Validate checks what cloud-init
+// would read: a user-data kind it knows (#cloud-config as one YAML mapping,
+// scripts, includes, boothooks, part handlers, archives, jsonp, jinja
+// templates, MIME multipart, gzip of these, decompressed within a bound),
+// meta-data as a YAML mapping, network-config as version 1 or 2, and size
+// bounds on all. The seed replaces an earlier one whole: its files are
+// written 0600, and a network-config or vendor-data it does not give is
+// removed. The seed directory is reached like any guest path, so a
+// /var/lib/cloud that is a symlink leads where the guest would look.
+// cloud-init reads the seed when its datasource_list includes NoCloud, as
+// its default list does; an image configured for one cloud only may not.
+//
 // # Order and failures
 //
 // All reads and validation happen before the first write. Changes are made
-// in this order: files, metadata, operations (in Spec order), host name,
+// in this order: the reset, files, metadata, the cloud-init seed, operations (in Spec order), host name,
 // time zone, locale and keymap, users and group members, network, SSH
 // keys, passwords (shadow before passwd), first-boot scripts and, last,
 // the symlink that arms them. The phases after the operations see the guest as the operations

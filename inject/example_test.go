@@ -131,3 +131,49 @@ func ExampleParseNetworkData() {
 	// Output:
 	// fa:16:3e:12:34:56 [10.0.0.5/24] 10.0.0.1 1450 [10.0.0.2]
 }
+
+// A reset of the machine ID and the SSH host keys, planned as a dry run:
+// each change names the operation that makes it.
+func ExampleReset() {
+	ctx := context.Background()
+	guest := exampleGuest()
+	for _, n := range []memfs.Node{
+		{Path: "/etc/machine-id", Mode: 0o444, Data: []byte("0123456789abcdef0123456789abcdef\n")},
+		{Path: "/etc/ssh", Mode: fs.ModeDir | 0o755},
+		{Path: "/etc/ssh/ssh_host_ed25519_key", Mode: 0o600, Data: []byte("private\n")},
+		{Path: "/etc/ssh/ssh_host_ed25519_key.pub", Mode: 0o644, Data: []byte("ssh-ed25519 AAAA\n")},
+		{Path: "/etc/ssh/sshd_config", Mode: 0o644, Data: []byte("PermitRootLogin no\n")},
+	} {
+		if err := guest.Add(n); err != nil {
+			panic(err)
+		}
+	}
+	plan, err := inject.NewPlan(ctx, guest, inject.Spec{Reset: &inject.Reset{Operations: []string{"machine-id", "ssh-hostkeys"}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, c := range plan.Changes() {
+		fmt.Println(c.Action, c.Path, c.Item)
+	}
+	// Output:
+	// replace /etc/machine-id reset (machine-id)
+	// delete /etc/ssh/ssh_host_ed25519_key reset (ssh-hostkeys)
+	// delete /etc/ssh/ssh_host_ed25519_key.pub reset (ssh-hostkeys)
+}
+
+// ResetOperations is what guestinject reset --list-operations prints, as
+// virt-sysprep --list-operations does: a star marks the default set.
+func ExampleResetOperations() {
+	for _, op := range inject.ResetOperations()[:3] {
+		star := " "
+		if op.Default {
+			star = "*"
+		}
+		fmt.Println(op.Name, star, op.Description)
+	}
+	// Output:
+	// machine-id * Empty /etc/machine-id so systemd makes a new one at boot; remove the D-Bus copy
+	// ssh-hostkeys * Remove the SSH host keys (/etc/ssh/*_host_*), made anew at boot
+	// cloud-init * Remove cloud-init's state under /var/lib/cloud (the seed kept) and its logs, as cloud-init clean --logs
+}

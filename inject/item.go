@@ -18,6 +18,8 @@ const (
 	FieldNetwork   Field = "network"   // Spec.Network; Renderer is set on the files it writes
 	FieldMetadata  Field = "metadata"  // Spec.Metadata
 	FieldFiles     Field = "files"     // Spec.Files; Index is set
+	// FieldCloudInit is Spec.CloudInit, the NoCloud seed.
+	FieldCloudInit Field = "cloud-init"
 	// FieldOperations is Spec.Operations; Index is set, and Name is the
 	// kind of operation ("move", "append-line"...) when it has one.
 	FieldOperations Field = "operations"
@@ -39,6 +41,9 @@ const (
 	// the files and directories the plan creates, which Plan adds on a
 	// guest with SELinux enabled.
 	FieldSELinux Field = "selinux"
+	// FieldReset is Spec.Reset; Name is the reset operation
+	// ("machine-id", "logfiles"...) a change serves.
+	FieldReset Field = "reset"
 )
 
 // fieldShape is what an Item of a field carries.
@@ -56,6 +61,7 @@ var fieldShapes = map[Field]fieldShape{
 	FieldNetwork:      {renderer: true},
 	FieldMetadata:     {},
 	FieldFiles:        {list: true},
+	FieldCloudInit:    {},
 	FieldOperations:   {list: true, name: true},
 	FieldHostname:     {},
 	FieldTimezone:     {},
@@ -65,6 +71,7 @@ var fieldShapes = map[Field]fieldShape{
 	FieldGroupMembers: {list: true, user: true, name: true},
 	FieldFirstBoot:    {list: true, whole: true, name: true},
 	FieldSELinux:      {},
+	FieldReset:        {name: true},
 }
 
 // Item names the spec item a Change serves or an ItemError is about, so a
@@ -84,8 +91,8 @@ type Item struct {
 	// User is the guest user of an SSHKeys or Passwords entry, "root" when
 	// the entry leaves it empty.
 	User string
-	// Name is the name of a FirstBoot command, when it is a valid one, or
-	// the kind of an Operations entry.
+	// Name is the name of a FirstBoot command, when it is a valid one,
+	// the kind of an Operations entry, or the operation of a Reset.
 	Name string
 	// Renderer is the network format a FieldNetwork change writes or error
 	// is about; empty before the format is chosen (an invalid Network, a
@@ -182,7 +189,7 @@ func (i *Item) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("%w: %s without a user", ErrUnknownItem, in.Field)
 	case in.User != "" && !shape.user:
 		return fmt.Errorf("%w: %s has no user, yet %q is given", ErrUnknownItem, in.Field, in.User)
-	case in.Name != "" && (!shape.name || in.Index == nil):
+	case in.Name != "" && (!shape.name || (shape.list && in.Index == nil)):
 		return fmt.Errorf("%w: %s has no name, yet %q is given", ErrUnknownItem, in.Field, in.Name)
 	case in.Renderer != "" && !shape.renderer:
 		return fmt.Errorf("%w: %s has no renderer, yet %q is given", ErrUnknownItem, in.Field, in.Renderer)

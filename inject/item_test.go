@@ -39,8 +39,11 @@ var itemCases = []struct {
 	{Item{Field: FieldTimezone, Index: -1}, "timezone", `{"field":"timezone"}`},
 	{Item{Field: FieldLocale, Index: -1}, "locale", `{"field":"locale"}`},
 	{Item{Field: FieldKeymap, Index: -1}, "keymap", `{"field":"keymap"}`},
+	{Item{Field: FieldCloudInit, Index: -1}, "cloud-init", `{"field":"cloud-init"}`},
 	{Item{Field: FieldUsers, Index: 2, User: "bob"}, "users[2] (bob)", `{"field":"users","index":2,"user":"bob"}`},
 	{Item{Field: FieldGroupMembers, Index: 0, User: "alice", Name: "wheel"}, "group-members[0] (alice in wheel)", `{"field":"group-members","index":0,"user":"alice","name":"wheel"}`},
+	{Item{Field: FieldReset, Index: -1}, "reset", `{"field":"reset"}`},
+	{Item{Field: FieldReset, Index: -1, Name: "logfiles"}, "reset (logfiles)", `{"field":"reset","name":"logfiles"}`},
 }
 
 func TestItemStringIsLegacyForm(t *testing.T) {
@@ -97,6 +100,8 @@ func TestItemJSONRefusesWhatPlanCannotWrite(t *testing.T) {
 		`{"field":"files","index":0,"name":"x"}`,    // a name where there is none
 		`{"field":"first-boot","name":"x"}`,         // a name on the boot hook
 		`{"field":"hostname","renderer":"netplan"}`, // a renderer where there is none
+		`{"field":"reset","index":0}`,               // reset is no list
+		`{"field":"reset","user":"root"}`,
 	} {
 		var it Item
 		if err := json.Unmarshal([]byte(in), &it); !errors.Is(err, ErrUnknownItem) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"time"
 
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -102,12 +103,18 @@ type Chown struct {
 	Group string `json:"group,omitempty"`
 }
 
-// Touch creates an empty regular file (0644, root-owned) when Path is
-// missing. An existing file is kept as it is, times included: no vfs
-// backend call sets times, and rewriting the file only to move its
-// modification time would risk its content for nothing.
+// Touch does what touch(1) does: it sets the access and modification
+// times of an existing regular file or directory to Time, and creates a
+// missing file empty (0644, root-owned) with those times. Content, mode and
+// owner are kept; a symlink, FIFO or device node is refused. Setting times
+// needs a backend that is a vfs.TimesFS; on one that is not, touching an
+// existing file, or any file with Time set, fails planning, and a missing
+// file is created with the time of its creation.
 type Touch struct {
 	Path string `json:"path"`
+	// Time is the time to set, as touch -d gives it; zero means Spec.Now,
+	// or the current time when that is zero too.
+	Time time.Time `json:"time,omitzero"`
 }
 
 // Truncate cuts an existing regular file to Size bytes, or extends it
@@ -529,19 +536,40 @@ func (p *planner) planTouch(ctx context.Context, item Item, t Touch) error {
 	if err := opPath(item, t.Path, false); err != nil {
 		return err
 	}
-	old, err := p.existing(ctx, item, t.Path)
-	if err != nil {
-		return err
+	when := t.Time
+	if when.IsZero() {
+		when = p.now
 	}
-	if old != nil {
-		p.add(keep(item, t.Path, old, "exists; content and times kept"))
-		return nil
+	when = when.Round(0) // no monotonic reading in the plan
+	_, canSetTimes := p.guest.(vfs.TimesFS)
+	info, err := p.lstat(ctx, t.Path)
+	if err != nil {
+		return itemErr(item, t.Path, err)
+	}
+	if info != nil {
+		if info, err = p.existingNode(ctx, item, t.Path, false); err != nil {
+			return err
+		}
+		if a, ok := vfs.AttrOf(info); ok && a.Atime.Equal(when) && info.ModTime().Equal(when) {
+			p.add(keep(item, t.Path, info, "exists with these times"))
+			return nil
+		}
+		mode, uid, gid := modeOwner(info)
+		return p.setTimes(item, t.Path, mode, uid, gid, when, when)
+	}
+	if !t.Time.IsZero() && !canSetTimes {
+		return itemErrf(item, t.Path, ErrUnsupported, "the backend cannot set file times")
 	}
 	if err := p.needParent(ctx, item, t.Path); err != nil {
 		return err
 	}
 	p.writeFile(item, t.Path, nil, []byte{}, 0o644, 0, 0)
-	return nil
+	if !canSetTimes {
+		// The new file has the time of its creation, which is what
+		// touch gives it.
+		return nil
+	}
+	return p.setTimes(item, t.Path, 0o644, 0, 0, when, when)
 }
 
 func (p *planner) planTruncate(ctx context.Context, item Item, t Truncate) error {

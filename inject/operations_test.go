@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -92,7 +93,7 @@ func TestOperations(t *testing.T) {
 				kept = append(kept, c.Item.String()+" "+c.Path)
 			}
 		}
-		want := []string{"operations[2] (delete) /etc/absent", "operations[7] (touch) /etc/motd", "operations[12] (append-line) /etc/fstab"}
+		want := []string{"operations[2] (delete) /etc/absent", "operations[12] (append-line) /etc/fstab"}
 		if d := cmp.Diff(want, kept); d != "" {
 			t.Errorf("kept (-want +got):\n%s", d)
 		}
@@ -283,6 +284,9 @@ c /etc/null mode=0666 dev=1:3
 		{"append to a final link", Operation{AppendLine: &AppendLine{Path: "/etc/evil", Line: "x"}}, []error{ErrUnsafe, vfs.ErrIsSymlink}},
 		{"truncate a final link", Operation{Truncate: &Truncate{Path: "/etc/evil"}}, []error{ErrUnsafe, vfs.ErrIsSymlink}},
 		{"touch a final link", Operation{Touch: &Touch{Path: "/etc/evil"}}, []error{ErrUnsafe, vfs.ErrIsSymlink}},
+		{"touch a FIFO", Operation{Touch: &Touch{Path: "/etc/fifo"}}, []error{ErrUnsafe, vfs.ErrNotRegular}},
+		{"touch a device", Operation{Touch: &Touch{Path: "/etc/null", Time: testNow}}, []error{ErrUnsafe, vfs.ErrNotRegular}},
+		{"touch below a link to the host", Operation{Touch: &Touch{Path: "/etc/evil-dir/passwd"}}, []error{fs.ErrNotExist}},
 		{"write a FIFO", Operation{Write: &Write{Path: "/etc/fifo"}}, []error{ErrUnsafe, vfs.ErrNotRegular}},
 		{"append to a FIFO", Operation{AppendLine: &AppendLine{Path: "/etc/fifo", Line: "x"}}, []error{ErrUnsafe, vfs.ErrNotRegular}},
 		{"chmod a FIFO", Operation{Chmod: &Chmod{Path: "/etc/fifo", Mode: 0o666}}, []error{ErrUnsafe, vfs.ErrNotRegular}},
@@ -393,6 +397,7 @@ func TestOperationsJSON(t *testing.T) {
 		{Chmod: &Chmod{Path: "/f", Mode: fs.ModeSetuid | 0o755}},
 		{Chown: &Chown{Path: "/f", UID: 1, Group: "staff"}},
 		{Touch: &Touch{Path: "/t"}},
+		{Touch: &Touch{Path: "/t", Time: time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)}},
 		{Truncate: &Truncate{Path: "/t", Size: 3}},
 		{Write: &Write{Path: "/w", Content: []byte("bin\x00ary")}},
 		{AppendLine: &AppendLine{Path: "/w", Line: "line"}},
@@ -414,7 +419,8 @@ func TestOperationsJSON(t *testing.T) {
 	if !strings.Contains(string(data), `{"copy_in":{"source":"./app","dir":"/opt","keep_owners":true,"times":"required","max_entries":5}}`) {
 		t.Errorf("JSON %s", data)
 	}
-	if !strings.Contains(string(data), `{"move":{"from":"/a","to":"/b"}}`) {
+	if !strings.Contains(string(data), `{"move":{"from":"/a","to":"/b"}}`) || !strings.Contains(string(data), `{"touch":{"path":"/t"}}`) ||
+		!strings.Contains(string(data), `{"touch":{"path":"/t","time":"2001-02-03T04:05:06.000000007Z"}}`) {
 		t.Errorf("JSON %s", data)
 	}
 	item := Item{Field: FieldOperations, Index: 3, Name: "mkdir"}
@@ -439,6 +445,7 @@ func FuzzOperations(f *testing.F) {
 	f.Add(`[{"symlink":{"path":"/x","target":"/etc"}},{"append_line":{"path":"/x/motd","line":"l"}}]`)
 	f.Add(`[{"truncate":{"path":"/etc/evil-dir/passwd","size":1}},{"chown":{"path":"/etc/evil","uid":5}}]`)
 	f.Add(`[{"edit":{"path":"/etc/fstab","pattern":"(?m)^proc","replacement":"$0x","all":true}}]`)
+	f.Add(`[{"touch":{"path":"/etc/motd","time":"2001-02-03T04:05:06.5Z"}},{"move":{"from":"/etc/motd","to":"/m"}},{"touch":{"path":"/m"}}]`)
 	f.Fuzz(func(t *testing.T, text string) {
 		var ops []Operation
 		if json.Unmarshal([]byte(text), &ops) != nil || len(ops) > 32 {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -41,6 +40,11 @@ import (
 type overlay struct {
 	lower vfs.FS
 	nodes map[string]*onode
+	// kids indexes nodes by directory: kids[d] holds the names below d
+	// that lead to a node, so listing a directory or dropping a subtree
+	// costs its size, not the plan's. Names are added with every node and
+	// its parents; an entry may outlive its node (readers check nodes).
+	kids map[string]map[string]bool
 	// lstats and links cache the guest's answers by guest path.
 	lstats map[string]lstatResult
 	links  map[string]string
@@ -77,7 +81,7 @@ var (
 )
 
 func newOverlay(lower vfs.FS) *overlay {
-	return &overlay{lower: lower, nodes: map[string]*onode{}, lstats: map[string]lstatResult{}, links: map[string]string{}}
+	return &overlay{lower: lower, nodes: map[string]*onode{}, kids: map[string]map[string]bool{}, lstats: map[string]lstatResult{}, links: map[string]string{}}
 }
 
 // lowerLstat is the guest's Lstat of name, asked once; errors are
@@ -324,8 +328,8 @@ func (o *overlay) entries(ctx context.Context, p place) ([]fs.DirEntry, error) {
 			}
 		}
 	}
-	for k, n := range o.nodes {
-		if dir, base := vfs.Split(k); k != "/" && dir == p.path && !n.gone {
+	for base := range o.kids[p.path] {
+		if n, ok := o.nodes[vfs.Join(p.path, base)]; ok && !n.gone {
 			out = append(out, fs.FileInfoToDirEntry(&nodeInfo{name: base, n: *n}))
 		}
 	}
@@ -374,7 +378,7 @@ func (o *overlay) materialize(p place) *onode {
 	if a, ok := vfs.AttrOf(p.info); ok {
 		n.uid, n.gid, n.atime = a.UID, a.GID, a.Atime
 	}
-	o.nodes[p.path] = n
+	o.setNode(p.path, n)
 	return n
 }
 
@@ -411,7 +415,7 @@ func (o *overlay) MkdirAll(ctx context.Context, name string, perm fs.FileMode) e
 					err = fmt.Errorf("%w: a dangling symlink is in the way", fs.ErrExist)
 				} else {
 					now := time.Now()
-					o.nodes[vfs.Join(dir.path, elem)] = &onode{mode: fs.ModeDir | perm&modeBits, modTime: now, atime: now}
+					o.setNode(vfs.Join(dir.path, elem), &onode{mode: fs.ModeDir | perm&modeBits, modTime: now, atime: now})
 				}
 			}
 		}
@@ -493,7 +497,7 @@ func (o *overlay) put(ctx context.Context, name string, data []byte, streamed bo
 		on := o.materialize(old)
 		n.mode, n.uid, n.gid = on.mode, on.uid, on.gid
 	}
-	o.nodes[vfs.Join(dir.path, base)] = n
+	o.setNode(vfs.Join(dir.path, base), n)
 	return nil
 }
 
@@ -561,17 +565,49 @@ func (o *overlay) Remove(ctx context.Context, name string) error {
 		return &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	o.dropBelow(p.path)
-	o.nodes[p.path] = &onode{gone: true}
+	o.setNode(p.path, &onode{gone: true})
 	return nil
 }
 
 // dropBelow forgets the planned nodes under the directory path.
 func (o *overlay) dropBelow(path string) {
-	for k := range o.nodes {
-		if under(k, path) {
-			delete(o.nodes, k)
+	for _, k := range o.below(path) {
+		delete(o.nodes, k)
+		delete(o.kids, k)
+	}
+	delete(o.kids, path)
+}
+
+// setNode plans n at the canonical path p.
+func (o *overlay) setNode(p string, n *onode) {
+	o.nodes[p] = n
+	for p != "/" {
+		dir, base := vfs.Split(p)
+		names := o.kids[dir]
+		if names == nil {
+			names = map[string]bool{}
+			o.kids[dir] = names
+		}
+		if names[base] {
+			break // and so are the directories above
+		}
+		names[base] = true
+		p = dir
+	}
+}
+
+// below lists the paths strictly below the directory dir that lead to
+// planned nodes, parents before children.
+func (o *overlay) below(dir string) []string {
+	var out []string
+	for i, next := 0, []string{dir}; i < len(next); i++ {
+		for base := range o.kids[next[i]] {
+			k := vfs.Join(next[i], base)
+			out = append(out, k)
+			next = append(next, k)
 		}
 	}
+	return out
 }
 
 // under reports whether k is strictly below the directory dir.
@@ -596,7 +632,7 @@ func (o *overlay) Symlink(ctx context.Context, target, name string) error {
 		return &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	now := time.Now()
-	o.nodes[vfs.Join(dir.path, base)] = &onode{mode: fs.ModeSymlink | 0o777, target: target, size: int64(len(target)), modTime: now, atime: now}
+	o.setNode(vfs.Join(dir.path, base), &onode{mode: fs.ModeSymlink | 0o777, target: target, size: int64(len(target)), modTime: now, atime: now})
 	return nil
 }
 
@@ -642,15 +678,17 @@ func (o *overlay) Rename(ctx context.Context, oldname, newname string) error {
 	}
 	n := o.materialize(src)
 	moved := map[string]*onode{}
-	for k, c := range o.nodes {
-		if under(k, src.path) {
+	for _, k := range o.below(src.path) {
+		if c, ok := o.nodes[k]; ok {
 			moved[dst+k[len(src.path):]] = c
-			delete(o.nodes, k)
 		}
 	}
-	o.nodes[src.path] = &onode{gone: true}
-	maps.Copy(o.nodes, moved)
-	o.nodes[dst] = n
+	o.dropBelow(src.path)
+	o.setNode(src.path, &onode{gone: true})
+	for k, c := range moved {
+		o.setNode(k, c)
+	}
+	o.setNode(dst, n)
 	return nil
 }
 

@@ -37,8 +37,10 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 		p.now = time.Now()
 	}
 	phases := []func(context.Context, *Spec) error{
+		p.planReset,
 		p.planFiles,
 		p.planMetadata,
+		p.planCloudInit,
 		p.planOperations,
 		p.planHostname,
 		p.planSystem,
@@ -268,16 +270,13 @@ func (p *planner) setModeOwner(item Item, name string, old fs.FileInfo, perm fs.
 
 // setTimes plans setting the access and modification times of name itself
 // (a symlink's own, never its target's); a zero time is left as it is.
-// info describes name as the earlier steps leave it, for the report. It
-// needs a backend that is a vfs.TimesFS.
-func (p *planner) setTimes(item Item, name string, info fs.FileInfo, atime, mtime time.Time) error {
+// mode, uid and gid are name's as the earlier steps leave it, for the
+// report. It needs a backend that is a vfs.TimesFS.
+func (p *planner) setTimes(item Item, name string, mode fs.FileMode, uid, gid int, atime, mtime time.Time) error {
 	if _, ok := p.guest.(vfs.TimesFS); !ok {
 		return itemErrf(item, name, ErrUnsupported, "the backend cannot set file times")
 	}
-	c := Change{Item: item, Path: name, Action: ActionSetTimes, UID: -1, GID: -1, Atime: atime, Mtime: mtime, Detail: timesDetail(atime, mtime)}
-	if info != nil {
-		c.Mode, c.UID, c.GID = modeOwner(info)
-	}
+	c := Change{Item: item, Path: name, Action: ActionSetTimes, Mode: mode, UID: uid, GID: gid, Atime: atime, Mtime: mtime, Detail: timesDetail(atime, mtime)}
 	p.add(step{op: opLchtimes, change: c})
 	return nil
 }

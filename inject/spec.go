@@ -10,6 +10,10 @@ import (
 // field is optional. Plan validates all of it against the guest before
 // anything is written.
 type Spec struct {
+	// Reset, when not nil, resets the guest for cloning as virt-sysprep
+	// does (see Reset). It comes before everything else, so what the
+	// rest of the Spec writes is kept.
+	Reset *Reset
 	// SSHKeys authorizes public keys for guest users.
 	SSHKeys []SSHKeys
 	// Passwords sets, locks or unlocks guest users' passwords.
@@ -21,11 +25,14 @@ type Spec struct {
 	Metadata map[string]string
 	// Files are written as given.
 	Files []File
+	// CloudInit, when not nil, is a cloud-init NoCloud seed written to
+	// CloudInitSeedDir, after Files and Metadata.
+	CloudInit *CloudInitSeed
 	// Operations are virt-customize's file operations (delete, move,
 	// symlink, mkdir, chmod, chown, touch, truncate, write, append-line,
 	// edit, copy-in, tar-in),
 	// planned and applied in the order given, each against the guest as
-	// the earlier ones leave it. They come after Files and Metadata and
+	// the earlier ones leave it. They come after Files, Metadata and CloudInit and
 	// before Hostname, Network, SSHKeys, Passwords and FirstBoot, which
 	// see the guest as the operations leave it.
 	Operations []Operation
@@ -53,8 +60,8 @@ type Spec struct {
 	GroupMembers []GroupMember
 	// FirstBoot commands run once, in order, at the guest's first boot.
 	FirstBoot []Command
-	// Now is the time recorded as a password's last change; zero means
-	// the current time.
+	// Now is the time recorded as a password's last change and the time
+	// a Touch without its own Time sets; zero means the current time.
 	Now time.Time
 }
 

@@ -5,14 +5,15 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"time"
 
 	"github.com/guestinject/guestinject/internal/inroot"
 	"github.com/guestinject/guestinject/vfs"
 )
 
 // DirFS is a guest filesystem over a host directory that is the guest's
-// root. It implements vfs.FS, vfs.XattrFS, vfs.SymlinkFS and vfs.RenameFS and is safe
-// for concurrent use. Files it creates belong to the calling process unless
+// root. It implements vfs.FS, vfs.XattrFS, vfs.SymlinkFS, vfs.RenameFS and
+// vfs.TimesFS and is safe for concurrent use. Files it creates belong to the calling process unless
 // WriteOptions name an owner; setting other owners, and reading files only
 // their owner may read, need the privileges they need on the host.
 type DirFS struct {
@@ -24,6 +25,7 @@ var (
 	_ vfs.XattrFS   = (*DirFS)(nil)
 	_ vfs.SymlinkFS = (*DirFS)(nil)
 	_ vfs.RenameFS  = (*DirFS)(nil)
+	_ vfs.TimesFS   = (*DirFS)(nil)
 )
 
 // DirOption configures OpenDir. The options that also make sense for the
@@ -137,6 +139,11 @@ func (d *DirFS) Symlink(ctx context.Context, target, name string) error {
 // Rename implements vfs.RenameFS.
 func (d *DirFS) Rename(ctx context.Context, oldname, newname string) error {
 	return d.root.Rename(ctx, oldname, newname)
+}
+
+// Lchtimes implements vfs.TimesFS.
+func (d *DirFS) Lchtimes(ctx context.Context, name string, atime, mtime time.Time) error {
+	return d.root.Lchtimes(ctx, name, atime, mtime)
 }
 
 // Close implements vfs.FS.

@@ -24,7 +24,7 @@ func dirHarness() vfstest.Harness {
 			}
 			return fsys
 		},
-		Caps: vfstest.Caps{Owners: root, DeviceNodes: root, Xattrs: true, Symlinks: true, Renames: true},
+		Caps: vfstest.Caps{Owners: root, DeviceNodes: root, Xattrs: true, Symlinks: true, Renames: true, Times: true},
 	}
 }
 

@@ -33,6 +33,7 @@ var (
 	_ vfs.XattrFS   = (*DirSession)(nil)
 	_ vfs.SymlinkFS = (*DirSession)(nil)
 	_ vfs.RenameFS  = (*DirSession)(nil)
+	_ vfs.TimesFS   = (*DirSession)(nil)
 )
 
 // OpenDirSession copies the tree at dir to a private sibling directory

@@ -52,7 +52,7 @@ func imageHarness(build func(t *testing.T, tree string, layout vfstest.Layout) v
 			}
 			return s
 		},
-		Caps: vfstest.Caps{Owners: true, DeviceNodes: true, Xattrs: true, Symlinks: true, Renames: true},
+		Caps: vfstest.Caps{Owners: true, DeviceNodes: true, Xattrs: true, Symlinks: true, Renames: true, Times: true},
 	}
 }
 

@@ -52,6 +52,7 @@ var (
 	_ vfs.XattrFS   = (*Session)(nil)
 	_ vfs.SymlinkFS = (*Session)(nil)
 	_ vfs.RenameFS  = (*Session)(nil)
+	_ vfs.TimesFS   = (*Session)(nil)
 )
 
 // OpenTrusted attaches image, finds its filesystem and mounts it on the

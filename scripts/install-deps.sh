@@ -16,8 +16,12 @@ needs=(
 	sfdisk              fdisk
 	mkfs.vfat           dosfstools
 	mtype               mtools
+	mdir                mtools
+	fsck.vfat           dosfstools
+	blkid               util-linux
 	mkfs.btrfs          btrfs-progs
 	genisoimage         genisoimage
+	isoinfo             genisoimage
 	ifquery             ifupdown
 	netplan             netplan.io
 	/usr/lib/python3/dist-packages/yaml python3-yaml

@@ -1,6 +1,6 @@
 package vfs
 
-//go:generate go tool mockgen -typed -destination=vfsmock/vfsmock.go -package=vfsmock -mock_names=FS=FS,XattrFS=XattrFS,SymlinkFS=SymlinkFS . FS,XattrFS,SymlinkFS
+//go:generate go tool mockgen -typed -destination=vfsmock/vfsmock.go -package=vfsmock -mock_names=FS=FS,XattrFS=XattrFS,SymlinkFS=SymlinkFS,TimesFS=TimesFS . FS,XattrFS,SymlinkFS,TimesFS
 
 import (
 	"context"

@@ -41,8 +41,17 @@ func commands() []command {
 		{"inject", "inject IMAGE --format F [--ssh-key USER:FILE] [--password USER:FILE] [--hostname H]\n" +
 			"       [--network FILE.json|FILE.yaml] [--meta K=V] [--file SRC:DST[:MODE[:OWNER]]]\n" +
 			"       [--firstboot SCRIPT] [virt-customize options...] [--commands-from-file FILE]\n" +
+			"       [--cloud-init-user-data FILE] [--cloud-init-meta-data FILE]\n" +
+			"       [--cloud-init-network-config FILE] [--cloud-init-vendor-data FILE]\n" +
 			"       [--dry-run] [--backend appliance|libvirt|mount] [--root SPEC] [--json]",
 			"put keys, passwords, network, metadata and files into the guest", runInject, func() *flag.FlagSet { return newInjectFlags(new(injectArgs)) }},
+		{"seed", "seed OUT [USER-DATA [META-DATA]] [--user-data FILE] [--meta-data FILE]\n" +
+			"       [--network-config FILE] [--vendor-data FILE] [--filesystem iso9660|vfat]\n" +
+			"       [--hostname H] [--instance-id ID] [--json]",
+			"write a cloud-init NoCloud seed volume (label cidata) to attach to a VM", runSeed, func() *flag.FlagSet { return newSeedFlags(new(seedArgs)) }},
+		{"reset", "reset IMAGE --format F [--operations LIST] [--list-operations] [--max-entries N]\n" +
+			"       [--dry-run] [--backend appliance|libvirt|mount] [--root SPEC] [--json]",
+			"reset the guest for cloning, as virt-sysprep does", runReset, func() *flag.FlagSet { return newResetFlags(new(resetArgs)) }},
 		{"inspect", "inspect IMAGE --format F [--root SPEC] [--json]",
 			"report the image, its operating system and filesystems", runInspect, func() *flag.FlagSet { return newInspectFlags(new(inspectArgs)) }},
 		{"cat", "cat IMAGE --format F [--root SPEC] PATH",
@@ -252,6 +261,26 @@ Examples:
       --ssh-inject root:file:id_ed25519.pub --mkdir /opt/app \
       --upload app.conf:/opt/app/ --chmod 0600:/opt/app/app.conf \
       --append-line /etc/hosts:"192.0.2.5 db" --firstboot-command 'systemctl enable app'
+`,
+	"reset": `Removes what makes one installed guest distinct, so that clones of it do not
+share it: the machine ID, SSH host keys, cloud-init state, DHCP leases, udev
+persistent net rules, HWADDR lines, logs (truncated, rotated ones removed),
+shell histories, temporary files, package caches and the random seed. The
+image is checked and opened as inject does; every change is planned first
+and the changes reach the image only if all succeed. Nothing is followed
+through a symlink, and a guest whose directories hold more than
+--max-entries entries in all is refused, unchanged.
+
+--operations takes virt-sysprep's syntax: without it the default set runs
+(--list-operations marks it with a star); with it, the operations named,
+left to right: NAME adds, -NAME removes, defaults and all add those sets.
+  --operations ssh-hostkeys,machine-id   only these two
+  --operations defaults,-logfiles        the default set but the logs
+
+Examples:
+  guestinject reset golden.qcow2 --format qcow2 --dry-run
+  guestinject reset golden.qcow2 --format qcow2 --operations defaults,-tmp-files
+  guestinject reset --list-operations
 `,
 	"inspect": `Reports what the image header says, the filesystem of an unpartitioned raw
 image (from its superblock), and, read through the appliance: the guest's

@@ -151,7 +151,7 @@ var customizeOptions = map[string]custOption{
 		}
 		return nil
 	}},
-	"touch":              {"FILE", "create the guest `FILE` empty (0644, root:root) when missing; unlike touch, an existing file's times are not updated", checkGuestPath},
+	"touch":              {"FILE", "set the access and modification times of the guest `FILE` (a file or directory) to now, as touch does, creating it empty (0644, root:root) when missing", checkGuestPath},
 	"truncate":           {"FILE", "truncate the existing guest `FILE` to zero length, keeping its mode and owner", checkGuestPath},
 	"commands-from-file": {"FILE", "read customization options from `FILE`, virt-customize's format: \"option argument\" a line, # comments, blank lines, a trailing \\ continues a line; they take this option's place in the order", func(string) error { return nil }},
 }

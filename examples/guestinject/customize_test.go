@@ -360,6 +360,7 @@ func TestDryRunPrintsOperationsInOrder(t *testing.T) {
 		"create /opt/app/app.conf [operations[1] (write)]",
 		"chmod /opt/app/app.conf [operations[2] (chmod)]",
 		"create /opt/app/ready [operations[3] (touch)]",
+		"set-times /opt/app/ready [operations[3] (touch)]",
 		"symlink /srv [operations[4] (symlink)]",
 		"delete /var/cache/old/a [operations[5] (delete)]",
 		"delete /var/cache/old [operations[5] (delete)]",

@@ -17,6 +17,7 @@ type injectArgs struct {
 	// customize holds every customization option in command-line order.
 	customize         []custOpt
 	network, renderer string
+	cloudInit         seedFiles
 	dryRun            bool
 }
 
@@ -27,6 +28,7 @@ func newInjectFlags(a *injectArgs) *flag.FlagSet {
 	registerCustomize(fs, &a.customize)
 	fs.StringVar(&a.network, "network", "", "configure the network from `FILE`: OpenStack network_data.json (.json) or guestinject's YAML (.yaml)")
 	fs.StringVar(&a.renderer, "network-renderer", "", "write the network for `NAME` (ifupdown, netplan, networkmanager, ifcfg, networkd) instead of detecting it")
+	a.cloudInit.registerInjectSeed(fs)
 	fs.BoolVar(&a.dryRun, "dry-run", false, "print the plan and change nothing (the image is opened read-only)")
 	return fs
 }
@@ -63,6 +65,11 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 	} else if a.renderer != "" {
 		return fail(usagef("--network-renderer needs --network"))
 	}
+	seed, err := a.cloudInit.read("cloud-init-", stdin)
+	if err != nil {
+		return fail(err)
+	}
+	spec.CloudInit = seed
 	meta, err := parseMetaFlags(metaPairs)
 	if err != nil {
 		return fail(err)
@@ -76,7 +83,7 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 
 func isEmptySpec(s inject.Spec) bool {
 	return len(s.SSHKeys) == 0 && len(s.Passwords) == 0 && s.Hostname == "" && s.Network == nil &&
-		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0 && len(s.Operations) == 0 &&
+		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0 && len(s.Operations) == 0 && s.CloudInit == nil &&
 		s.Timezone == ""
 }
 
@@ -104,10 +111,17 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 		return err
 	}
 	defer closeAll(opened)
-	prog := newProgress(&a.imageArgs, io.err)
+	return applySpec(ctx, &a.imageArgs, t, spec, a.dryRun, io)
+}
+
+// applySpec plans spec on the guest t and applies it (or, with dryRun,
+// only plans it), then prints the changes; a failed Apply leaves the
+// image unchanged and says what was and was not made.
+func applySpec(ctx context.Context, a *imageArgs, t target, spec inject.Spec, dryRun bool, io stdio) error {
+	prog := newProgress(a, io.err)
 	var changes []inject.Change
 	var partial *inject.Report // what a failed Apply reported
-	err = withGuest(ctx, &a.imageArgs, t, io.err, func(ctx context.Context, g vfs.Session) error {
+	err := withGuest(ctx, a, t, io.err, func(ctx context.Context, g vfs.Session) error {
 		done := prog.step("planning")
 		plan, err := inject.NewPlan(ctx, g, spec)
 		if err != nil {
@@ -115,7 +129,7 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 		}
 		defer plan.Close()
 		done()
-		if a.dryRun {
+		if dryRun {
 			changes = plan.Changes()
 			return nil
 		}
@@ -128,14 +142,14 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 		done()
 		changes = report.Changes
 		return nil
-	}, !a.dryRun)
+	}, !dryRun)
 	if err != nil {
 		if partial != nil {
 			printFailure(io, partial, err, a.json, a.backend.acceleratorName())
 		}
 		return err
 	}
-	return printChanges(io.out, changes, a.json, a.dryRun, a.backend.acceleratorName())
+	return printChanges(io.out, changes, a.json, dryRun, a.backend.acceleratorName())
 }
 
 // printFailure says what a failed Apply had done (in the appliance's

@@ -13,8 +13,16 @@
 //	                    [virt-customize options: --mkdir, --upload, --write, --append-line,
 //	                    --delete, --move, --link, --chmod, --chown, --touch, --truncate,
 //	                    --root-password, --ssh-inject, --firstboot-command,
-//	                    --commands-from-file...] [--dry-run]
+//	                    --commands-from-file...] [--cloud-init-user-data FILE]
+//	                    [--cloud-init-meta-data FILE] [--cloud-init-network-config FILE]
+//	                    [--cloud-init-vendor-data FILE] [--dry-run]
 //	                    [--backend appliance|libvirt|mount] [--root SPEC] [--json]
+//	guestinject seed    OUT [USER-DATA [META-DATA]] [--user-data FILE] [--meta-data FILE]
+//	                    [--network-config FILE] [--vendor-data FILE]
+//	                    [--filesystem iso9660|vfat] [--hostname H] [--instance-id ID] [--json]
+//	guestinject reset   IMAGE --format F [--operations LIST] [--list-operations]
+//	                    [--max-entries N] [--dry-run] [--backend appliance|libvirt|mount]
+//	                    [--root SPEC] [--json]
 //	guestinject inspect IMAGE --format F [--root SPEC] [--json]
 //	guestinject cat     IMAGE --format F [--root SPEC] PATH
 //	guestinject ls      IMAGE --format F [-l] [--root SPEC] PATH [--json]
@@ -23,7 +31,8 @@
 // checked with the imagecheck package before anything else opens it. check
 // verifies every format imagecheck knows (raw, qcow2, qed, vmdk, vpc, vhdx,
 // vdi, luks, iso); convert turns an upload of any of them into a new raw
-// or qcow2 image; the other commands open raw and qcow2. The
+// or qcow2 image; reset prepares a guest for cloning, as virt-sysprep
+// does; the other commands open raw and qcow2. The
 // guest filesystem is read and written by a single-use appliance VM, so the
 // host kernel never parses it; changes reach the image only when the whole
 // injection succeeded.
@@ -33,6 +42,12 @@
 //
 // The libvirt backend (--backend libvirt, --connect, --domain) needs cgo
 // and libvirt's headers; it is included when built with -tags libvirt.
+//
+// seed writes a cloud-init NoCloud seed volume labelled cidata, ISO 9660
+// with Rock Ridge and Joliet or FAT32, as cloud-localds does; its
+// arguments are cloud-localds's. SOURCE_DATE_EPOCH, when set, is the time
+// recorded in the volume, for reproducible output. inject's --cloud-init-*
+// options write the same seed into the image instead.
 //
 // Passwords are read from a file, or from standard input when the file is
 // "-", never from the command line. The file operations among inject's

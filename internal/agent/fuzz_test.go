@@ -45,6 +45,7 @@ func FuzzServe(f *testing.F) {
 	f.Add(frames(f, req(1, wire.Request{Op: wire.OpOpen, Name: "/f"}), req(2, wire.Request{Op: wire.OpRead, Handle: 1, Size: 10})))
 	f.Add(frames(f, req(1, wire.Request{Op: wire.OpInspect, Name: "/"}), req(2, wire.Request{Op: wire.OpInspect})))
 	f.Add(frames(f, req(1, wire.Request{Op: wire.OpMkdirAll, Name: "/a/b", Mode: 0o755}), func(w *wire.Writer) error { return w.Write(wire.FrameCancel, 1, nil) }))
+	f.Add(frames(f, req(1, wire.Request{Op: wire.OpLchtimes, Name: "/", Atime: &wire.Timespec{Sec: 1, Nsec: 2}, Mtime: &wire.Timespec{Sec: -1 << 62, Nsec: 999999999}})))
 	inspection := &wire.Inspection{Root: 0, OS: wire.OSInfo{ID: "debian"},
 		Filesystems: []wire.Filesystem{{Device: "/dev/vda", Type: "ext4", MountPoint: "/"}}}
 	root, err := inroot.Open(f.TempDir())

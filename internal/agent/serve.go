@@ -332,6 +332,8 @@ func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp w
 		err = vfs.Symlink(ctx, s.fsys, req.Target, req.Name)
 	case wire.OpRename:
 		err = vfs.Rename(ctx, s.fsys, req.Name, req.Target)
+	case wire.OpLchtimes:
+		err = lchtimes(ctx, s.fsys, req)
 	case wire.OpSync:
 		if s.hooks.Sync != nil {
 			err = s.hooks.Sync(ctx)
@@ -375,4 +377,17 @@ func (s *server) closeFiles() {
 		f.Close()
 		delete(s.files, h)
 	}
+}
+
+// lchtimes serves OpLchtimes once the host's times are checked.
+func lchtimes(ctx context.Context, fsys vfs.FS, req *wire.Request) error {
+	atime, err := req.Atime.Time()
+	if err != nil {
+		return &fs.PathError{Op: "lchtimes", Path: req.Name, Err: fmt.Errorf("access time: %w", err)}
+	}
+	mtime, err := req.Mtime.Time()
+	if err != nil {
+		return &fs.PathError{Op: "lchtimes", Path: req.Name, Err: fmt.Errorf("modification time: %w", err)}
+	}
+	return vfs.Lchtimes(ctx, fsys, req.Name, atime, mtime)
 }

@@ -62,7 +62,7 @@ func TestConformanceOverWire(t *testing.T) {
 			}
 			return overWire(t, r)
 		},
-		Caps: vfstest.Caps{Owners: root, DeviceNodes: root, Xattrs: true, Symlinks: true, Renames: true},
+		Caps: vfstest.Caps{Owners: root, DeviceNodes: root, Xattrs: true, Symlinks: true, Renames: true, Times: true},
 	})
 }
 

@@ -20,7 +20,8 @@ import (
 const CancelGrace = 30 * time.Second
 
 // Client is the host end of a connection: a vfs.FS (with the XattrFS,
-// SymlinkFS and RenameFS capabilities) whose calls run in the agent. Calls are
+// SymlinkFS, RenameFS and TimesFS capabilities) whose calls run in the
+// agent. Calls are
 // serialised; everything the agent sends is checked before use, and any
 // protocol violation breaks the connection for good.
 type Client struct {
@@ -44,6 +45,7 @@ var (
 	_ vfs.XattrFS   = (*Client)(nil)
 	_ vfs.SymlinkFS = (*Client)(nil)
 	_ vfs.RenameFS  = (*Client)(nil)
+	_ vfs.TimesFS   = (*Client)(nil)
 )
 
 // NewClient performs the hello exchange on conn and returns the client.
@@ -451,6 +453,11 @@ func (c *Client) Rename(ctx context.Context, oldname, newname string) error {
 		return err
 	}
 	return c.simple(ctx, "rename", oldname, &Request{Op: OpRename, Name: oldname, Target: newname})
+}
+
+// Lchtimes implements vfs.TimesFS.
+func (c *Client) Lchtimes(ctx context.Context, name string, atime, mtime time.Time) error {
+	return c.simple(ctx, "lchtimes", name, &Request{Op: OpLchtimes, Name: name, Atime: TimespecFrom(atime), Mtime: TimespecFrom(mtime)})
 }
 
 // Inspect asks the agent what it found on the disks. The answer is

@@ -10,9 +10,10 @@ import (
 )
 
 // Version is the protocol version this package speaks. Version 2 added
-// OpRename; the Hello exchange refuses a peer of another version, so a
-// host never promises vfs.RenameFS over an agent that lacks it.
-const Version = 2
+// OpRename, version 3 OpLchtimes and FileInfo.Atime; the Hello exchange
+// refuses a peer of another version, so a host never promises
+// vfs.RenameFS or vfs.TimesFS over an agent that lacks it.
+const Version = 3
 
 // Limits that bound what a peer can make the other side allocate.
 const (

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 	"time"
@@ -40,6 +41,7 @@ const (
 	OpListxattr Op = "llistxattr"
 	OpSymlink   Op = "symlink"
 	OpRename    Op = "rename"   // Name to Target
+	OpLchtimes  Op = "lchtimes" // Atime and Mtime of Name itself; nil leaves one
 	OpSync      Op = "sync"     // flush everything to the disks
 	OpShutdown  Op = "shutdown" // sync, unmount, power off
 )
@@ -59,6 +61,43 @@ type Request struct {
 	Value   []byte `json:"value,omitempty"`
 	Handle  uint32 `json:"handle,omitempty"`
 	Size    int    `json:"size,omitempty"`
+	// Atime and Mtime are the times OpLchtimes sets; nil leaves that
+	// time as it is.
+	Atime *Timespec `json:"atime,omitempty"`
+	Mtime *Timespec `json:"mtime,omitempty"`
+}
+
+// Timespec is a time in transit: seconds and nanoseconds since the Unix
+// epoch, as utimensat takes them, so that every time a filesystem can hold
+// survives the trip (Unix nanoseconds in an int64 end in 2262).
+type Timespec struct {
+	Sec  int64 `json:"sec"`
+	Nsec int64 `json:"nsec"`
+}
+
+// TimespecFrom converts t for transit; the zero time is nil.
+func TimespecFrom(t time.Time) *Timespec {
+	if t.IsZero() {
+		return nil
+	}
+	return &Timespec{Sec: t.Unix(), Nsec: int64(t.Nanosecond())}
+}
+
+// Time returns ts as a time, the zero time for nil. Nanoseconds outside
+// 0..999999999 are refused with fs.ErrInvalid.
+func (ts *Timespec) Time() (time.Time, error) {
+	if ts == nil {
+		return time.Time{}, nil
+	}
+	if ts.Nsec < 0 || ts.Nsec >= int64(time.Second) {
+		return time.Time{}, fmt.Errorf("%w: %d nanoseconds", fs.ErrInvalid, ts.Nsec)
+	}
+	t := time.Unix(ts.Sec, ts.Nsec)
+	if t.IsZero() {
+		// The one instant that means "leave this time" cannot be sent.
+		return time.Time{}, fmt.Errorf("%w: the zero time", fs.ErrInvalid)
+	}
+	return t, nil
 }
 
 // Response is the agent's one answer to a request.
@@ -93,6 +132,7 @@ type FileInfo struct {
 	GID     int    `json:"gid"`
 	Nlink   uint64 `json:"nlink,omitempty"`
 	Rdev    uint64 `json:"rdev,omitempty"`
+	Atime   *int64 `json:"atime,omitempty"` // Unix nanoseconds; nil when not reported
 }
 
 // ErrorFrom converts an error for transit. The op, path and message are
@@ -145,6 +185,10 @@ func InfoFrom(info fs.FileInfo) FileInfo {
 	fi := FileInfo{Name: info.Name(), Size: info.Size(), Mode: uint32(info.Mode()), ModTime: info.ModTime().UnixNano()}
 	if a, ok := vfs.AttrOf(info); ok {
 		fi.UID, fi.GID, fi.Nlink, fi.Rdev = a.UID, a.GID, a.Nlink, a.Rdev
+		if !a.Atime.IsZero() {
+			n := a.Atime.UnixNano()
+			fi.Atime = &n
+		}
 	}
 	return fi
 }
@@ -190,7 +234,11 @@ func (f fileInfo) Mode() fs.FileMode  { return fs.FileMode(f.fi.Mode) }
 func (f fileInfo) ModTime() time.Time { return time.Unix(0, f.fi.ModTime) }
 func (f fileInfo) IsDir() bool        { return f.Mode().IsDir() }
 func (f fileInfo) Sys() any {
-	return &vfs.Attr{UID: f.fi.UID, GID: f.fi.GID, Nlink: f.fi.Nlink, Rdev: f.fi.Rdev}
+	a := &vfs.Attr{UID: f.fi.UID, GID: f.fi.GID, Nlink: f.fi.Nlink, Rdev: f.fi.Rdev}
+	if f.fi.Atime != nil {
+		a.Atime = time.Unix(0, *f.fi.Atime)
+	}
+	return a
 }
 func (f fileInfo) String() string { return fs.FormatFileInfo(f) }
 

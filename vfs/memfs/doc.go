@@ -39,9 +39,8 @@
 //
 // # Times
 //
-// Modification and access times are kept to the nanosecond. Changes set
-// the modification time of what they change (and of the directory whose
-// entries they change) to now; reads never move the access time, as on a
-// noatime mount. Lchtimes sets either time of a node, a symlink included,
+// Modification and access times are kept to the nanosecond. A written
+// file, a new node and a directory whose entries change get the current
+// time; reads never move the access time, as on a noatime mount. Lchtimes sets either time of a node, a symlink included,
 // and vfs.AttrOf reports the access time.
 package memfs

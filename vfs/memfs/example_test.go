@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log"
 	"strings"
+	"time"
 
 	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/memfs"
@@ -53,4 +54,36 @@ func ExampleFS_Add() {
 	// "nameserver 192.0.2.1\n" <nil>
 	// writefile /etc/resolv.conf: is a symlink: the final component is never followed
 	// -rw------- 42
+}
+
+// Lchtimes sets a symlink's own times, not its target's; a zero time
+// leaves that time as it is.
+func ExampleFS_Lchtimes() {
+	ctx := context.Background()
+	m := memfs.New()
+	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, n := range []memfs.Node{
+		{Path: "/etc", Mode: fs.ModeDir | 0o755, ModTime: old},
+		{Path: "/etc/hostname", Mode: 0o644, Data: []byte("guest\n"), ModTime: old},
+		{Path: "/etc/name", Mode: fs.ModeSymlink | 0o777, Target: "hostname", ModTime: old},
+	} {
+		if err := m.Add(n); err != nil {
+			log.Fatal(err)
+		}
+	}
+	mtime := time.Date(1999, 12, 31, 23, 59, 59, 500, time.UTC)
+	if err := vfs.Lchtimes(ctx, m, "/etc/name", time.Time{}, mtime); err != nil {
+		log.Fatal(err)
+	}
+	for _, name := range []string{"/etc/name", "/etc/hostname"} {
+		info, err := m.Lstat(ctx, name)
+		if err != nil {
+			log.Fatal(err)
+		}
+		a, _ := vfs.AttrOf(info)
+		fmt.Println(name, "mtime", info.ModTime().Format(time.RFC3339Nano), "atime", a.Atime.Format(time.RFC3339Nano))
+	}
+	// Output:
+	// /etc/name mtime 1999-12-31T23:59:59.0000005Z atime 2020-01-01T00:00:00Z
+	// /etc/hostname mtime 2020-01-01T00:00:00Z atime 2020-01-01T00:00:00Z
 }

@@ -24,6 +24,6 @@ func TestConformance(t *testing.T) {
 		New: func(t *testing.T, _ string, layout vfstest.Layout) vfs.FS {
 			return fromLayout(t, layout)
 		},
-		Caps: vfstest.Caps{Owners: true, DeviceNodes: true, Xattrs: true, Symlinks: true, Renames: true},
+		Caps: vfstest.Caps{Owners: true, DeviceNodes: true, Xattrs: true, Symlinks: true, Renames: true, Times: true},
 	})
 }

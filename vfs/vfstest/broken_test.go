@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/guestinject/guestinject/internal/testsupport/memlayout"
 	"github.com/guestinject/guestinject/vfs"
@@ -60,7 +61,10 @@ func (n naiveFS) Lchown(_ context.Context, name string, uid, gid int) error {
 	return os.Lchown(n.host(name), uid, gid)
 }
 func (n naiveFS) Remove(_ context.Context, name string) error { return os.Remove(n.host(name)) }
-func (n naiveFS) Close() error                                { return nil }
+func (n naiveFS) Lchtimes(_ context.Context, name string, atime, mtime time.Time) error {
+	return os.Chtimes(n.host(name), atime, mtime)
+}
+func (n naiveFS) Close() error { return nil }
 
 // followsFinalLink is a correct backend with one flaw: WriteFile follows
 // a final symlink (in the root) instead of refusing it.
@@ -102,7 +106,7 @@ var brokenHarnesses = map[string]vfstest.Harness{
 			}
 			return naiveFS{root: dir}
 		},
-		Caps: vfstest.Caps{Owners: os.Geteuid() == 0},
+		Caps: vfstest.Caps{Owners: os.Geteuid() == 0, Times: true},
 	},
 }
 
@@ -132,6 +136,10 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 				"Hostile/FIFONeverOpened",
 				"Write/FinalSymlinkRefused",
 				"Errors/InvalidPaths",
+				"Times/SymlinkItself",
+				"Times/Refusals",
+				"Times/HostLinksStayInRoot",
+				"Times/DotDotStaysInRoot",
 			},
 			say: []string{"host outside the guest root changed", "opening a FIFO blocked"},
 		},

@@ -33,4 +33,7 @@ type Caps struct {
 	Symlinks bool
 	// Renames: the backend is a vfs.RenameFS.
 	Renames bool
+	// Times: the backend is a vfs.TimesFS that keeps nanoseconds and
+	// reports access times (vfs.Attr.Atime).
+	Times bool
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, h Harness) {
 		{"Errors", errorCases},
 		{"Hostile", hostileCases},
 		{"Rename", renameCases},
+		{"Times", timesCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, tc := range group.cases {
@@ -77,6 +78,8 @@ func (need Caps) missingFrom(have Caps) string {
 		return "Symlinks"
 	case need.Renames && !have.Renames:
 		return "Renames"
+	case need.Times && !have.Times:
+		return "Times"
 	}
 	return ""
 }

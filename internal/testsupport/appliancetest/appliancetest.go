@@ -50,7 +50,7 @@ func Conformance(t *testing.T, launcher appliance.Launcher, imageDir func(testin
 			}
 			return s
 		},
-		Caps: vfstest.Caps{Owners: root, DeviceNodes: root, Xattrs: true, Symlinks: true, Renames: true},
+		Caps: vfstest.Caps{Owners: root, DeviceNodes: root, Xattrs: true, Symlinks: true, Renames: true, Times: true},
 	})
 }
 
