@@ -4,10 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/guestinject/guestinject/internal/testsupport/guestimage"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
@@ -123,12 +125,16 @@ func TestE2ECopyInTarInEdit(t *testing.T) {
 	if err := os.Symlink("/etc/app", filepath.Join(app, "etc")); err != nil {
 		t.Fatal(err)
 	}
+	mtime := time.Date(2020, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := os.Chtimes(tool, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
 	var tarball bytes.Buffer
 	zw := gzip.NewWriter(&tarball)
 	tw := tar.NewWriter(zw)
 	for _, h := range []tar.Header{
 		{Name: "srv/", Typeflag: tar.TypeDir, Mode: 0o711},
-		{Name: "srv/www/index.html", Typeflag: tar.TypeReg, Mode: 0o644, Uid: 33, Gid: 33, Size: 6},
+		{Name: "srv/www/index.html", Typeflag: tar.TypeReg, Mode: 0o644, Uid: 33, Gid: 33, Size: 6, ModTime: mtime},
 		{Name: "srv/current", Typeflag: tar.TypeSymlink, Linkname: "www"},
 	} {
 		if err := tw.WriteHeader(&h); err != nil {
@@ -164,12 +170,12 @@ func TestE2ECopyInTarInEdit(t *testing.T) {
 	}
 	for path, want := range map[string][]string{
 		"/opt/app":            {"Type: directory", "Mode:  0750"},
-		"/opt/app/bin/tool":   {"Type: regular", "Mode:  04755", "User:     0"},
+		"/opt/app/bin/tool":   {"Type: regular", "Mode:  04755", "User:     0", fmt.Sprintf("mtime: 0x%08x", mtime.Unix())},
 		"/opt/app/app.conf":   {"Type: regular", "User:  1000", "Group:  1000"},
 		"/opt/app/etc":        {"Type: symlink", "Fast link dest: \"/etc/app\""},
 		"/srv":                {"Type: directory", "Mode:  0711"},
 		"/srv/www":            {"Type: directory", "Mode:  0755"},
-		"/srv/www/index.html": {"Type: regular", "User:    33", "Group:    33"},
+		"/srv/www/index.html": {"Type: regular", "User:    33", "Group:    33", fmt.Sprintf("mtime: 0x%08x", mtime.Unix())},
 		"/srv/current":        {"Type: symlink", "Fast link dest: \"www\""},
 	} {
 		st := guestimage.Stat(t, img, path)
