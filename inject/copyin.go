@@ -33,8 +33,10 @@ import (
 // The host tree is read without following any symlink in it: the walk
 // goes through an os.Root at Source, lists and stats each directory it
 // enters, and takes every symlink as a link. Planning reads only names and
-// metadata; file contents are streamed at Apply, never held whole in
-// memory. A file is opened then through the same os.Root, without
+// metadata, unless a later operation reads a copied file (an Edit or
+// AppendLine of it), which then reads it from the host too; file contents
+// are streamed at Apply, never held whole in memory. A file is opened
+// then through the same os.Root, without
 // following a final symlink, and it must still be the file planned (same
 // device and inode, size and modification time) and yield exactly its
 // planned size, or Apply fails with ErrSourceChanged. The plan holds the
