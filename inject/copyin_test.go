@@ -363,3 +363,14 @@ func TestCopyInHugeTree(t *testing.T) {
 		t.Errorf("within the bound: %v, %d changes", err, len(rep.Changes))
 	}
 }
+
+// A source that is itself a symlink is copied as that link, as tar would
+// archive it, never as what it points at.
+func TestCopyInSourceLink(t *testing.T) {
+	host := hostTree(t, copyTime, "dir/ 0755", "dir/secret 0600 s", "link 0777 ->dir")
+	forEachBackend(t, func(t *testing.T, open func(*testing.T, string) vfs.FS) {
+		fsys := open(t, opsLayout)
+		got, _ := applyDiff(t, fsys, Spec{Operations: []Operation{{CopyIn: &CopyIn{Source: filepath.Join(host, "link"), Dir: "/root"}}}})
+		wantTreeDiff(t, map[string]node{"/root/link": {Mode: fs.ModeSymlink | 0o777, Target: "dir"}}, got)
+	})
+}
