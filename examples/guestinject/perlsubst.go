@@ -26,7 +26,8 @@ var errPerl = errors.New("not supported")
 // a line without its newline, so $ is the end of the line and a pattern
 // cannot join lines.
 func parsePerlSubst(expr string) (inject.Edit, error) {
-	e := strings.TrimSpace(expr)
+	// A statement's final ";" is Perl's too.
+	e := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(expr), ";"))
 	if !strings.HasPrefix(e, "s") || len(e) < 2 {
 		return inject.Edit{}, fmt.Errorf("%q: %w: only a Perl substitution s/RE/REPL/[g] is supported", expr, errPerl)
 	}
