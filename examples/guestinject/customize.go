@@ -141,7 +141,7 @@ var customizeOptions = map[string]custOption{
 		_, _, err := parseLocalRemote("LOCALPATH:REMOTEDIR", s)
 		return err
 	}},
-	"tar-in": {"TARFILE:REMOTEDIR", "unpack the host tar archive `TARFILE:REMOTEDIR` (gzip-compressed or not, told by its first bytes) into the existing guest directory REMOTEDIR, as virt-tar-in: as --copy-in for what is kept and replaced; names that are absolute, climb out with .., or lead through a symlink are refused", func(s string) error {
+	"tar-in": {"TARFILE:REMOTEDIR", "unpack the host tar archive `TARFILE:REMOTEDIR` (gzip-compressed or not, told by its first bytes) into the existing guest directory REMOTEDIR, as virt-tar-in: as --copy-in for what is kept and replaced; names that are absolute, climb out with .., or lead through a symlink are refused; the archive is read once while planning, its files spooled to $TMPDIR", func(s string) error {
 		_, _, err := parseLocalRemote("TARFILE:REMOTEDIR", s)
 		return err
 	}},

@@ -32,6 +32,7 @@ func TestParsePerlSubst(t *testing.T) {
 		`s/a\Z/b/`:              {Pattern: `a\z`, Replacement: "b"},
 		` s/a/b/ `:              {Pattern: `a`, Replacement: "b"},
 		`s/a/user@/`:            {Pattern: `a`, Replacement: "user@"},
+		`s/a/b/g;`:              {Pattern: `a`, Replacement: "b", All: true},
 	} {
 		got, err := parsePerlSubst(expr)
 		want.Lines = true
