@@ -83,7 +83,7 @@ func TestTarIn(t *testing.T) {
 					tarEntry{kind: "f", name: "implicit/dirs/file", mode: 0o600, data: "x"},
 					tarEntry{kind: "d", name: "implicit/", mode: 0o711},
 					tarEntry{kind: "f", name: long, mode: 0o644, data: "long"},
-					tarEntry{kind: "d", name: "app/", mode: 0o750},
+					tarEntry{kind: "d", name: "app/", mode: 0o750, uid: 1000, gid: 50},
 				)
 				fsys := open(t, opsLayout)
 				got, _ := applyDiff(t, fsys, Spec{Operations: []Operation{
@@ -257,4 +257,16 @@ func TestTreeCopyThenEdit(t *testing.T) {
 		"/root/c":      {Mode: fs.ModeDir | 0o755},
 		"/root/c/conf": {Mode: 0o644, Data: "port=80\nname=b\n"},
 	}, got)
+}
+
+// A directory named twice takes the later entry's mode, as tar would.
+func TestTarInDirectoryTwice(t *testing.T) {
+	fsys := openMemGuest(t, opsLayout)
+	archive := tarOf(t, tar.FormatPAX,
+		tarEntry{kind: "d", name: "d/", mode: 0o700},
+		tarEntry{kind: "f", name: "d/f", mode: 0o644, data: "x"},
+		tarEntry{kind: "d", name: "d/", mode: 0o755},
+	)
+	got, _ := applyDiff(t, fsys, Spec{Operations: []Operation{{TarIn: &TarIn{Reader: bytes.NewReader(archive), Dir: "/root"}}}})
+	wantTreeDiff(t, map[string]node{"/root/d": {Mode: fs.ModeDir | 0o755}, "/root/d/f": {Mode: 0o644, Data: "x"}}, got)
 }

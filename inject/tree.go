@@ -211,10 +211,10 @@ func (p *planner) planTree(ctx context.Context, item Item, dir string, entries [
 		case t == fs.ModeDir:
 			made, known := dirs[e.rel]
 			switch {
-			case known && made:
-				// Made earlier as a parent: it takes this entry's mode
-				// and owner now.
-				p.setModeOwner(item, name, &nodeInfo{n: onode{mode: fs.ModeDir | 0o755}}, mode, uid, gid)
+			case known && made && old != nil:
+				// Made earlier by the copy (as a parent, or named
+				// before): it takes this entry's mode and owner now.
+				p.setModeOwner(item, name, old, mode, uid, gid)
 			case old != nil && old.IsDir():
 				dirs[e.rel] = false
 				p.add(keep(item, name, old, "the directory exists; the copy merges into it"))
