@@ -58,7 +58,7 @@ func tarOf(t testing.TB, format tar.Format, entries ...tarEntry) []byte {
 	return buf.Bytes()
 }
 
-func gzipped(t *testing.T, data []byte) []byte {
+func gzipped(t testing.TB, data []byte) []byte {
 	var buf bytes.Buffer
 	z := gzip.NewWriter(&buf)
 	z.Write(data)
@@ -208,6 +208,7 @@ func FuzzTarIn(f *testing.F) {
 	f.Add(tarOf(f, tar.FormatUSTAR, tarEntry{kind: "f", name: "../x", mode: 0o644}))
 	f.Add(tarOf(f, tar.FormatGNU, tarEntry{kind: "f", name: "a", mode: 0o644, data: "y"}, tarEntry{kind: "h", name: "b", data: "a"}))
 	f.Add(tarOf(f, tar.FormatPAX, tarEntry{kind: "l", name: "up", data: ".."}, tarEntry{kind: "d", name: "up/x/", mode: 0o755}))
+	f.Add(gzipped(f, tarOf(f, tar.FormatPAX, tarEntry{kind: "d", name: "./", mode: 0o700}, tarEntry{kind: "f", name: "x/y", mode: 0o4755, data: "z"})))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsys := openMemGuest(t, opsLayout+"d /dst\n")
 		before := snapshot(t, fsys)
