@@ -201,7 +201,7 @@ func TestNetworkValidation(t *testing.T) {
 		wantPlanErr(t, fsys, Spec{Network: &Network{Interfaces: []Interface{i}}}, ErrInvalidSpec)
 	}
 	wantPlanErr(t, fsys, Spec{Network: &Network{Interfaces: []Interface{{Name: "eth0", DHCPv4: true}, {Name: "eth0", DHCPv6: true}}}}, ErrInvalidSpec)
-	wantPlanErr(t, fsys, Spec{Network: &Network{Renderer: RendererIfupdown, Interfaces: []Interface{{MAC: "fa:16:3e:00:00:01", DHCPv4: true}}}}, ErrUnsupported)
+
 }
 
 func TestParseNetworkData(t *testing.T) {
@@ -217,8 +217,8 @@ func TestParseNetworkData(t *testing.T) {
 		Interfaces: []Interface{
 			{
 				MAC: "FA:16:3E:00:00:01", MTU: 1450,
-				Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24"), netip.MustParsePrefix("2001:db8::10/64")},
-				Gateway4:  netip.MustParseAddr("192.0.2.1"), Gateway6: netip.MustParseAddr("2001:db8::1"),
+				IPv6: IPv6Static, Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24"), netip.MustParsePrefix("2001:db8::10/64")},
+				Gateway4: netip.MustParseAddr("192.0.2.1"), Gateway6: netip.MustParseAddr("2001:db8::1"),
 				Routes: []Route{{To: netip.MustParsePrefix("10.20.0.0/16"), Via: netip.MustParseAddr("192.0.2.254")}},
 				DNS:    DNS{Servers: []netip.Addr{netip.MustParseAddr("192.0.2.53")}},
 			},
@@ -235,7 +235,7 @@ func TestParseNetworkData(t *testing.T) {
 
 	for name, bad := range map[string]string{
 		"not json":     "{",
-		"vlan":         `{"links":[{"id":"v","type":"vlan"}]}`,
+		"vlan no link": `{"links":[{"id":"v","type":"vlan","vlan_id":5}]}`,
 		"unknown link": `{"links":[],"networks":[{"id":"n","type":"ipv4_dhcp","link":"x"}]}`,
 		"bad netmask":  `{"links":[{"id":"l","ethernet_mac_address":"fa:16:3e:00:00:01"}],"networks":[{"id":"n","type":"ipv4","link":"l","ip_address":"10.0.0.1","netmask":"255.0.255.0"}]}`,
 		"v6 as v4":     `{"links":[{"id":"l","ethernet_mac_address":"fa:16:3e:00:00:01"}],"networks":[{"id":"n","type":"ipv4","link":"l","ip_address":"2001:db8::1","netmask":"64"}]}`,
