@@ -18,6 +18,7 @@ needs=(
 	mtype               mtools
 	mkfs.btrfs          btrfs-progs
 	genisoimage         genisoimage
+	debootstrap         debootstrap
 	ifquery             ifupdown
 	netplan             netplan.io
 	/usr/lib/python3/dist-packages/yaml python3-yaml
