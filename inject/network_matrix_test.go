@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -331,3 +333,60 @@ func TestNamePinningHostileLayouts(t *testing.T) {
 func sortedCopy(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+func TestParseNetworkDataBondsVLANs(t *testing.T) {
+	data, err := os.ReadFile("testdata/network_data_bond.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := ParseNetworkData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Network{
+		Interfaces: []Interface{
+			{MAC: "A0:36:9F:2C:E8:70", MTU: 9000},
+			{MAC: "a0:36:9f:2c:e8:71", MTU: 9000},
+			{Name: "bond0", MTU: 9000, Bond: &Bond{Members: []string{"A0:36:9F:2C:E8:70", "a0:36:9f:2c:e8:71"}, Mode: "802.3ad", MIIMon: 100, XmitHashPolicy: "layer3+4"}},
+			{Name: "bond0.101", VLAN: &VLAN{Link: "bond0", ID: 101}, IPv6: IPv6SLAAC,
+				Addresses: []netip.Prefix{netip.MustParsePrefix("10.184.0.244/20"), netip.MustParsePrefix("2001:db8:101::5/64")}, Gateway4: netip.MustParseAddr("10.184.0.1")},
+			{MAC: "fa:16:3e:00:00:03"},
+			{Name: "vlan202", VLAN: &VLAN{Link: "fa:16:3e:00:00:03", ID: 202}, DHCPv4: true, IPv6: IPv6DHCPv6Stateless},
+		},
+		DNS: DNS{Servers: []netip.Addr{netip.MustParseAddr("8.8.8.8")}},
+	}
+	if d := cmp.Diff(want, n, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
+		t.Errorf("ParseNetworkData (-want +got):\n%s", d)
+	}
+	// Every renderer takes it but ifcfg, which cannot name vlan202's
+	// parent.
+	for _, r := range allRenderers {
+		n.Renderer = r
+		_, err := NewPlan(t.Context(), openMemGuest(t, netLayout), Spec{Network: n})
+		var re *RendererError
+		if r == RendererIfcfg {
+			if !errors.As(err, &re) {
+				t.Errorf("%s: %v, want a *RendererError", r, err)
+			}
+		} else if err != nil {
+			t.Errorf("%s: %v", r, err)
+		}
+	}
+
+	for name, bad := range map[string]string{
+		"bond of unknown link":     `{"links":[{"id":"b","type":"bond","bond_links":["x"]}]}`,
+		"vlan id out of range":     `{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01"},{"id":"v","type":"vlan","vlan_link":"e","vlan_id":4095}],"networks":[{"id":"n","type":"ipv4_dhcp","link":"v"}]}`,
+		"vlan id not a number":     `{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01"},{"id":"v","type":"vlan","vlan_link":"e","vlan_id":"x"}]}`,
+		"unknown bond mode":        `{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01"},{"id":"b","type":"bond","bond_links":["e"],"bond_mode":"chaos"}],"networks":[{"id":"n","type":"ipv4_dhcp","link":"b"}]}`,
+		"network on a bond member": `{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01"},{"id":"b","type":"bond","bond_links":["e"]}],"networks":[{"id":"n","type":"ipv4_dhcp","link":"e"}]}`,
+		"member of two bonds":      `{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01"},{"id":"b","type":"bond","bond_links":["e"]},{"id":"c","type":"bond","bond_links":["e"]}],"networks":[{"id":"n","type":"ipv4_dhcp","link":"b"}]}`,
+		"vlan on a vlan":           `{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01"},{"id":"v","type":"vlan","vlan_link":"e","vlan_id":5},{"id":"w","type":"vlan","vlan_link":"v","vlan_id":6}],"networks":[{"id":"n","type":"ipv4_dhcp","link":"w"}]}`,
+		"slaac and stateful":       `{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01"}],"networks":[{"id":"n","type":"ipv6_slaac","link":"e"},{"id":"m","type":"ipv6_dhcpv6-stateful","link":"e"}]}`,
+		"two links with one MAC":   `{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01"},{"id":"f","ethernet_mac_address":"FA:16:3E:00:00:01"}],"networks":[{"id":"n","type":"ipv4_dhcp","link":"e"},{"id":"m","type":"ipv4_dhcp","link":"f"}]}`,
+		"unknown network type":     `{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01"}],"networks":[{"id":"n","type":"ipv7","link":"e"}]}`,
+	} {
+		if _, err := ParseNetworkData([]byte(bad)); !errors.Is(err, ErrNetworkData) {
+			t.Errorf("%s: error %v, want ErrNetworkData", name, err)
+		}
+	}
+}

@@ -257,6 +257,13 @@ func FuzzParseNetworkData(f *testing.F) {
 	}
 	f.Add(seed)
 	f.Add([]byte(`{"links":[{"id":"a","ethernet_mac_address":"fa:16:3e:00:00:01","name":"eth0"}],"networks":[{"id":"n","type":"ipv6","link":"a","ip_address":"2001:db8::1/64"}]}`))
+	bonds, err := os.ReadFile("testdata/network_data_bond.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(bonds)
+	f.Add([]byte(`{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01"},{"id":"v","type":"vlan","vlan_link":"e","vlan_id":"7"}],"networks":[{"id":"n","type":"ipv6_dhcpv6-stateful","link":"v"},{"id":"m","type":"ipv6","link":"v","ip_address":"2001:db8::2","netmask":"64"}]}`))
+	f.Add([]byte(`{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01","name":"lan0"},{"id":"f","ethernet_mac_address":"fa:16:3e:00:00:02"},{"id":"b","type":"bond","name":"bond0","bond_links":["e","f"],"bond_miimon":"100"}],"networks":[{"id":"n","type":"ipv6_slaac","link":"b"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n, err := ParseNetworkData(data)
 		if err != nil {
@@ -268,9 +275,17 @@ func FuzzParseNetworkData(f *testing.F) {
 		if err := n.validate(); err != nil {
 			t.Fatalf("accepted a network that does not validate: %v", err)
 		}
-		// Every renderer that needs no names must accept it.
+		// Every renderer takes it; ifcfg may refuse a VLAN on a MAC-only
+		// parent, and only that way.
 		renderNetplan(n)
 		renderNetworkManager(n)
 		renderNetworkd(n)
+		renderIfupdown(n)
+		if _, err := renderIfcfg(n); err != nil {
+			var re *RendererError
+			if !errors.As(err, &re) || re.Renderer != RendererIfcfg {
+				t.Fatalf("ifcfg: %v", err)
+			}
+		}
 	})
 }
