@@ -164,35 +164,54 @@ func (i Interface) hasIP() bool {
 	return i.DHCPv4 || len(i.Addresses) > 0 || (m != IPv6Default && m != IPv6Static)
 }
 
+// topology is what bonds and VLANs make of a network's interfaces,
+// computed once so that every question about it is a map or slice read.
+type topology struct {
+	refs  map[string]int
+	bond  []int   // bond[k] is the index of the bond k belongs to, or -1
+	vlans [][]int // vlans[k] are the VLANs whose parent is k
+}
+
+func (n *Network) topology() *topology {
+	t := &topology{refs: map[string]int{}, bond: make([]int, len(n.Interfaces)), vlans: make([][]int, len(n.Interfaces))}
+	for k, i := range n.Interfaces {
+		t.bond[k] = -1
+		if _, dup := t.refs[i.Name]; i.Name != "" && !dup {
+			t.refs[i.Name] = k
+		}
+	}
+	for k, i := range n.Interfaces {
+		if _, dup := t.refs["mac "+i.mac()]; i.Name == "" && i.ethernet() && !dup {
+			t.refs["mac "+i.mac()] = k
+		}
+	}
+	for k, i := range n.Interfaces {
+		if i.Bond != nil {
+			for _, m := range i.Bond.Members {
+				if j := t.lookup(m); j >= 0 && t.bond[j] < 0 {
+					t.bond[j] = k
+				}
+			}
+		}
+		if i.VLAN != nil {
+			if j := t.lookup(i.VLAN.Link); j >= 0 {
+				t.vlans[j] = append(t.vlans[j], k)
+			}
+		}
+	}
+	return t
+}
+
 // lookup resolves a reference of a Bond or VLAN to an interface index: an
 // interface's Name, or the MAC of an Ethernet interface without one.
 // It returns -1 when nothing matches.
-func (n *Network) lookup(ref string) int {
-	for k, i := range n.Interfaces {
-		if i.Name != "" && i.Name == ref {
-			return k
-		}
+func (t *topology) lookup(ref string) int {
+	if k, ok := t.refs[ref]; ok {
+		return k
 	}
 	if hw, err := net.ParseMAC(ref); err == nil {
-		for k, i := range n.Interfaces {
-			if i.Name == "" && i.ethernet() && i.mac() == hw.String() {
-				return k
-			}
-		}
-	}
-	return -1
-}
-
-// bondOf returns the index of the bond interface k belongs to, or -1.
-func (n *Network) bondOf(k int) int {
-	for b, i := range n.Interfaces {
-		if i.Bond == nil {
-			continue
-		}
-		for _, m := range i.Bond.Members {
-			if n.lookup(m) == k {
-				return b
-			}
+		if k, ok := t.refs["mac "+hw.String()]; ok {
+			return k
 		}
 	}
 	return -1
@@ -221,6 +240,7 @@ func (n *Network) validate() error {
 	}
 	names := map[string]bool{}
 	macs := map[string]bool{}
+	t := n.topology()
 	// used counts how an interface is used by bonds and VLANs.
 	bondMember := map[int]int{}
 	vlanParent := map[int]bool{}
@@ -262,7 +282,7 @@ func (n *Network) validate() error {
 				return bad("a bond needs members")
 			}
 			for _, m := range b.Members {
-				j := n.lookup(m)
+				j := t.lookup(m)
 				if j < 0 || !n.Interfaces[j].ethernet() {
 					return bad("bond member %q is not an Ethernet interface of the network", m)
 				}
@@ -285,7 +305,7 @@ func (n *Network) validate() error {
 			if v.ID < 1 || v.ID > 4094 {
 				return bad("VLAN ID %d out of range", v.ID)
 			}
-			j := n.lookup(v.Link)
+			j := t.lookup(v.Link)
 			if j < 0 || n.Interfaces[j].VLAN != nil {
 				return bad("VLAN link %q is not an Ethernet or bond interface of the network", v.Link)
 			}
@@ -326,6 +346,10 @@ func (n *Network) validate() error {
 	for k, i := range n.Interfaces {
 		bad := func(format string, args ...any) error {
 			return fmt.Errorf("%w: interface %d (%s%s): %s", ErrInvalidSpec, k, i.Name, i.MAC, fmt.Sprintf(format, args...))
+		}
+		if i.Name == "" && names[i.id(k)] {
+			// Its configuration files and netplan ID would be another's.
+			return bad("another interface is named %q, the configuration name of this one", i.id(k))
 		}
 		switch {
 		case bondMember[k] > 1:

@@ -2,6 +2,7 @@ package inject
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"net/netip"
@@ -9,8 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -389,4 +392,81 @@ func TestParseNetworkDataBondsVLANs(t *testing.T) {
 			t.Errorf("%s: error %v, want ErrNetworkData", name, err)
 		}
 	}
+}
+
+func TestNetworkValidationTopology(t *testing.T) {
+	fsys := openMemGuest(t, netLayout)
+	mac := func(k int) string { return "fa:16:3e:00:01:0" + string(rune('0'+k)) }
+	for name, n := range map[string]*Network{
+		"config name taken":    {Interfaces: []Interface{{MAC: mac(0), DHCPv4: true}, {Name: "if0", DHCPv4: true}}},
+		"bond without name":    {Interfaces: []Interface{{MAC: mac(0)}, {Bond: &Bond{Members: []string{mac(0)}}, DHCPv4: true}}},
+		"bond with a MAC":      {Interfaces: []Interface{{MAC: mac(0)}, {Name: "bond0", MAC: mac(1), Bond: &Bond{Members: []string{mac(0)}}, DHCPv4: true}}},
+		"bond and VLAN":        {Interfaces: []Interface{{MAC: mac(0)}, {Name: "x", Bond: &Bond{Members: []string{mac(0)}}, VLAN: &VLAN{Link: mac(0), ID: 1}, DHCPv4: true}}},
+		"empty bond":           {Interfaces: []Interface{{Name: "bond0", Bond: &Bond{}, DHCPv4: true}}},
+		"bond of a bond":       {Interfaces: []Interface{{MAC: mac(0)}, {Name: "bond0", Bond: &Bond{Members: []string{mac(0)}}}, {Name: "bond1", Bond: &Bond{Members: []string{"bond0"}}, DHCPv4: true}}},
+		"member twice":         {Interfaces: []Interface{{MAC: mac(0)}, {Name: "bond0", Bond: &Bond{Members: []string{mac(0), mac(0)}}, DHCPv4: true}}},
+		"member with address":  {Interfaces: []Interface{{MAC: mac(0), DHCPv4: true}, {Name: "bond0", Bond: &Bond{Members: []string{mac(0)}}, DHCPv4: true}}},
+		"bad hash policy":      {Interfaces: []Interface{{MAC: mac(0)}, {Name: "bond0", Bond: &Bond{Members: []string{mac(0)}, XmitHashPolicy: "layer9"}, DHCPv4: true}}},
+		"bad LACP rate":        {Interfaces: []Interface{{MAC: mac(0)}, {Name: "bond0", Bond: &Bond{Members: []string{mac(0)}, LACPRate: "warp"}, DHCPv4: true}}},
+		"negative miimon":      {Interfaces: []Interface{{MAC: mac(0)}, {Name: "bond0", Bond: &Bond{Members: []string{mac(0)}, MIIMon: -1}, DHCPv4: true}}},
+		"VLAN 0":               {Interfaces: []Interface{{MAC: mac(0)}, {Name: "v", VLAN: &VLAN{Link: mac(0), ID: 0}, DHCPv4: true}}},
+		"VLAN on nothing":      {Interfaces: []Interface{{Name: "v", VLAN: &VLAN{Link: "eth9", ID: 5}, DHCPv4: true}}},
+		"VLAN on a member":     {Interfaces: []Interface{{MAC: mac(0)}, {Name: "bond0", Bond: &Bond{Members: []string{mac(0)}}, DHCPv4: true}, {Name: "v", VLAN: &VLAN{Link: mac(0), ID: 5}, DHCPv4: true}}},
+		"unused parent":        {Interfaces: []Interface{{MAC: mac(0)}}},
+		"DHCPv6 and SLAAC":     {Interfaces: []Interface{{MAC: mac(0), DHCPv6: true, IPv6: IPv6SLAAC}}},
+		"unknown IPv6 mode":    {Interfaces: []Interface{{MAC: mac(0), IPv6: "magic"}}},
+		"static IPv6, no addr": {Interfaces: []Interface{{MAC: mac(0), IPv6: IPv6Static}}},
+		"one MAC twice":        {Interfaces: []Interface{{MAC: mac(0), DHCPv4: true}, {Name: "eth1", MAC: strings.ToUpper(mac(0)), DHCPv4: true}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantPlanErr(t, fsys, Spec{Network: n}, ErrInvalidSpec)
+		})
+	}
+	tooMany := &Network{}
+	for k := 0; k <= MaxInterfaces; k++ {
+		tooMany.Interfaces = append(tooMany.Interfaces, Interface{Name: "e" + strconv.Itoa(k), DHCPv4: true})
+	}
+	wantPlanErr(t, fsys, Spec{Network: tooMany}, ErrInvalidSpec)
+}
+
+// TestParseNetworkDataLargeInputIsCheap feeds ParseNetworkData a
+// megabyte of links, bond members and networks: it is answered in
+// time linear in the input, not in links times networks.
+func TestParseNetworkDataLargeInputIsCheap(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"links":[`)
+	const links = MaxInterfaces - 1
+	for k := 0; k < links; k++ {
+		fmt.Fprintf(&b, `{"id":"l%d","ethernet_mac_address":"fa:16:3e:00:%02x:%02x"},`, k, k>>8, k&0xff)
+	}
+	b.WriteString(`{"id":"b","type":"bond","bond_links":[`)
+	for k := 0; k < links; k++ {
+		if k > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"l%d"`, k)
+	}
+	b.WriteString(`]}],"networks":[`)
+	for k := 0; b.Len() < MaxNetworkDataSize-100; k++ {
+		fmt.Fprintf(&b, `{"id":"n%d","type":"ipv4","link":"b","ip_address":"10.%d.%d.1","netmask":"32"},`, k, k>>8&0xff, k&0xff)
+	}
+	b.WriteString(`{"id":"last","type":"ipv4_dhcp","link":"b"}]}`)
+	start := time.Now()
+	n, err := ParseNetworkData([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(n.Interfaces) != MaxInterfaces || n.Interfaces[links].Bond == nil || len(n.Interfaces[links].Bond.Members) != links {
+		t.Fatalf("parsed %d interfaces", len(n.Interfaces))
+	}
+	for _, r := range allRenderers {
+		n.Renderer = r
+		if _, err := NewPlan(t.Context(), openMemGuest(t, netLayout), Spec{Network: n}); err != nil {
+			t.Fatalf("%s: %v", r, err)
+		}
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("parsing and planning took %v", d)
+	}
+	t.Logf("%d bytes parsed and planned for every renderer in %v", b.Len(), time.Since(start))
 }

@@ -171,13 +171,14 @@ func ParseNetworkData(data []byte) (*Network, error) {
 			}
 		}
 	}
+	t := n.topology()
 	for _, nw := range nd.Networks {
 		k, ok := byLink[nw.Link]
 		if !ok {
 			return nil, bad("network %q: unknown link %q", nw.ID, nw.Link)
 		}
 		i := &n.Interfaces[k]
-		if n.bondOf(k) >= 0 {
+		if t.bond[k] >= 0 {
 			return nil, bad("network %q: link %q is a bond member", nw.ID, nw.Link)
 		}
 		v6 := func(m IPv6Mode) error {
@@ -257,13 +258,13 @@ func ParseNetworkData(data []byte) (*Network, error) {
 		}
 		if i.Bond != nil {
 			for _, m := range i.Bond.Members {
-				if j := n.lookup(m); j >= 0 {
+				if j := t.lookup(m); j >= 0 {
 					needed[j] = true
 				}
 			}
 		}
 		if i.VLAN != nil {
-			if j := n.lookup(i.VLAN.Link); j >= 0 {
+			if j := t.lookup(i.VLAN.Link); j >= 0 {
 				needed[j] = true
 			}
 		}

@@ -26,25 +26,15 @@ func joinAddrs(as []netip.Addr, sep string) string {
 	return strings.Join(s, sep)
 }
 
-// vlansOn returns the indexes of the VLAN interfaces whose parent is k.
-func (n *Network) vlansOn(k int) []int {
-	var out []int
-	for j, i := range n.Interfaces {
-		if i.VLAN != nil && n.lookup(i.VLAN.Link) == k {
-			out = append(out, j)
-		}
-	}
-	return out
-}
-
 // renderIfupdown renders Debian ifupdown stanzas (without the loopback).
 // Interfaces known only by MAC address are configured under their pinned
 // names (Network.deviceNames); pinning them is the caller's part.
 func renderIfupdown(n *Network) string {
+	t := n.topology()
 	names := n.deviceNames()
 	var b strings.Builder
 	for k, i := range n.Interfaces {
-		if n.bondOf(k) >= 0 {
+		if t.bond[k] >= 0 {
 			// The bond's bond-slaves enslaves it.
 			continue
 		}
@@ -68,16 +58,16 @@ func renderIfupdown(n *Network) string {
 			if i.MTU != 0 {
 				fmt.Fprintf(&b, "    mtu %d\n", i.MTU)
 			}
-			if v := i.VLAN; v != nil && i.Name != names[n.lookup(v.Link)]+"."+strconv.Itoa(v.ID) {
+			if v := i.VLAN; v != nil && i.Name != names[t.lookup(v.Link)]+"."+strconv.Itoa(v.ID) {
 				// ifupdown creates VLANs named <parent>.<id> by itself;
 				// others without Debian's vlan package.
-				fmt.Fprintf(&b, "    pre-up ip link add link %s name %s type vlan id %d\n", names[n.lookup(v.Link)], i.Name, v.ID)
+				fmt.Fprintf(&b, "    pre-up ip link add link %s name %s type vlan id %d\n", names[t.lookup(v.Link)], i.Name, v.ID)
 				fmt.Fprintf(&b, "    post-down ip link delete %s\n", i.Name)
 			}
 			if bo := i.Bond; bo != nil {
 				members := make([]string, len(bo.Members))
 				for j, m := range bo.Members {
-					members[j] = names[n.lookup(m)]
+					members[j] = names[t.lookup(m)]
 				}
 				fmt.Fprintf(&b, "    bond-slaves %s\n", strings.Join(members, " "))
 				if bo.Mode != "" {
@@ -256,6 +246,7 @@ func netplanIP(b *strings.Builder, n *Network, i Interface) {
 // only by MAC address get the netplan IDs "if<index>" and are matched by
 // address.
 func renderNetplan(n *Network) renderedFile {
+	t := n.topology()
 	var b strings.Builder
 	b.WriteString(generatedHeader + "network:\n  version: 2\n  ethernets:\n")
 	for k, i := range n.Interfaces {
@@ -279,7 +270,7 @@ func renderNetplan(n *Network) renderedFile {
 			}
 			fmt.Fprintf(&b, "    %q:\n      interfaces:\n", i.id(k))
 			for _, m := range i.Bond.Members {
-				j := n.lookup(m)
+				j := t.lookup(m)
 				fmt.Fprintf(&b, "        - %q\n", n.Interfaces[j].id(j))
 			}
 			if bo := i.Bond; bo.Mode != "" || bo.MIIMon != 0 || bo.XmitHashPolicy != "" || bo.LACPRate != "" {
@@ -306,7 +297,7 @@ func renderNetplan(n *Network) renderedFile {
 			if i.VLAN == nil {
 				continue
 			}
-			j := n.lookup(i.VLAN.Link)
+			j := t.lookup(i.VLAN.Link)
 			fmt.Fprintf(&b, "    %q:\n      id: %d\n      link: %q\n", i.id(k), i.VLAN.ID, n.Interfaces[j].id(j))
 			netplanIP(&b, n, i)
 		}
@@ -331,6 +322,7 @@ func nmID(n *Network, k int) string { return "guestinject-" + n.Interfaces[k].id
 // by interface name or, for a parent known only by MAC address, by the
 // parent connection's UUID.
 func renderNetworkManager(n *Network) []renderedFile {
+	t := n.topology()
 	var out []renderedFile
 	for k, i := range n.Interfaces {
 		id := nmID(n, k)
@@ -347,7 +339,7 @@ func renderNetworkManager(n *Network) []renderedFile {
 		if i.Name != "" {
 			fmt.Fprintf(&b, "interface-name=%s\n", i.Name)
 		}
-		bond := n.bondOf(k)
+		bond := t.bond[k]
 		if bond >= 0 {
 			fmt.Fprintf(&b, "master=%s\nslave-type=bond\n", n.Interfaces[bond].Name)
 		}
@@ -378,7 +370,7 @@ func renderNetworkManager(n *Network) []renderedFile {
 			}
 		}
 		if v := i.VLAN; v != nil {
-			j := n.lookup(v.Link)
+			j := t.lookup(v.Link)
 			parent := n.Interfaces[j].Name
 			if parent == "" {
 				parent = stableUUID(nmID(n, j))
@@ -460,6 +452,7 @@ func renderNetworkManager(n *Network) []renderedFile {
 // NetworkManager's ifcfg-rh plugin find it by HWADDR. Its files are named
 // after its index ("ifcfg-if0").
 func renderIfcfg(n *Network) ([]renderedFile, error) {
+	t := n.topology()
 	const dir = "/etc/sysconfig/network-scripts/"
 	var out []renderedFile
 	for k, i := range n.Interfaces {
@@ -489,7 +482,7 @@ func renderIfcfg(n *Network) ([]renderedFile, error) {
 				fmt.Fprintf(&b, "BONDING_OPTS=\"%s\"\n", strings.Join(opts, " "))
 			}
 		case i.VLAN != nil:
-			parent := n.Interfaces[n.lookup(i.VLAN.Link)]
+			parent := n.Interfaces[t.lookup(i.VLAN.Link)]
 			if parent.Name == "" {
 				return nil, &RendererError{Renderer: RendererIfcfg, Feature: fmt.Sprintf("VLAN %s on an interface known only by MAC address (PHYSDEV needs its name)", i.Name)}
 			}
@@ -501,7 +494,7 @@ func renderIfcfg(n *Network) ([]renderedFile, error) {
 		if i.MAC != "" {
 			fmt.Fprintf(&b, "HWADDR=%s\n", i.mac())
 		}
-		if bond := n.bondOf(k); bond >= 0 {
+		if bond := t.bond[k]; bond >= 0 {
 			fmt.Fprintf(&b, "MASTER=%s\nSLAVE=yes\nBOOTPROTO=none\n", n.Interfaces[bond].Name)
 			if i.MTU != 0 {
 				fmt.Fprintf(&b, "MTU=%d\n", i.MTU)
@@ -590,6 +583,7 @@ func renderIfcfg(n *Network) ([]renderedFile, error) {
 // permanent hardware address, which VLANs and bonds that inherit an
 // address do not have.
 func renderNetworkd(n *Network) []renderedFile {
+	t := n.topology()
 	var out []renderedFile
 	for k, i := range n.Interfaces {
 		base := "/etc/systemd/network/50-guestinject-" + i.id(k)
@@ -631,7 +625,7 @@ func renderNetworkd(n *Network) []renderedFile {
 			fmt.Fprintf(&b, "\n[Link]\nMTUBytes=%d\n", i.MTU)
 		}
 		b.WriteString("\n[Network]\n")
-		if bond := n.bondOf(k); bond >= 0 {
+		if bond := t.bond[k]; bond >= 0 {
 			fmt.Fprintf(&b, "Bond=%s\nLinkLocalAddressing=no\n", n.Interfaces[bond].Name)
 			out = append(out, renderedFile{path: base + ".network", content: b.String(), mode: 0o644})
 			continue
@@ -666,7 +660,7 @@ func renderNetworkd(n *Network) []renderedFile {
 		if len(dns.Search) > 0 {
 			fmt.Fprintf(&b, "Domains=%s\n", strings.Join(dns.Search, " "))
 		}
-		for _, v := range n.vlansOn(k) {
+		for _, v := range t.vlans[k] {
 			fmt.Fprintf(&b, "VLAN=%s\n", n.Interfaces[v].Name)
 		}
 		if mode == IPv6SLAAC {
