@@ -1,7 +1,6 @@
 package guestinject_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -127,43 +127,44 @@ func TestMACOnlyNetworkBootsDebian(t *testing.T) {
 	if err := vm.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		_ = vm.Process.Kill()
-		_ = vm.Wait()
-	}()
 	exited := make(chan error, 1)
 	go func() { exited <- vm.Wait() }()
+	defer func() {
+		_ = vm.Process.Kill()
+		<-exited
+	}()
 
 	client := sshLogin(t, ctx, port, signer, console, exited, 6*time.Minute)
 	defer client.Close()
 	t.Logf("booted and logged in over SSH in %v", time.Since(bootStart).Round(time.Second))
 
-	addrs := sshRun(t, client, "ip -o -4 addr show")
-	if !regexpLine(addrs, inject.PinnedNamePrefix+"0", "inet 10.0.2.15/24") {
-		t.Errorf("the static address is not on %s0:\n%s", inject.PinnedNamePrefix, addrs)
+	// ifupdown may still be at work when sshd answers: each check is
+	// retried for a while.
+	name := inject.PinnedNamePrefix + "0"
+	checks := []struct{ cmd, want string }{
+		{"ip -o link show", name + ":.*link/ether " + bootMAC},
+		{"ip -o -4 addr show", name + `\s+inet 10\.0\.2\.15/24`},
+		{"ip route show default", "default via 10.0.2.2 dev " + name},
 	}
-	links := sshRun(t, client, "ip -o link show")
-	if !regexpLine(links, inject.PinnedNamePrefix+"0:", "link/ether "+bootMAC) {
-		t.Errorf("%s0 is not the NIC %s:\n%s", inject.PinnedNamePrefix, bootMAC, links)
+	for _, c := range checks {
+		re := regexp.MustCompile(c.want)
+		var out string
+		for try := 0; try < 30; try++ {
+			if out = sshRun(t, client, c.cmd); re.MatchString(out) {
+				break
+			}
+			time.Sleep(2 * time.Second)
+		}
+		if !re.MatchString(out) {
+			t.Errorf("%s does not show %q:\n%s", c.cmd, c.want, out)
+		} else {
+			t.Logf("%s:\n%s", c.cmd, out)
+		}
 	}
-	if routes := sshRun(t, client, "ip route show default"); !strings.Contains(routes, "default via 10.0.2.2 dev "+inject.PinnedNamePrefix+"0") {
-		t.Errorf("default route:\n%s", routes)
+	if t.Failed() {
+		t.Logf("console:\n%s", consoleTail(console))
 	}
 	t.Logf("total %v", time.Since(start).Round(time.Second))
-}
-
-// regexpLine reports whether one line of out holds every part.
-func regexpLine(out string, parts ...string) bool {
-	for _, line := range strings.Split(out, "\n") {
-		ok := true
-		for _, p := range parts {
-			ok = ok && strings.Contains(line, p)
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
 }
 
 // debianTarball returns a tarball of the debootstrapped guest tree,
@@ -267,7 +268,7 @@ func freeLoopbackPort(t *testing.T) int {
 }
 
 // sshLogin logs in as root until it works, the VM exits or the time is up.
-func sshLogin(t *testing.T, ctx context.Context, port int, signer ssh.Signer, console string, exited <-chan error, limit time.Duration) *ssh.Client {
+func sshLogin(t *testing.T, ctx context.Context, port int, signer ssh.Signer, console string, exited chan error, limit time.Duration) *ssh.Client {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	config := &ssh.ClientConfig{
@@ -282,6 +283,7 @@ func sshLogin(t *testing.T, ctx context.Context, port int, signer ssh.Signer, co
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
+			exited <- err // for the deferred wait
 			t.Fatalf("the VM exited (%v) before SSH worked; console:\n%s", err, consoleTail(console))
 		case <-ctx.Done():
 			t.Fatalf("%v; console:\n%s", ctx.Err(), consoleTail(console))
@@ -310,10 +312,9 @@ func sshRun(t *testing.T, c *ssh.Client, cmd string) string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var out bytes.Buffer
-	s.Stdout, s.Stderr = &out, &out
-	if err := s.Run(cmd); err != nil {
-		t.Fatalf("%s: %v\n%s", cmd, err, out.String())
+	out, err := s.CombinedOutput(cmd)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, out)
 	}
-	return out.String()
+	return string(out)
 }
