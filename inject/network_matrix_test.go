@@ -179,7 +179,7 @@ func TestIfupdownMatrix(t *testing.T) {
 		"bond": {list: "bond0 bond0.10", query: map[string][]string{
 			"bond0": {"bond-slaves: lan0 lan1", "bond-mode: 802.3ad", "bond-miimon: 100", "bond-xmit-hash-policy: layer3+4", "bond-lacp-rate: fast", "mtu: 9000", "address: 192.0.2.20"},
 		}, noAct: map[string][]string{"bond0.10": {"ip link add link bond0 name bond0.10 type vlan id 10"}}},
-		"vlan": {list: "lan0 vlan100 eth2 eth2.200", query: map[string][]string{
+		"vlan": {list: "lan0 eth2 vlan100 eth2.200", query: map[string][]string{
 			"vlan100":  {"pre-up: ip link add link lan0 name vlan100 type vlan id 100", "address: 198.51.100.2"},
 			"eth2.200": {"accept_ra: 0", "address: 2001:db8:200::2"},
 		}, noAct: map[string][]string{"vlan100": {"ip link add link lan0 name vlan100 type vlan id 100"}, "eth2.200": {"ip link add link eth2 name eth2.200 type vlan id 200"}}},
@@ -469,4 +469,21 @@ func TestParseNetworkDataLargeInputIsCheap(t *testing.T) {
 		t.Errorf("parsing and planning took %v", d)
 	}
 	t.Logf("%d bytes parsed and planned for every renderer in %v", b.Len(), time.Since(start))
+}
+
+// TestIfupdownRaisesParentsFirst lists a VLAN before its bond and the
+// bond before its members: the stanzas still come parents first, the
+// order ifup -a raises them in.
+func TestIfupdownRaisesParentsFirst(t *testing.T) {
+	n := &Network{Renderer: RendererIfupdown, Interfaces: []Interface{
+		{Name: "bond0.7", VLAN: &VLAN{Link: "bond0", ID: 7}, DHCPv4: true},
+		{Name: "bond0", Bond: &Bond{Members: []string{"eth0"}}},
+		{Name: "eth0"},
+		{Name: "eth1", DHCPv4: true},
+	}}
+	files, _ := renderedTree(t, netLayout, n)
+	s := files["/etc/network/interfaces.d/50-guestinject"].Data
+	if a, b, c := strings.Index(s, "auto eth1\n"), strings.Index(s, "auto bond0\n"), strings.Index(s, "auto bond0.7\n"); a < 0 || b < a || c < b {
+		t.Errorf("stanzas out of order:\n%s", s)
+	}
 }

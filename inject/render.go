@@ -26,6 +26,21 @@ func joinAddrs(as []netip.Addr, sep string) string {
 	return strings.Join(s, sep)
 }
 
+// ifupdownOrder lists the interfaces Ethernet first, then bonds, then
+// VLANs, as ifup -a raises them in file order and a VLAN's parent must
+// exist first.
+func ifupdownOrder(n *Network) []int {
+	var order []int
+	for pass := 0; pass < 3; pass++ {
+		for k, i := range n.Interfaces {
+			if (pass == 0 && i.ethernet()) || (pass == 1 && i.Bond != nil) || (pass == 2 && i.VLAN != nil) {
+				order = append(order, k)
+			}
+		}
+	}
+	return order
+}
+
 // renderIfupdown renders Debian ifupdown stanzas (without the loopback).
 // Interfaces known only by MAC address are configured under their pinned
 // names (Network.deviceNames); pinning them is the caller's part.
@@ -33,7 +48,8 @@ func renderIfupdown(n *Network) string {
 	t := n.topology()
 	names := n.deviceNames()
 	var b strings.Builder
-	for k, i := range n.Interfaces {
+	for _, k := range ifupdownOrder(n) {
+		i := n.Interfaces[k]
 		if t.bond[k] >= 0 {
 			// The bond's bond-slaves enslaves it.
 			continue
