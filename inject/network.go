@@ -241,7 +241,7 @@ func (n *Network) validate() error {
 	names := map[string]bool{}
 	macs := map[string]bool{}
 	t := n.topology()
-	// used counts how an interface is used by bonds and VLANs.
+	// How bonds and VLANs use each interface.
 	bondMember := map[int]int{}
 	vlanParent := map[int]bool{}
 	for k, i := range n.Interfaces {
