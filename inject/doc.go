@@ -52,12 +52,27 @@
 //
 // # Network
 //
-// Network is a typed model (interfaces by name or MAC, static addresses,
-// gateways, routes, MTU, DNS, DHCPv4/v6); ParseNetworkData builds one from
-// OpenStack's network_data.json. It is rendered for netplan, NetworkManager
+// Network is a typed model (interfaces by name or MAC, bonds, VLANs,
+// static addresses, gateways, routes, MTU, DNS, DHCPv4/v6 and the IPv6
+// modes static, SLAAC, DHCPv6 stateless and stateful); ParseNetworkData
+// builds one from OpenStack's network_data.json, which names interfaces
+// only by MAC address. It is rendered for netplan, NetworkManager
 // keyfiles, RHEL ifcfg, Debian ifupdown or systemd-networkd, chosen from
 // what the guest has installed and its os-release, or forced with
 // Network.Renderer. Netplan and NetworkManager files are 0600.
+//
+// Interfaces known only by MAC address are matched by it where the format
+// can: netplan match/macaddress, networkd [Match] PermanentMACAddress,
+// NetworkManager mac-address, ifcfg HWADDR (without DEVICE). ifupdown
+// configures names, so the renderer pins one ("lan0", "lan1"...; see
+// PinnedNamePrefix) to each address, and each pinning file is a planned,
+// reported change: a systemd .link file in /etc/systemd/network when the
+// guest's udev is systemd-udevd, otherwise a rule in
+// /etc/udev/rules.d/70-guestinject-net.rules; a guest without udev is
+// refused. What a format cannot express is refused with a *RendererError
+// (wrapping ErrUnsupported) naming the renderer and the feature: ifcfg
+// cannot put a VLAN on an interface known only by MAC address (PHYSDEV
+// needs a name), and ifupdown bonds need the guest's ifenslave package.
 //
 // # SELinux and first boot
 //

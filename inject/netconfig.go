@@ -39,11 +39,10 @@ func (p *planner) planNetwork(ctx context.Context, spec *Spec) error {
 			return itemErr(item, "", err)
 		}
 	case RendererIfupdown:
-		f, err := p.ifupdownFile(ctx, item, n)
-		if err != nil {
+		var err error
+		if files, err = p.ifupdownFiles(ctx, item, n); err != nil {
 			return err
 		}
-		files = []renderedFile{f}
 	default:
 		return itemErrf(item, "", ErrInvalidSpec, "unknown renderer %q", r)
 	}
@@ -59,33 +58,95 @@ func (p *planner) planNetwork(ctx context.Context, spec *Spec) error {
 
 var sourceInterfacesD = regexp.MustCompile(`(?m)^\s*source(-directory)?\s+/etc/network/interfaces\.d(/\*)?\s*$`)
 
-// ifupdownFile writes a file under interfaces.d when the guest's
-// /etc/network/interfaces sources that directory and configures none of
-// the interfaces; otherwise it replaces /etc/network/interfaces whole, as
-// two stanzas for one interface would make ifup fail.
-func (p *planner) ifupdownFile(ctx context.Context, item Item, n *Network) (renderedFile, error) {
+// ifupdownFiles renders ifupdown stanzas and pins the names of interfaces
+// known only by MAC address (see pinFiles). The stanzas go to a file
+// under interfaces.d when the guest's /etc/network/interfaces sources
+// that directory and configures none of the interfaces; otherwise they
+// replace /etc/network/interfaces whole, as two stanzas for one
+// interface would make ifup fail.
+func (p *planner) ifupdownFiles(ctx context.Context, item Item, n *Network) ([]renderedFile, error) {
 	const main = "/etc/network/interfaces"
-	stanzas, err := renderIfupdown(n)
-	if err != nil {
-		return renderedFile{}, itemErr(item, main, err)
+	// Debian's ifenslave package hooks bond-* options into ifup.
+	if n.hasKind(true) && !p.has(ctx, "/etc/network/if-pre-up.d/ifenslave") {
+		return nil, itemErr(item, "", &RendererError{Renderer: RendererIfupdown, Feature: "bonds without the guest's ifenslave package (/etc/network/if-pre-up.d/ifenslave)"})
 	}
+	files, err := p.pinFiles(ctx, item, n)
+	if err != nil {
+		return nil, err
+	}
+	stanzas := renderIfupdown(n)
 	old, err := p.readEtc(ctx, main)
 	if err != nil {
-		return renderedFile{}, itemErr(item, main, err)
+		return nil, itemErr(item, main, err)
 	}
 	if sourceInterfacesD.Match(old) {
 		clash := false
-		for _, i := range n.Interfaces {
-			if regexp.MustCompile(`(?m)^\s*(iface|auto|allow-hotplug)\s+` + regexp.QuoteMeta(i.Name) + `(\s|$)`).Match(old) {
+		for _, name := range n.deviceNames() {
+			if regexp.MustCompile(`(?m)^\s*(iface|auto|allow-hotplug)\s+` + regexp.QuoteMeta(name) + `(\s|$)`).Match(old) {
 				clash = true
 			}
 		}
 		if !clash {
-			return renderedFile{path: "/etc/network/interfaces.d/50-guestinject", content: generatedHeader + stanzas, mode: 0o644}, nil
+			return append(files, renderedFile{path: "/etc/network/interfaces.d/50-guestinject", content: generatedHeader + stanzas, mode: 0o644}), nil
 		}
 	}
 	content := generatedHeader + "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n" + stanzas
-	return renderedFile{path: main, content: content, mode: 0o644}, nil
+	return append(files, renderedFile{path: main, content: content, mode: 0o644}), nil
+}
+
+// udevKind says how the guest's udev names interfaces.
+type udevKind int
+
+const (
+	udevNone    udevKind = iota
+	udevSystemd          // systemd-udevd: .link files, then rules
+	udevRules            // eudev or an older udev: rules only
+)
+
+// udevFlavor finds the guest's udev from its daemon's location.
+func (p *planner) udevFlavor(ctx context.Context) udevKind {
+	switch {
+	case p.has(ctx, "/lib/systemd/systemd-udevd", "/usr/lib/systemd/systemd-udevd"):
+		return udevSystemd
+	case p.has(ctx, "/sbin/udevd", "/usr/sbin/udevd", "/lib/udev/udevd", "/usr/lib/udev/udevd", "/lib/udev/rules.d", "/usr/lib/udev/rules.d"):
+		return udevRules
+	}
+	return udevNone
+}
+
+// pinFiles pins a name to every interface known only by MAC address, so
+// configuration written for that name finds it: a systemd .link file
+// each when the guest's udev is systemd-udevd, otherwise one udev rules
+// file. A guest without udev cannot have names pinned.
+func (p *planner) pinFiles(ctx context.Context, item Item, n *Network) ([]renderedFile, error) {
+	names := n.deviceNames()
+	var files []renderedFile
+	flavor := udevNone
+	for k, i := range n.Interfaces {
+		if i.Name != "" || i.MAC == "" {
+			continue
+		}
+		if flavor == udevNone {
+			if flavor = p.udevFlavor(ctx); flavor == udevNone {
+				return nil, itemErr(item, "", &RendererError{Renderer: RendererIfupdown, Feature: "an interface known only by MAC address on a guest without udev to pin its name"})
+			}
+			if flavor == udevRules {
+				return []renderedFile{udevRule(names, n)}, nil
+			}
+		}
+		files = append(files, linkFile(names[k], i.mac()))
+	}
+	return files, nil
+}
+
+// has reports whether any of the guest paths exists.
+func (p *planner) has(ctx context.Context, names ...string) bool {
+	for _, n := range names {
+		if _, err := p.fsys.Stat(ctx, n); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // detectRenderer picks the network format from what the guest has
@@ -101,14 +162,7 @@ func (p *planner) detectRenderer(ctx context.Context, item Item) (Renderer, erro
 		}
 	}
 	osr := guestetc.ParseOSRelease(data)
-	has := func(names ...string) bool {
-		for _, n := range names {
-			if _, err := p.fsys.Stat(ctx, n); err == nil {
-				return true
-			}
-		}
-		return false
-	}
+	has := func(names ...string) bool { return p.has(ctx, names...) }
 	rhelLike := osr.Like("rhel") || osr.Like("fedora") || osr.Like("centos")
 	major, _ := strconv.Atoi(strings.SplitN(osr["VERSION_ID"], ".", 2)[0])
 	switch {

@@ -201,7 +201,7 @@ func TestNetworkValidation(t *testing.T) {
 		wantPlanErr(t, fsys, Spec{Network: &Network{Interfaces: []Interface{i}}}, ErrInvalidSpec)
 	}
 	wantPlanErr(t, fsys, Spec{Network: &Network{Interfaces: []Interface{{Name: "eth0", DHCPv4: true}, {Name: "eth0", DHCPv6: true}}}}, ErrInvalidSpec)
-	wantPlanErr(t, fsys, Spec{Network: &Network{Renderer: RendererIfupdown, Interfaces: []Interface{{MAC: "fa:16:3e:00:00:01", DHCPv4: true}}}}, ErrUnsupported)
+
 }
 
 func TestParseNetworkData(t *testing.T) {
@@ -217,8 +217,8 @@ func TestParseNetworkData(t *testing.T) {
 		Interfaces: []Interface{
 			{
 				MAC: "FA:16:3E:00:00:01", MTU: 1450,
-				Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24"), netip.MustParsePrefix("2001:db8::10/64")},
-				Gateway4:  netip.MustParseAddr("192.0.2.1"), Gateway6: netip.MustParseAddr("2001:db8::1"),
+				IPv6: IPv6Static, Addresses: []netip.Prefix{netip.MustParsePrefix("192.0.2.10/24"), netip.MustParsePrefix("2001:db8::10/64")},
+				Gateway4: netip.MustParseAddr("192.0.2.1"), Gateway6: netip.MustParseAddr("2001:db8::1"),
 				Routes: []Route{{To: netip.MustParsePrefix("10.20.0.0/16"), Via: netip.MustParseAddr("192.0.2.254")}},
 				DNS:    DNS{Servers: []netip.Addr{netip.MustParseAddr("192.0.2.53")}},
 			},
@@ -235,7 +235,7 @@ func TestParseNetworkData(t *testing.T) {
 
 	for name, bad := range map[string]string{
 		"not json":     "{",
-		"vlan":         `{"links":[{"id":"v","type":"vlan"}]}`,
+		"vlan no link": `{"links":[{"id":"v","type":"vlan","vlan_id":5}]}`,
 		"unknown link": `{"links":[],"networks":[{"id":"n","type":"ipv4_dhcp","link":"x"}]}`,
 		"bad netmask":  `{"links":[{"id":"l","ethernet_mac_address":"fa:16:3e:00:00:01"}],"networks":[{"id":"n","type":"ipv4","link":"l","ip_address":"10.0.0.1","netmask":"255.0.255.0"}]}`,
 		"v6 as v4":     `{"links":[{"id":"l","ethernet_mac_address":"fa:16:3e:00:00:01"}],"networks":[{"id":"n","type":"ipv4","link":"l","ip_address":"2001:db8::1","netmask":"64"}]}`,
@@ -257,6 +257,13 @@ func FuzzParseNetworkData(f *testing.F) {
 	}
 	f.Add(seed)
 	f.Add([]byte(`{"links":[{"id":"a","ethernet_mac_address":"fa:16:3e:00:00:01","name":"eth0"}],"networks":[{"id":"n","type":"ipv6","link":"a","ip_address":"2001:db8::1/64"}]}`))
+	bonds, err := os.ReadFile("testdata/network_data_bond.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(bonds)
+	f.Add([]byte(`{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01"},{"id":"v","type":"vlan","vlan_link":"e","vlan_id":"7"}],"networks":[{"id":"n","type":"ipv6_dhcpv6-stateful","link":"v"},{"id":"m","type":"ipv6","link":"v","ip_address":"2001:db8::2","netmask":"64"}]}`))
+	f.Add([]byte(`{"links":[{"id":"e","ethernet_mac_address":"fa:16:3e:00:00:01","name":"lan0"},{"id":"f","ethernet_mac_address":"fa:16:3e:00:00:02"},{"id":"b","type":"bond","name":"bond0","bond_links":["e","f"],"bond_miimon":"100"}],"networks":[{"id":"n","type":"ipv6_slaac","link":"b"}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n, err := ParseNetworkData(data)
 		if err != nil {
@@ -268,9 +275,17 @@ func FuzzParseNetworkData(f *testing.F) {
 		if err := n.validate(); err != nil {
 			t.Fatalf("accepted a network that does not validate: %v", err)
 		}
-		// Every renderer that needs no names must accept it.
+		// Every renderer takes it; ifcfg may refuse a VLAN on a MAC-only
+		// parent, and only that way.
 		renderNetplan(n)
 		renderNetworkManager(n)
 		renderNetworkd(n)
+		renderIfupdown(n)
+		if _, err := renderIfcfg(n); err != nil {
+			var re *RendererError
+			if !errors.As(err, &re) || re.Renderer != RendererIfcfg {
+				t.Fatalf("ifcfg: %v", err)
+			}
+		}
 	})
 }

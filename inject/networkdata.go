@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -12,7 +13,7 @@ import (
 const MaxNetworkDataSize = 1 << 20
 
 // ErrNetworkData: network_data.json is malformed or uses something the
-// model cannot express (bonds, VLANs).
+// model cannot express.
 var ErrNetworkData = fmt.Errorf("%w: network_data.json", ErrInvalidSpec)
 
 type networkData struct {
@@ -22,6 +23,15 @@ type networkData struct {
 		MAC  string `json:"ethernet_mac_address"`
 		MTU  *int   `json:"mtu"`
 		Name string `json:"name"`
+		// Bonds.
+		BondLinks          []string `json:"bond_links"`
+		BondMode           string   `json:"bond_mode"`
+		BondMIIMon         flexInt  `json:"bond_miimon"`
+		BondXmitHashPolicy string   `json:"bond_xmit_hash_policy"`
+		BondLACPRate       string   `json:"bond_lacp_rate"`
+		// VLANs.
+		VLANLink string  `json:"vlan_link"`
+		VLANID   flexInt `json:"vlan_id"`
 	} `json:"links"`
 	Networks []struct {
 		ID        string `json:"id"`
@@ -39,15 +49,37 @@ type networkData struct {
 	Services []ndService `json:"services"`
 }
 
+// flexInt is a number that some OpenStack services send as a string
+// ("bond_miimon": "100").
+type flexInt int
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		b = []byte(s)
+	}
+	var v int
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("not an integer: %s", b)
+	}
+	*f = flexInt(v)
+	return nil
+}
+
 type ndService struct {
 	Type    string `json:"type"`
 	Address string `json:"address"`
 }
 
 // ParseNetworkData converts OpenStack's network_data.json (the format of
-// Nova's config drive and metadata service) into a Network. Interfaces are
-// matched by MAC address, as the guest's names are unknown to OpenStack;
-// a link's "name", when present, is used too.
+// Nova's config drive and metadata service) into a Network. Ethernet
+// interfaces are matched by MAC address, as the guest's names are unknown
+// to OpenStack; a link's "name", when present, is used too. Bond links
+// become bonds named "bond0", "bond1"... (OpenStack's link ids name host
+// devices, not guest ones); VLAN links become VLANs named
+// "<parent>.<id>", or "vlan<id>" on a parent known only by MAC address,
+// unless the link has a "name". Links that carry no network and no bond
+// or VLAN are left out.
 func ParseNetworkData(data []byte) (*Network, error) {
 	if len(data) > MaxNetworkDataSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrNetworkData, len(data), MaxNetworkDataSize)
@@ -59,34 +91,129 @@ func ParseNetworkData(data []byte) (*Network, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrNetworkData, fmt.Sprintf(format, args...))
 	}
+	if len(nd.Links) > MaxInterfaces {
+		return nil, bad("%d links, limit %d", len(nd.Links), MaxInterfaces)
+	}
 	n := &Network{}
 	byLink := map[string]int{}
+	used := map[string]bool{}
 	for _, l := range nd.Links {
-		switch strings.ToLower(l.Type) {
-		case "vlan", "bond":
-			return nil, bad("link %q: %s links are not supported", l.ID, l.Type)
+		used[l.Name] = true
+	}
+	// free returns name, or name with a suffix when another interface
+	// has it.
+	free := func(name string) string {
+		out := name
+		for k := 1; used[out]; k++ {
+			out = fmt.Sprintf("%s-%d", name, k)
 		}
+		used[out] = true
+		return out
+	}
+	bonds := 0
+	for _, l := range nd.Links {
 		if _, dup := byLink[l.ID]; dup || l.ID == "" {
 			return nil, bad("link id %q missing or repeated", l.ID)
 		}
-		i := Interface{Name: l.Name, MAC: l.MAC}
+		i := Interface{Name: l.Name}
+		switch strings.ToLower(l.Type) {
+		case "bond":
+			i.Bond = &Bond{Mode: l.BondMode, MIIMon: int(l.BondMIIMon), XmitHashPolicy: l.BondXmitHashPolicy, LACPRate: l.BondLACPRate}
+			if i.Name == "" {
+				i.Name = free(fmt.Sprintf("bond%d", bonds))
+			}
+			bonds++
+		case "vlan":
+			i.VLAN = &VLAN{ID: int(l.VLANID)}
+		default:
+			i.MAC = l.MAC
+		}
 		if l.MTU != nil {
 			i.MTU = *l.MTU
 		}
 		byLink[l.ID] = len(n.Interfaces)
 		n.Interfaces = append(n.Interfaces, i)
 	}
+	// Bonds and VLANs name their links by id: refer to them by the
+	// guest's name, or MAC.
+	ref := func(k int) string {
+		if i := n.Interfaces[k]; i.Name != "" {
+			return i.Name
+		}
+		return n.Interfaces[k].MAC
+	}
+	for _, l := range nd.Links {
+		i := &n.Interfaces[byLink[l.ID]]
+		if i.Bond != nil {
+			for _, m := range l.BondLinks {
+				k, ok := byLink[m]
+				if !ok {
+					return nil, bad("bond %q: unknown link %q", l.ID, m)
+				}
+				i.Bond.Members = append(i.Bond.Members, ref(k))
+			}
+		}
+	}
+	for _, l := range nd.Links {
+		i := &n.Interfaces[byLink[l.ID]]
+		if i.VLAN != nil {
+			k, ok := byLink[l.VLANLink]
+			if !ok {
+				return nil, bad("VLAN %q: unknown link %q", l.ID, l.VLANLink)
+			}
+			i.VLAN.Link = ref(k)
+			if i.Name == "" {
+				if p := n.Interfaces[k].Name; p != "" && len(p)+len(strconv.Itoa(i.VLAN.ID)) < 15 {
+					i.Name = free(p + "." + strconv.Itoa(i.VLAN.ID))
+				} else {
+					i.Name = free("vlan" + strconv.Itoa(i.VLAN.ID))
+				}
+			}
+		}
+	}
+	t := n.topology()
 	for _, nw := range nd.Networks {
 		k, ok := byLink[nw.Link]
 		if !ok {
 			return nil, bad("network %q: unknown link %q", nw.ID, nw.Link)
 		}
 		i := &n.Interfaces[k]
+		if t.bond[k] >= 0 {
+			return nil, bad("network %q: link %q is a bond member", nw.ID, nw.Link)
+		}
+		v6 := func(m IPv6Mode) error {
+			switch cur := i.ipv6Mode(); {
+			case m == IPv6Static && cur != IPv6Default:
+				// Static addresses go along with any dynamic mode.
+			case cur == IPv6Default || cur == IPv6Static || cur == m:
+				if m == IPv6DHCPv6Stateful {
+					i.DHCPv6, i.IPv6 = true, IPv6Default
+				} else {
+					i.IPv6 = m
+				}
+			default:
+				return bad("network %q: IPv6 type %q on a link already %q", nw.ID, nw.Type, cur)
+			}
+			return nil
+		}
+		var err error
 		switch nw.Type {
 		case "ipv4_dhcp":
 			i.DHCPv4 = true
-		case "ipv6_dhcp", "ipv6_dhcpv6-stateful", "ipv6_dhcpv6-stateless", "ipv6_slaac":
-			i.DHCPv6 = true
+		case "ipv6_dhcp", "ipv6_dhcpv6-stateful":
+			err = v6(IPv6DHCPv6Stateful)
+		case "ipv6_dhcpv6-stateless":
+			err = v6(IPv6DHCPv6Stateless)
+		case "ipv6_slaac":
+			err = v6(IPv6SLAAC)
+		case "ipv6":
+			err = v6(IPv6Static)
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch nw.Type {
+		case "ipv4_dhcp", "ipv6_dhcp", "ipv6_dhcpv6-stateful", "ipv6_dhcpv6-stateless", "ipv6_slaac":
 		case "ipv4", "ipv6":
 			prefix, err := ndPrefix(nw.IPAddress, nw.Netmask)
 			if err != nil || prefix.Addr().Is4() != (nw.Type == "ipv4") {
@@ -122,10 +249,29 @@ func ParseNetworkData(data []byte) (*Network, error) {
 			return nil, bad("%v", err)
 		}
 	}
-	// Links without networks stay unconfigured rather than half-configured.
+	// Links without networks, bonds or VLANs stay unconfigured rather
+	// than half-configured.
+	needed := make([]bool, len(n.Interfaces))
+	for k, i := range n.Interfaces {
+		if i.hasIP() || i.Bond != nil || i.VLAN != nil {
+			needed[k] = true
+		}
+		if i.Bond != nil {
+			for _, m := range i.Bond.Members {
+				if j := t.lookup(m); j >= 0 {
+					needed[j] = true
+				}
+			}
+		}
+		if i.VLAN != nil {
+			if j := t.lookup(i.VLAN.Link); j >= 0 {
+				needed[j] = true
+			}
+		}
+	}
 	configured := n.Interfaces[:0]
-	for _, i := range n.Interfaces {
-		if i.DHCPv4 || i.DHCPv6 || len(i.Addresses) > 0 {
+	for k, i := range n.Interfaces {
+		if needed[k] {
 			configured = append(configured, i)
 		}
 	}

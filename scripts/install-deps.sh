@@ -22,6 +22,7 @@ needs=(
 	mkfs.btrfs          btrfs-progs
 	genisoimage         genisoimage
 	isoinfo             genisoimage
+	debootstrap         debootstrap
 	ifquery             ifupdown
 	netplan             netplan.io
 	/usr/lib/python3/dist-packages/yaml python3-yaml

@@ -243,6 +243,14 @@ the order given. The rest is not interleaved: --file and --meta are written
 before the file operations, and the host name, network, SSH keys and passwords
 after them, wherever they stand on the command line.
 
+Network: --network takes OpenStack's network_data.json (.json), whose
+interfaces are known only by MAC address, or guestinject's YAML (.yaml), and
+writes it for the guest's network tool or the one --network-renderer names.
+MAC addresses are matched where the format can; for ifupdown each is pinned to
+a name (lan0, lan1...) by a systemd .link file or a udev rule, both listed as
+changes. Bonds, VLANs and the IPv6 types are rendered for every tool that can
+express them; what one cannot is refused, naming the tool and the feature.
+
 Passwords: USER:FILE and USER:file:FILE read the first line of FILE ("-" is
 standard input); USER:locked:file:FILE also locks the password. The selectors
 password:PASSWORD (a password on the command line), random and disabled are

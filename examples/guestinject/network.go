@@ -24,6 +24,15 @@ import (
 //	    dhcp4: false
 //	    mtu: 1500
 //	    routes: [{to: 198.51.100.0/24, via: 192.0.2.254, metric: 100}]
+//	    ipv6: slaac              # optional: static, slaac, dhcpv6-stateless, dhcpv6-stateful
+//	  - mac: fa:16:3e:00:00:02   # bond members carry no addresses
+//	  - mac: fa:16:3e:00:00:03
+//	  - name: bond0
+//	    bond: {members: ["fa:16:3e:00:00:02", "fa:16:3e:00:00:03"], mode: 802.3ad, miimon: 100, xmit-hash-policy: layer3+4, lacp-rate: fast}
+//	    dhcp4: true
+//	  - name: bond0.10
+//	    vlan: {link: bond0, id: 10}
+//	    addresses: [198.51.100.2/24]
 //	dns: {servers: [192.0.2.53], search: [example.com]}
 type networkFile struct {
 	Renderer   string          `yaml:"renderer"`
@@ -42,6 +51,22 @@ type interfaceFile struct {
 	Routes    []routeFile `yaml:"routes"`
 	MTU       int         `yaml:"mtu"`
 	DNS       dnsFile     `yaml:"dns"`
+	IPv6      string      `yaml:"ipv6"`
+	Bond      *bondFile   `yaml:"bond"`
+	VLAN      *vlanFile   `yaml:"vlan"`
+}
+
+type bondFile struct {
+	Members        []string `yaml:"members"`
+	Mode           string   `yaml:"mode"`
+	MIIMon         int      `yaml:"miimon"`
+	XmitHashPolicy string   `yaml:"xmit-hash-policy"`
+	LACPRate       string   `yaml:"lacp-rate"`
+}
+
+type vlanFile struct {
+	Link string `yaml:"link"`
+	ID   int    `yaml:"id"`
 }
 
 type routeFile struct {
@@ -122,7 +147,13 @@ func (d dnsFile) model() (inject.DNS, error) {
 }
 
 func (f interfaceFile) model() (inject.Interface, error) {
-	itf := inject.Interface{Name: f.Name, MAC: f.MAC, DHCPv4: f.DHCP4, DHCPv6: f.DHCP6, MTU: f.MTU}
+	itf := inject.Interface{Name: f.Name, MAC: f.MAC, DHCPv4: f.DHCP4, DHCPv6: f.DHCP6, MTU: f.MTU, IPv6: inject.IPv6Mode(f.IPv6)}
+	if b := f.Bond; b != nil {
+		itf.Bond = &inject.Bond{Members: b.Members, Mode: b.Mode, MIIMon: b.MIIMon, XmitHashPolicy: b.XmitHashPolicy, LACPRate: b.LACPRate}
+	}
+	if v := f.VLAN; v != nil {
+		itf.VLAN = &inject.VLAN{Link: v.Link, ID: v.ID}
+	}
 	for _, s := range f.Addresses {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
