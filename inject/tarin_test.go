@@ -271,3 +271,13 @@ func TestTarInDirectoryTwice(t *testing.T) {
 	got, _ := applyDiff(t, fsys, Spec{Operations: []Operation{{TarIn: &TarIn{Reader: bytes.NewReader(archive), Dir: "/root"}}}})
 	wantTreeDiff(t, map[string]node{"/root/d": {Mode: fs.ModeDir | 0o755}, "/root/d/f": {Mode: 0o644, Data: "x"}}, got)
 }
+
+// A destination reached through a guest link to a host path is looked
+// for in the root, where it is missing: nothing on the host is touched.
+func TestTarInDestinationUnderHostLink(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(*testing.T, string) vfs.FS) {
+		fsys := open(t, opsLayout)
+		archive := tarOf(t, tar.FormatPAX, tarEntry{kind: "f", name: "passwd", mode: 0o644, data: "owned"})
+		wantPlanErr(t, fsys, Spec{Operations: []Operation{{TarIn: &TarIn{Reader: bytes.NewReader(archive), Dir: "/etc/evil-dir", TreeOptions: TreeOptions{Replace: true}}}}}, fs.ErrNotExist)
+	})
+}
