@@ -88,7 +88,8 @@
 // # Operations
 //
 // Spec.Operations are virt-customize's file operations — delete, move,
-// symlink, mkdir, chmod, chown, touch, truncate, write and append-line —
+// symlink, mkdir, chmod, chown, touch, truncate, write, append-line, edit,
+// copy-in and tar-in —
 // applied in the order given. Each is planned against the guest as the
 // earlier ones leave it: a move then a write to the new name, a mkdir then
 // a file inside it, a delete then a create under the same name. Planning
@@ -107,6 +108,24 @@
 // (Change.Atime, Change.Mtime). Setting times needs a vfs.TimesFS backend:
 // on another, touching an existing file fails planning with ErrUnsupported,
 // and a missing one is created with the time of its creation.
+//
+// Edit runs a Go (RE2) regular expression over a regular file of at most
+// MaxEditSize bytes, as a whole or line by line, and keeps its mode, owner
+// and labels. CopyIn copies a host tree and TarIn a tar stream into an
+// existing guest directory: regular files, directories and symlinks
+// (targets as given), with modes, owners when asked and modification
+// times where the backend is a vfs.TimesFS, within bounds on entries and
+// bytes (a *LimitError). Nothing is created through a symlink, the
+// guest's or one the copy made, and nothing but a regular file is ever
+// replaced (with TreeOptions.Replace). Devices, FIFOs and hard links are
+// refused (hard links copied as separate files when asked). The host tree
+// is walked through an os.Root without following its symlinks, and only
+// its metadata is read while planning: Apply streams each file, checking
+// that it is still the one planned (ErrSourceChanged). A tar stream is
+// read once while planning, its contents spooled to an unlinked temporary
+// file, so nothing is written before the whole archive is known to be
+// valid and memory does not grow with the archive. Operations after a
+// copy read the copied files from the host or the spool.
 //
 // # Template reset
 //

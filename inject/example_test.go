@@ -1,6 +1,8 @@
 package inject_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/vfs"
 	"github.com/guestinject/guestinject/vfs/memfs"
 )
 
@@ -176,4 +179,40 @@ func ExampleResetOperations() {
 	// machine-id * Empty /etc/machine-id so systemd makes a new one at boot; remove the D-Bus copy
 	// ssh-hostkeys * Remove the SSH host keys (/etc/ssh/*_host_*), made anew at boot
 	// cloud-init * Remove cloud-init's state under /var/lib/cloud (the seed kept) and its logs, as cloud-init clean --logs
+}
+
+// An archive unpacked into the guest, then a file of it edited line by
+// line, as virt-customize's --edit would with s/^#(Listen) (\d+)$/$1 [::]:$2/.
+func ExampleTarIn() {
+	ctx := context.Background()
+	var archive bytes.Buffer
+	tw := tar.NewWriter(&archive)
+	conf := "#Listen 80\nname=app\n"
+	tw.WriteHeader(&tar.Header{Name: "app/", Typeflag: tar.TypeDir, Mode: 0o750})
+	tw.WriteHeader(&tar.Header{Name: "app/app.conf", Typeflag: tar.TypeReg, Mode: 0o640, Size: int64(len(conf))})
+	tw.Write([]byte(conf))
+	tw.WriteHeader(&tar.Header{Name: "app/current", Typeflag: tar.TypeSymlink, Linkname: "app.conf"})
+	tw.Close()
+
+	guest := exampleGuest()
+	report, err := inject.Apply(ctx, guest, inject.Spec{Operations: []inject.Operation{
+		{TarIn: &inject.TarIn{Reader: &archive, Dir: "/root", TreeOptions: inject.TreeOptions{Times: inject.TimesIgnored}}},
+		{Edit: &inject.Edit{Path: "/root/app/app.conf", Pattern: `^#(Listen) (\d+)$`, Replacement: "$1 [::]:$2", Lines: true}},
+	}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, c := range report.Changes {
+		fmt.Printf("%-7s %-19s %s %s\n", c.Action, c.Path, inject.OctalMode(c.Mode), c.Item)
+	}
+	data, _ := vfs.ReadFile(ctx, guest, "/root/app/app.conf", 1<<10)
+	fmt.Print(string(data))
+	// Output:
+	// mkdir   /root/app           0750 operations[0] (tar-in)
+	// create  /root/app/app.conf  0640 operations[0] (tar-in)
+	// symlink /root/app/current   0777 operations[0] (tar-in)
+	// replace /root/app/app.conf  0640 operations[1] (edit)
+	// Listen [::]:80
+	// name=app
 }

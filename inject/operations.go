@@ -28,6 +28,9 @@ type Operation struct {
 	Truncate   *Truncate   `json:"truncate,omitempty"`
 	Write      *Write      `json:"write,omitempty"`
 	AppendLine *AppendLine `json:"append_line,omitempty"`
+	Edit       *Edit       `json:"edit,omitempty"`
+	CopyIn     *CopyIn     `json:"copy_in,omitempty"`
+	TarIn      *TarIn      `json:"tar_in,omitempty"`
 }
 
 // Delete removes a file, symlink or special node (unlinked, never
@@ -139,7 +142,8 @@ type AppendLine struct {
 	Line string `json:"line"`
 }
 
-// MaxEditSize bounds the guest files Truncate and AppendLine read.
+// MaxEditSize bounds the guest files Truncate, AppendLine and Edit read,
+// and the file an Edit makes.
 const MaxEditSize = 16 << 20
 
 // kind names the operation's one set field, "" when none or several are.
@@ -152,7 +156,8 @@ func (op Operation) kind() string {
 		{op.Delete != nil, "delete"}, {op.Move != nil, "move"}, {op.Symlink != nil, "symlink"},
 		{op.Mkdir != nil, "mkdir"}, {op.Chmod != nil, "chmod"}, {op.Chown != nil, "chown"},
 		{op.Touch != nil, "touch"}, {op.Truncate != nil, "truncate"}, {op.Write != nil, "write"},
-		{op.AppendLine != nil, "append-line"},
+		{op.AppendLine != nil, "append-line"}, {op.Edit != nil, "edit"},
+		{op.CopyIn != nil, "copy-in"}, {op.TarIn != nil, "tar-in"},
 	} {
 		if k.set {
 			kinds = append(kinds, k.name)
@@ -198,6 +203,12 @@ func (p *planner) planOperations(ctx context.Context, spec *Spec) error {
 			err = p.planWrite(ctx, item, *op.Write)
 		case op.AppendLine != nil:
 			err = p.planAppendLine(ctx, item, *op.AppendLine)
+		case op.Edit != nil:
+			err = p.planEdit(ctx, item, *op.Edit)
+		case op.CopyIn != nil:
+			err = p.planCopyIn(ctx, item, *op.CopyIn)
+		case op.TarIn != nil:
+			err = p.planTarIn(ctx, item, *op.TarIn)
 		}
 		if err != nil {
 			return err

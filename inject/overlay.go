@@ -69,6 +69,8 @@ type onode struct {
 	data     []byte // planned content of a regular file
 	hasData  bool
 	streamed bool // the content is streamed at Apply: unknown while planning
+	// reopen, when not nil, reads streamed content while planning.
+	reopen func() io.Reader
 }
 
 var (
@@ -355,6 +357,9 @@ func (o *overlay) Open(ctx context.Context, name string) (vfs.File, error) {
 			return nil, &fs.PathError{Op: op, Path: name, Err: unwrapPathErr(err)}
 		}
 		return f, nil
+	case n.streamed && n.reopen != nil:
+		_, base := vfs.Split(p.path)
+		return &streamedFile{Reader: n.reopen(), info: &nodeInfo{name: base, n: *n}}, nil
 	case n.streamed:
 		return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: its content is streamed at Apply and cannot be read while planning", ErrUnsupported)}
 	default:
@@ -429,12 +434,13 @@ func (o *overlay) WriteFile(ctx context.Context, name string, r io.Reader, opts 
 	if err != nil {
 		return &fs.PathError{Op: "writefile", Path: name, Err: err}
 	}
-	return o.put(ctx, name, data, false, opts)
+	return o.put(ctx, name, data, false, nil, opts)
 }
 
 // put plans writing data (or, when streamed, content known only at Apply)
-// to name as WriteFile would.
-func (o *overlay) put(ctx context.Context, name string, data []byte, streamed bool, opts vfs.WriteOptions) error {
+// to name as WriteFile would. reopen, when not nil, reads streamed
+// content again while planning, so later steps can read the file.
+func (o *overlay) put(ctx context.Context, name string, data []byte, streamed bool, reopen func() io.Reader, opts vfs.WriteOptions) error {
 	const op = "writefile"
 	if err := o.begin(ctx, op, name); err != nil {
 		return err
@@ -468,7 +474,7 @@ func (o *overlay) put(ctx context.Context, name string, data []byte, streamed bo
 	n := &onode{mode: opts.Perm & modeBits, uid: max(opts.UID, 0), gid: max(opts.GID, 0), modTime: now, atime: now, data: data, hasData: !streamed, streamed: streamed, size: int64(len(data))}
 	if exists && opts.Policy == vfs.Append {
 		switch on := old.node; {
-		case streamed || (on != nil && on.streamed):
+		case streamed || (on != nil && on.streamed && on.reopen == nil):
 			n.hasData, n.streamed, n.data = false, true, nil
 		default:
 			f, err := o.Open(ctx, name)
@@ -483,6 +489,9 @@ func (o *overlay) put(ctx context.Context, name string, data []byte, streamed bo
 			n.data = append(prev, data...)
 			n.size = int64(len(n.data))
 		}
+	}
+	if n.streamed && opts.Policy != vfs.Append {
+		n.reopen = reopen
 	}
 	if exists && opts.Inherit {
 		on := o.materialize(old)
@@ -741,3 +750,18 @@ type plannedFile struct {
 
 func (f *plannedFile) Stat() (fs.FileInfo, error) { return f.info, nil }
 func (f *plannedFile) Close() error               { return nil }
+
+// streamedFile is streamed content read again while planning.
+type streamedFile struct {
+	io.Reader
+	info fs.FileInfo
+}
+
+func (f *streamedFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+
+func (f *streamedFile) Close() error {
+	if c, ok := f.Reader.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}

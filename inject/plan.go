@@ -117,6 +117,8 @@ type Report struct {
 // by reading and validating everything first. Apply it with Plan.Apply.
 type Plan struct {
 	steps []step
+	// closers release what the plan holds on the host until Apply.
+	closers []io.Closer
 	// applied guards against applying twice: streamed sources are gone.
 	applied bool
 }
@@ -153,6 +155,8 @@ type step struct {
 	change Change
 	data   []byte    // content of opWrite, or value of opSetxattr
 	src    io.Reader // streamed content of opWrite
+	// reopen, when not nil, reads src's content again while planning.
+	reopen func() io.Reader
 	opts   vfs.WriteOptions
 	attr   string // name of the opSetxattr attribute
 	// baseSize is the existing size an append adds to.
@@ -175,6 +179,7 @@ func (p *Plan) Apply(ctx context.Context, fsys vfs.FS) (*Report, error) {
 		return nil, ErrApplied
 	}
 	p.applied = true
+	defer p.Close()
 	rep := &Report{Changes: []Change{}}
 	for k, s := range p.steps {
 		c, err := s.change, ctx.Err()
@@ -188,6 +193,22 @@ func (p *Plan) Apply(ctx context.Context, fsys vfs.FS) (*Report, error) {
 		rep.Changes = append(rep.Changes, c)
 	}
 	return rep, nil
+}
+
+// Close releases what the plan holds on the host for Apply: the host
+// directory and files of a CopyIn, the spool file of a TarIn. Apply
+// closes the plan when it returns; a plan that is not applied, a dry
+// run, should be closed. Closing twice is harmless.
+func (p *Plan) Close() error {
+	closeAll(p.closers)
+	p.closers = nil
+	return nil
+}
+
+func closeAll(cs []io.Closer) {
+	for _, c := range cs {
+		c.Close()
+	}
 }
 
 func (s step) run(ctx context.Context, fsys vfs.FS) (Change, error) {
@@ -231,7 +252,7 @@ func (s step) run(ctx context.Context, fsys vfs.FS) (Change, error) {
 func (s step) simulate(ctx context.Context, o *overlay) error {
 	switch s.op {
 	case opWrite:
-		return o.put(ctx, s.change.Path, s.data, s.src != nil, s.opts)
+		return o.put(ctx, s.change.Path, s.data, s.src != nil, s.reopen, s.opts)
 	case opSetxattr, opNone:
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"time"
@@ -49,18 +50,22 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 		p.planPasswords,
 		p.planFirstBoot, // also schedules the SELinux relabel of everything above
 	}
+	fail := func(err error) (*Plan, error) {
+		closeAll(p.closers)
+		return nil, err
+	}
 	for _, phase := range phases {
 		if err := p.sync(ctx); err != nil {
-			return nil, err
+			return fail(err)
 		}
 		if err := phase(ctx, &spec); err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
 	if err := p.sync(ctx); err != nil {
-		return nil, err
+		return fail(err)
 	}
-	return &Plan{steps: p.steps}, nil
+	return &Plan{steps: p.steps, closers: p.closers}, nil
 }
 
 // Apply plans spec and applies the plan: NewPlan followed by Plan.Apply.
@@ -94,6 +99,9 @@ type planner struct {
 	created []string
 	// cached guest files, read at most once.
 	etc map[string][]byte
+	// closers release what the plan holds on the host for Apply (a
+	// CopyIn's os.Root and files, a TarIn's spool).
+	closers []io.Closer
 }
 
 func (p *planner) add(s step) { p.steps = append(p.steps, s) }

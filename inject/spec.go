@@ -29,7 +29,8 @@ type Spec struct {
 	// CloudInitSeedDir, after Files and Metadata.
 	CloudInit *CloudInitSeed
 	// Operations are virt-customize's file operations (delete, move,
-	// symlink, mkdir, chmod, chown, touch, truncate, write, append-line),
+	// symlink, mkdir, chmod, chown, touch, truncate, write, append-line,
+	// edit, copy-in, tar-in),
 	// planned and applied in the order given, each against the guest as
 	// the earlier ones leave it. They come after Files, Metadata and CloudInit and
 	// before Hostname, Network, SSHKeys, Passwords and FirstBoot, which

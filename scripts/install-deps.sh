@@ -33,6 +33,7 @@ needs=(
 	pkg-config          pkg-config
 	openssl             openssl
 	python3             python3
+	perl                perl-base
 	prlimit             util-linux
 	setpriv             util-linux
 )

@@ -133,6 +133,24 @@ var customizeOptions = map[string]custOption{
 		_, err := parseChown(s)
 		return err
 	}},
+	"edit": {"FILE:EXPR", "edit the existing guest `FILE:EXPR` line by line with EXPR, a Perl substitution s/RE/REPL/ with flags g, i, m, s (any Perl delimiter: s|a|b|, s{a}{b}); RE is run by Go's RE2 regexp, so backreferences, lookaround and Perl code are refused; the file keeps its mode and owner; at most 16MiB", func(s string) error {
+		_, err := parseEditArg(s)
+		return err
+	}},
+	"copy-in": {"LOCALPATH:REMOTEDIR", "copy the host file or directory tree `LOCALPATH:REMOTEDIR` into the existing guest directory REMOTEDIR (LOCALPATH's base name appears in it), as virt-customize: modes, host owners (by number) and modification times kept, existing regular files replaced, existing directories merged into; symlinks are copied as links, never followed; FIFOs, devices and hard links are refused; at most 100000 entries and 4GiB", func(s string) error {
+		_, _, err := parseLocalRemote("LOCALPATH:REMOTEDIR", s)
+		return err
+	}},
+	"tar-in": {"TARFILE:REMOTEDIR", "unpack the host tar archive `TARFILE:REMOTEDIR` (gzip-compressed or not, told by its first bytes) into the existing guest directory REMOTEDIR, as virt-tar-in: as --copy-in for what is kept and replaced; names that are absolute, climb out with .., or lead through a symlink are refused; the archive is read once while planning, its files spooled to $TMPDIR", func(s string) error {
+		_, _, err := parseLocalRemote("TARFILE:REMOTEDIR", s)
+		return err
+	}},
+	"timezone": {"TZ", "set the guest's time zone to the tz database name `TZ` (Europe/Berlin), which the guest's /usr/share/zoneinfo must hold: /etc/localtime links to it, and /etc/timezone names it where the guest uses one; the last one given counts", func(s string) error {
+		if s == "" || strings.ContainsAny(s, " \t\n") {
+			return fmt.Errorf("%q is not a time zone name", s)
+		}
+		return nil
+	}},
 	"touch":              {"FILE", "set the access and modification times of the guest `FILE` (a file or directory) to now, as touch does, creating it empty (0644, root:root) when missing", checkGuestPath},
 	"truncate":           {"FILE", "truncate the existing guest `FILE` to zero length, keeping its mode and owner", checkGuestPath},
 	"commands-from-file": {"FILE", "read customization options from `FILE`, virt-customize's format: \"option argument\" a line, # comments, blank lines, a trailing \\ continues a line; they take this option's place in the order", func(string) error { return nil }},
@@ -141,9 +159,7 @@ var customizeOptions = map[string]custOption{
 // unsupportedCustomize are virt-customize options guestinject does not
 // have, with the reason.
 var unsupportedCustomize = map[string]string{
-	"copy-in":            "copying a host directory tree is not in the library: --upload each file (--mkdir the directories first)",
 	"copy":               "copying inside the guest is not supported",
-	"edit":               "editing with a Perl expression is not supported: --write the file or --append-line",
 	"run":                "running guest commands in the appliance is not supported: --firstboot runs a script at first boot",
 	"run-command":        "running guest commands in the appliance is not supported: --firstboot-command runs it at first boot",
 	"install":            "installing packages is not supported: --firstboot-command can run the package manager at first boot",
@@ -154,7 +170,6 @@ var unsupportedCustomize = map[string]string{
 	"scrub":              "not supported",
 	"selinux-relabel":    "not supported",
 	"password-crypto":    "passwords are always hashed with SHA-512 crypt",
-	"timezone":           "not supported by this command",
 	"sm-credentials":     "not supported",
 	"sm-register":        "not supported",
 	"sm-attach":          "not supported",
@@ -416,6 +431,41 @@ func parseChmod(s string) (fs.FileMode, string, error) {
 	return m, file, checkGuestPath(file)
 }
 
+// parseLocalRemote reads LOCAL:REMOTEDIR, split at the last colon: a
+// guest directory is absolute and clean, and may be /.
+func parseLocalRemote(form, s string) (local, remote string, err error) {
+	i := strings.LastIndex(s, ":")
+	if i <= 0 || i == len(s)-1 {
+		return "", "", fmt.Errorf("%q: want %s", s, form)
+	}
+	local, remote = s[:i], s[i+1:]
+	if remote != "/" {
+		if err := checkGuestPath(remote); err != nil {
+			return "", "", err
+		}
+	}
+	if local == "-" {
+		return "", "", fmt.Errorf("%q: name a host file: standard input is kept for passwords and keys", s)
+	}
+	return local, remote, nil
+}
+
+// cliTreeOptions copy as virt-customize does, where that is safe: its
+// tar runs as root in the appliance, keeping the source's owners and
+// replacing existing files. Hard links and devices stay refused.
+var cliTreeOptions = inject.TreeOptions{KeepOwners: true, Replace: true}
+
+// parseEditArg reads --edit FILE:EXPR.
+func parseEditArg(s string) (inject.Edit, error) {
+	file, expr, err := splitGuestPathArg("FILE:EXPR", s, false)
+	if err != nil {
+		return inject.Edit{}, err
+	}
+	e, err := parsePerlSubst(expr)
+	e.Path = file
+	return e, err
+}
+
 func parseChown(s string) (inject.Chown, error) {
 	parts := strings.SplitN(s, ":", 3)
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
@@ -580,6 +630,22 @@ func addCustomize(spec *inject.Spec, meta *[]string, o custOpt, stdin io.Reader)
 	case "chown":
 		c, _ := parseChown(v)
 		op(inject.Operation{Chown: &c})
+	case "copy-in":
+		local, remote, _ := parseLocalRemote("", v)
+		op(inject.Operation{CopyIn: &inject.CopyIn{Source: local, Dir: remote, TreeOptions: cliTreeOptions}})
+	case "tar-in":
+		local, remote, _ := parseLocalRemote("", v)
+		f, err := os.Open(local)
+		if err != nil {
+			return nil, wrap(fmt.Errorf("--tar-in: %w", err))
+		}
+		op(inject.Operation{TarIn: &inject.TarIn{Reader: f, Dir: remote, TreeOptions: cliTreeOptions}})
+		return f, nil
+	case "timezone":
+		spec.Timezone = v
+	case "edit":
+		e, _ := parseEditArg(v)
+		op(inject.Operation{Edit: &e})
 	case "touch":
 		op(inject.Operation{Touch: &inject.Touch{Path: v}})
 	case "truncate":

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/guestinject/guestinject/internal/testsupport/guestimage"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
@@ -95,4 +101,91 @@ func containsAll(s string, subs []string) bool {
 		}
 	}
 	return true
+}
+
+// TestE2ECopyInTarInEdit copies a host tree and a gzip-compressed tar
+// archive into a guest through the appliance, edits a copied file and
+// the guest's fstab, and reads the ext4 image back with debugfs.
+func TestE2ECopyInTarInEdit(t *testing.T) {
+	guestimage.NeedAppliance(t)
+	img := guestimage.Raw(t)
+	dir := t.TempDir()
+	app := filepath.Join(dir, "app")
+	if err := os.MkdirAll(filepath.Join(app, "bin"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	tool := writeFile(t, filepath.Join(app, "bin"), "tool", "#!/bin/sh\necho tool\n")
+	if err := os.Chmod(tool, os.ModeSetuid|0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := writeFile(t, app, "app.conf", "#Listen 80\nname=app\n")
+	if err := os.Chown(conf, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/app", filepath.Join(app, "etc")); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2020, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := os.Chtimes(tool, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	var tarball bytes.Buffer
+	zw := gzip.NewWriter(&tarball)
+	tw := tar.NewWriter(zw)
+	for _, h := range []tar.Header{
+		{Name: "srv/", Typeflag: tar.TypeDir, Mode: 0o711},
+		{Name: "srv/www/index.html", Typeflag: tar.TypeReg, Mode: 0o644, Uid: 33, Gid: 33, Size: 6, ModTime: mtime},
+		{Name: "srv/current", Typeflag: tar.TypeSymlink, Linkname: "www"},
+	} {
+		if err := tw.WriteHeader(&h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Size > 0 {
+			tw.Write([]byte("hello\n"))
+		}
+	}
+	tw.Close()
+	zw.Close()
+	tgz := writeFile(t, dir, "srv.tar.gz", tarball.String())
+
+	r := cli(t, "", "inject", img, "--format", "raw", "--quiet",
+		"--mkdir", "/opt",
+		"--copy-in", app+":/opt",
+		"--edit", "/opt/app/app.conf:s/^#(Listen) (\\d+)$/$1 [::]:$2/",
+		"--tar-in", tgz+":/",
+		"--edit", "/etc/fstab:s|errors=remount-ro|defaults,noatime|g",
+	)
+	if r.code != exitOK {
+		t.Fatalf("inject: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for path, want := range map[string]string{
+		"/opt/app/app.conf":   "Listen [::]:80\nname=app\n",
+		"/opt/app/bin/tool":   "#!/bin/sh\necho tool\n",
+		"/srv/www/index.html": "hello\n",
+		"/etc/fstab":          "LABEL=root / ext4 defaults,noatime 0 1\n",
+	} {
+		if got := guestimage.Cat(t, img, path); got != want {
+			t.Errorf("%s in the image = %q, want %q", path, got, want)
+		}
+	}
+	for path, want := range map[string][]string{
+		"/opt/app":            {"Type: directory", "Mode:  0750"},
+		"/opt/app/bin/tool":   {"Type: regular", "Mode:  04755", "User:     0", fmt.Sprintf("mtime: 0x%08x", mtime.Unix())},
+		"/opt/app/app.conf":   {"Type: regular", "User:  1000", "Group:  1000"},
+		"/opt/app/etc":        {"Type: symlink", "Fast link dest: \"/etc/app\""},
+		"/srv":                {"Type: directory", "Mode:  0711"},
+		"/srv/www":            {"Type: directory", "Mode:  0755"},
+		"/srv/www/index.html": {"Type: regular", "User:    33", "Group:    33", fmt.Sprintf("mtime: 0x%08x", mtime.Unix())},
+		"/srv/current":        {"Type: symlink", "Fast link dest: \"www\""},
+	} {
+		st := guestimage.Stat(t, img, path)
+		for _, w := range want {
+			if !strings.Contains(strings.Join(strings.Fields(st), " "), strings.Join(strings.Fields(w), " ")) {
+				t.Errorf("%s: debugfs stat lacks %q:\n%s", path, w, st)
+			}
+		}
+	}
+	if !strings.Contains(r.stdout, "copy-in") || !strings.Contains(r.stdout, "tar-in") {
+		t.Errorf("the report does not name the copies:\n%s", r.stdout)
+	}
 }

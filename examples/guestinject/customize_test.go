@@ -1,7 +1,9 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io/fs"
 	"log/slog"
@@ -10,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -61,6 +64,7 @@ func TestCustomizeFlagsKeepTheOrder(t *testing.T) {
 		"--append-line", "/etc/hosts:192.0.2.5 db:5432",
 		"--move", "/etc/a:/etc/b",
 		"--truncate", "/var/log/x",
+		"--edit", "/etc/ssh/sshd_config:s/^#?(PermitRootLogin) .*/$1 no/g",
 		"--password", "debian:locked:file:"+pw,
 		"--password", "daemon:"+pw,
 		"--ssh-inject", "debian:string:"+testKey,
@@ -83,6 +87,7 @@ func TestCustomizeFlagsKeepTheOrder(t *testing.T) {
 		{AppendLine: &inject.AppendLine{Path: "/etc/hosts", Line: "192.0.2.5 db:5432"}},
 		{Move: &inject.Move{From: "/etc/a", To: "/etc/b"}},
 		{Truncate: &inject.Truncate{Path: "/var/log/x"}},
+		{Edit: &inject.Edit{Path: "/etc/ssh/sshd_config", Pattern: `^#?(PermitRootLogin) .*`, Replacement: "${1} no", All: true, Lines: true}},
 	}
 	if diff := cmp.Diff(want, spec.Operations); diff != "" {
 		t.Errorf("operations (-want +got):\n%s", diff)
@@ -169,11 +174,21 @@ func TestCustomizeRefusals(t *testing.T) {
 		{[]string{"--write", "/etc/motd"}, "FILE:CONTENT"},
 		{[]string{"--append-line", "relative:x"}, "absolute"},
 		{[]string{"--firstboot-command", " "}, "empty command"},
-		{[]string{"--copy-in", "dir:/opt"}, "--copy-in (virt-customize's) is not supported"},
+		{[]string{"--edit", "/etc/motd:s/a(?=b)/x/"}, "lookahead and lookbehind are not supported"},
+		{[]string{"--edit", "/etc/motd:s/a/b/e"}, "the e flag"},
+		{[]string{"--edit", "/etc/motd"}, "FILE:EXPR"},
+		{[]string{"--edit", "etc/motd:s/a/b/"}, "absolute"},
+		{[]string{"--commands-from-file", cmds("edit /etc/motd:s/(a)\\1/x/\n")}, "cmds:1: edit"},
+		{[]string{"--copy-in", "dir"}, "LOCALPATH:REMOTEDIR"},
+		{[]string{"--copy-in", "dir:opt"}, "absolute"},
+		{[]string{"--tar-in", "-:/opt"}, "name a host file"},
+		{[]string{"--tar-in", "a.tar:"}, "TARFILE:REMOTEDIR"},
+		{[]string{"--timezone", "Europe/ Berlin"}, "not a time zone name"},
+		{[]string{"--copy", "/a:/b"}, "--copy (virt-customize's) is not supported"},
 		{[]string{"--run-command", "true"}, "not supported"},
 		{[]string{"--commands-from-file", "-"}, "name a file"},
 		{[]string{"--commands-from-file", cmds("mkdir /a\n\nfrobnicate /x\n")}, "cmds:3: unknown option \"frobnicate\""},
-		{[]string{"--commands-from-file", cmds("# c\ncopy-in a:/b\n")}, "cmds:2: copy-in is not supported"},
+		{[]string{"--commands-from-file", cmds("# c\ncopy a:/b\n")}, "cmds:2: copy is not supported"},
 		{[]string{"--commands-from-file", cmds("mkdir /a\nchmod 644:/a\n")}, "cmds:2: chmod"},
 		{[]string{"--commands-from-file", cmds("commands-from-file other\n")}, "cannot be nested"},
 		{[]string{"--commands-from-file", cmds("format raw\n")}, "cmds:1: unknown option \"format\""},
@@ -364,3 +379,124 @@ func TestDryRunPrintsOperationsInOrder(t *testing.T) {
 		t.Errorf("--dry-run created /opt: %v", info.Mode())
 	}
 }
+
+// --copy-in, --tar-in, --edit and --timezone, on the command line and in
+// a commands file, run in the order given against an in-memory guest, as
+// virt-customize would: host owners and times kept, files replaced.
+func TestCustomizeCopyInTarInEdit(t *testing.T) {
+	m := memfs.New()
+	ctx := context.Background()
+	for _, d := range []string{"/etc", "/root", "/srv", "/srv/app", "/usr", "/usr/share", "/usr/share/zoneinfo", "/usr/share/zoneinfo/Europe"} {
+		if err := m.Add(memfs.Node{Path: d, Mode: fs.ModeDir | 0o755}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p, c := range map[string]string{
+		"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "/etc/group": "root:x:0:\n",
+		"/etc/os-release": "ID=debian\n", "/usr/share/zoneinfo/Europe/Berlin": "TZif2",
+		"/srv/app/old": "guest",
+	} {
+		if err := m.Add(memfs.Node{Path: p, Mode: 0o644, Data: []byte(c)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := openSession
+	openSession = func(context.Context, backendArgs, target, *slog.Logger) (vfs.Session, error) {
+		return openMemSession{memSession{m}}, nil
+	}
+	t.Cleanup(func() { openSession = saved })
+
+	dir := t.TempDir()
+	app := filepath.Join(dir, "app")
+	if err := os.MkdirAll(filepath.Join(app, "conf.d"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	conf := writeFile(t, filepath.Join(app, "conf.d"), "app.conf", "#Listen 80\n")
+	if err := os.Chown(conf, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/app", filepath.Join(app, "etc")); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2021, 6, 7, 8, 9, 10, 0, time.UTC)
+	if err := os.Chtimes(conf, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	var tarball bytes.Buffer
+	zw := gzip.NewWriter(&tarball)
+	tw := tar.NewWriter(zw)
+	for name, data := range map[string]string{"app/old": "from tar", "app/new": "new"} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(data)), Uid: 7, Gid: 8, ModTime: mtime})
+		tw.Write([]byte(data))
+	}
+	tw.Close()
+	zw.Close()
+	tgz := writeFile(t, dir, "srv.tar.gz", tarball.String())
+	cmds := writeFile(t, dir, "cmds", "tar-in "+tgz+":/srv\nedit /srv/app/new:s{new}{newer}\n")
+
+	var out, errOut bytes.Buffer
+	code := run(ctx, []string{"inject", "guest.img", "--format", "raw", "--quiet",
+		"--copy-in", app + ":/root",
+		"--edit", "/root/app/conf.d/app.conf:s/^#(Listen) (\\d+)/$1 [::]:$2/",
+		"--commands-from-file", cmds,
+		"--timezone", "Europe/Berlin",
+	}, stdio{in: strings.NewReader(""), out: &out, err: &errOut})
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	for name, want := range map[string]string{
+		"/root/app/conf.d/app.conf": "Listen [::]:80\n",
+		"/srv/app/old":              "from tar",
+		"/srv/app/new":              "newer",
+	} {
+		data, err := vfs.ReadFile(ctx, m, name, 1<<20)
+		if err != nil || string(data) != want {
+			t.Errorf("%s = %q, %v; want %q", name, data, err, want)
+		}
+	}
+	for name, want := range map[string]struct {
+		mode     fs.FileMode
+		uid, gid int
+		mtime    time.Time
+	}{
+		"/root/app/conf.d/app.conf": {0o600, 1000, 1000, time.Time{}},
+		"/root/app/conf.d":          {fs.ModeDir | 0o750, 0, 0, time.Time{}},
+		"/srv/app/old":              {0o600, 7, 8, mtime},
+		"/srv/app/new":              {0o600, 7, 8, time.Time{}},
+	} {
+		info, err := m.Lstat(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := vfs.AttrOf(info)
+		if info.Mode() != want.mode || a.UID != want.uid || a.GID != want.gid || (!want.mtime.IsZero() && !info.ModTime().Equal(want.mtime)) {
+			t.Errorf("%s: %v %d:%d %v; want %+v", name, info.Mode(), a.UID, a.GID, info.ModTime(), want)
+		}
+	}
+	if target, err := m.Readlink(ctx, "/root/app/etc"); err != nil || target != "/etc/app" {
+		t.Errorf("/root/app/etc -> %q, %v", target, err)
+	}
+	if target, err := m.Readlink(ctx, "/etc/localtime"); err != nil || !strings.HasSuffix(target, "zoneinfo/Europe/Berlin") {
+		t.Errorf("/etc/localtime -> %q, %v", target, err)
+	}
+	// The copy-in comes first, the edit of its file second, the tar-in of
+	// the commands file third.
+	order := []string{}
+	for l := range strings.Lines(out.String()) {
+		if i := strings.Index(l, "[operations["); i >= 0 && !strings.Contains(l, "set-times") {
+			if item := l[i:]; len(order) == 0 || order[len(order)-1] != item {
+				order = append(order, item)
+			}
+		}
+	}
+	want := []string{"[operations[0] (copy-in)]\n", "[operations[1] (edit)]\n", "[operations[2] (tar-in)]\n", "[operations[3] (edit)]\n"}
+	if d := cmp.Diff(want, order); d != "" {
+		t.Errorf("report order (-want +got):\n%s\n%s", d, out.String())
+	}
+}
+
+// openMemSession is a memSession that stays open after the command, for
+// reading the guest back.
+type openMemSession struct{ memSession }
+
+func (openMemSession) Close() error { return nil }

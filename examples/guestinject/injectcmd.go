@@ -83,7 +83,8 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 
 func isEmptySpec(s inject.Spec) bool {
 	return len(s.SSHKeys) == 0 && len(s.Passwords) == 0 && s.Hostname == "" && s.Network == nil &&
-		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0 && len(s.Operations) == 0 && s.CloudInit == nil
+		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0 && len(s.Operations) == 0 && s.CloudInit == nil &&
+		s.Timezone == ""
 }
 
 func closeAll(files []*os.File) {
@@ -126,6 +127,7 @@ func applySpec(ctx context.Context, a *imageArgs, t target, spec inject.Spec, dr
 		if err != nil {
 			return err
 		}
+		defer plan.Close()
 		done()
 		if dryRun {
 			changes = plan.Changes()
