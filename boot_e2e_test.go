@@ -20,7 +20,6 @@ import (
 
 	"github.com/guestinject/guestinject"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/internal/accel"
 	"github.com/guestinject/guestinject/internal/cachefile"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/vfs"
@@ -115,7 +114,7 @@ func TestMACOnlyNetworkBootsDebian(t *testing.T) {
 	qemu := testimage.Tool("qemu-system-x86_64")
 	vm := exec.CommandContext(ctx, qemu,
 		"-nodefaults", "-no-user-config", "-display", "none",
-		"-machine", "q35,accel="+bootAccelerator(t, kernel, qemu), "-cpu", "max", "-m", "1024",
+		"-machine", "q35,accel="+testimage.Accelerator(t, kernel, qemu), "-cpu", "max", "-m", "1024",
 		"-kernel", kernel, "-initrd", initrd,
 		"-append", "root=/dev/vda rw console=ttyS0",
 		"-serial", "file:"+console,
@@ -238,23 +237,6 @@ func guestBoot(t *testing.T, tree string) (kernel, initrd string) {
 		}
 	}
 	return kernel, initrd
-}
-
-// bootAccelerator is the appliance's decision for this kernel and QEMU:
-// KVM only once an appliance session has proven it on this host.
-func bootAccelerator(t *testing.T, kernel, qemu string) string {
-	mode, err := accel.ModeFromEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := accel.Decide(mode, accel.Inputs{Kernel: kernel, QEMU: qemu})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.NeedsProof {
-		return "tcg"
-	}
-	return d.Accel
 }
 
 func freeLoopbackPort(t *testing.T) int {

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/guestinject/guestinject/internal/accel"
 	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
@@ -91,7 +90,7 @@ func Build(t testing.TB, img, uuid string, sizeMiB int64, subvols ...Subvolume) 
 	}
 	qemu := testimage.Tool("qemu-system-x86_64")
 	cmd := exec.CommandContext(ctx, qemu,
-		"-nodefaults", "-no-user-config", "-display", "none", "-machine", "q35,accel="+accelerator(t, app.Kernel, qemu), "-cpu", "max",
+		"-nodefaults", "-no-user-config", "-display", "none", "-machine", "q35,accel="+testimage.Accelerator(t, app.Kernel, qemu), "-cpu", "max",
 		"-m", "512", "-no-reboot", "-nic", "none",
 		"-kernel", kernel, "-initrd", app.Initramfs,
 		"-append", "console=ttyS0 panic=-1 quiet "+"btrfsinit.subvols="+strings.Join(names, ","),
@@ -138,20 +137,3 @@ func ReadFile(t testing.TB, img, name string) string {
 	return string(b)
 }
 
-// accelerator is the appliance's decision for this kernel and QEMU: KVM
-// only once a session has proven it on this host, since this VM runs no
-// agent that could prove it.
-func accelerator(t testing.TB, kernel, qemu string) string {
-	mode, err := accel.ModeFromEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := accel.Decide(mode, accel.Inputs{Kernel: kernel, QEMU: qemu})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.NeedsProof {
-		return "tcg"
-	}
-	return d.Accel
-}
