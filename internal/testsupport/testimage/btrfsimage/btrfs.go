@@ -136,4 +136,3 @@ func ReadFile(t testing.TB, img, name string) string {
 	}
 	return string(b)
 }
-
