@@ -34,6 +34,7 @@ needs=(
 	python3             python3
 	prlimit             util-linux
 	setpriv             util-linux
+	busybox             busybox-static
 )
 
 # "bench" also installs what only the benchmarks compare against.
