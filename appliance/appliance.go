@@ -73,6 +73,7 @@ type Session struct {
 	accel      AcceleratorChoice
 
 	opTimeout, commitTimeout time.Duration
+	overlayLimit             int64
 
 	mu           sync.Mutex
 	ended        bool // committed or closed
@@ -149,7 +150,7 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	}
 	dir := od.Path
 	s := &Session{dir: dir, dirLock: od, console: newConsoleTail(consoleMax, o.log), log: log, qemuImg: o.qemuImg, policy: o.policy,
-		opTimeout: o.operationTimeout, commitTimeout: o.commitTimeout}
+		opTimeout: o.operationTimeout, commitTimeout: o.commitTimeout, overlayLimit: o.overlayLimit}
 	defer func() {
 		if err != nil {
 			s.teardown()
@@ -366,6 +367,9 @@ func (s *Session) Commit(ctx context.Context) (err error) {
 	}
 	if s.exitErr != nil {
 		return fmt.Errorf("appliance: commit: %w%s", s.exitErr, s.consoleNote())
+	}
+	if err := s.checkOverlayLimit(); err != nil {
+		return err
 	}
 	// Every overlay is checked before any is merged.
 	overlays := make([]*os.File, len(s.disks))

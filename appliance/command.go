@@ -20,7 +20,9 @@ var _ vfs.CommandFS = (*Session)(nil)
 // timeout plus the session's operation timeout, after which the VM is
 // killed and the session ended (*TimeoutError), whatever the agent does;
 // the result the agent sends is checked before use, its output never
-// longer than c asked for.
+// longer than c asked for; and an overlay that grows over the limit of
+// WithOverlayLimit while the command runs ends the session at once with
+// an *OverlayLimitError.
 func (s *Session) RunCommand(ctx context.Context, c vfs.Command) (*vfs.CommandResult, error) {
 	c, err := c.WithDefaults()
 	if err != nil {
@@ -29,7 +31,12 @@ func (s *Session) RunCommand(ctx context.Context, c vfs.Command) (*vfs.CommandRe
 	ctx, w := s.guard(ctx, c.Timeout+s.opTimeout)
 	defer w.release()
 	done := w.arm("run", "/")
+	stopWatch := s.watchOverlays()
 	res, err := s.client.RunCommand(ctx, c)
+	if over := stopWatch(); over != nil {
+		done(nil)
+		return nil, over
+	}
 	if err = done(err); err != nil {
 		return nil, fmt.Errorf("appliance: %w", err)
 	}

@@ -1,6 +1,7 @@
 package appliance_test
 
 import (
+	"bytes"
 	"debug/elf"
 	"encoding/binary"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -197,5 +199,51 @@ func TestRunCommandRefused(t *testing.T) {
 				t.Errorf("/etc/motd: %q, %v", data, err)
 			}
 		})
+	}
+}
+
+// TestOverlayLimit: a command that fills the disk is stopped by the
+// host's bound on the overlay, and so is a commit of too many plain
+// writes; the image is unchanged either way.
+func TestOverlayLimit(t *testing.T) {
+	needE2E(t)
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	busyboxTree(t, tree, map[string]string{"etc/motd": "hello\n"})
+	img := filepath.Join(dir, "disk.raw")
+	ext4Image(t, img, tree, 128)
+	before := fileHash(t, img)
+	const limit = 16 << 20
+
+	ctx, s := openRaw(t, img, appliance.WithOverlayLimit(limit))
+	start := time.Now()
+	res, err := s.RunCommand(ctx, vfs.Command{Shell: "dd if=/dev/urandom of=/big bs=1M count=100 conv=fsync; sleep 120", Timeout: 3 * time.Minute})
+	var le *appliance.OverlayLimitError
+	if !errors.As(err, &le) || !errors.Is(err, appliance.ErrOverlayLimit) || le.Limit != limit || le.Size <= limit {
+		t.Fatalf("got %+v, %v; want an *OverlayLimitError", res, err)
+	}
+	if took := time.Since(start); took > 100*time.Second {
+		t.Errorf("stopped after %v", took)
+	}
+	if _, err := s.Stat(ctx, "/etc/motd"); err == nil {
+		t.Error("the session goes on after its overlay went over the limit")
+	}
+	if fileHash(t, img) != before {
+		t.Error("the image changed")
+	}
+
+	ctx, s = openRaw(t, img, appliance.WithOverlayLimit(limit))
+	big := make([]byte, 24<<20)
+	for i := range big {
+		big[i] = byte(i*7 + i>>9)
+	}
+	if err := s.WriteFile(ctx, "/big", bytes.NewReader(big), vfs.WriteOptions{Perm: 0o644, UID: -1, GID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx); !errors.As(err, &le) {
+		t.Fatalf("commit: %v, want an *OverlayLimitError", err)
+	}
+	if fileHash(t, img) != before {
+		t.Error("the image changed")
 	}
 }

@@ -141,7 +141,10 @@
 // clock (the command's timeout plus the operation timeout, then the VM is
 // killed and the session ended), refuses a result it could not have
 // asked for (more output than the bound, an exit status or signal out of
-// range).
+// range), and keeps each overlay's allocation on the host under the bound
+// WithOverlayLimit sets: measured every 50 ms while a command runs (the
+// VM is killed the moment one is over, *OverlayLimitError) and again
+// before Commit merges anything.
 //
 // # Launchers
 //
