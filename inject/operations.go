@@ -28,6 +28,8 @@ type Operation struct {
 	Truncate   *Truncate   `json:"truncate,omitempty"`
 	Write      *Write      `json:"write,omitempty"`
 	AppendLine *AppendLine `json:"append_line,omitempty"`
+	RunCommand *RunCommand `json:"run_command,omitempty"`
+	Run        *Run        `json:"run,omitempty"`
 }
 
 // Delete removes a file, symlink or special node (unlinked, never
@@ -152,7 +154,7 @@ func (op Operation) kind() string {
 		{op.Delete != nil, "delete"}, {op.Move != nil, "move"}, {op.Symlink != nil, "symlink"},
 		{op.Mkdir != nil, "mkdir"}, {op.Chmod != nil, "chmod"}, {op.Chown != nil, "chown"},
 		{op.Touch != nil, "touch"}, {op.Truncate != nil, "truncate"}, {op.Write != nil, "write"},
-		{op.AppendLine != nil, "append-line"},
+		{op.AppendLine != nil, "append-line"}, {op.RunCommand != nil, "run-command"}, {op.Run != nil, "run"},
 	} {
 		if k.set {
 			kinds = append(kinds, k.name)
@@ -165,9 +167,11 @@ func (op Operation) kind() string {
 }
 
 // planOperations plans Spec.Operations in order, each against the guest as
-// the earlier changes leave it.
+// the earlier changes leave it. It stops after a command (errPaused), and
+// goes on from the next operation when planning resumes.
 func (p *planner) planOperations(ctx context.Context, spec *Spec) error {
-	for i, op := range spec.Operations {
+	for ; p.nextOp < len(spec.Operations); p.nextOp++ {
+		i, op := p.nextOp, spec.Operations[p.nextOp]
 		kind := op.kind()
 		item := Item{Field: FieldOperations, Index: i, Name: kind}
 		if kind == "" {
@@ -198,6 +202,9 @@ func (p *planner) planOperations(ctx context.Context, spec *Spec) error {
 			err = p.planWrite(ctx, item, *op.Write)
 		case op.AppendLine != nil:
 			err = p.planAppendLine(ctx, item, *op.AppendLine)
+		case op.RunCommand != nil, op.Run != nil:
+			p.nextOp++
+			return p.planCommand(item, op)
 		}
 		if err != nil {
 			return err

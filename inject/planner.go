@@ -24,18 +24,31 @@ const (
 // naming the item and path, wrapping the sentinels of this package, of vfs
 // and of io/fs.
 func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
-	view := newOverlay(fsys)
+	if err := checkCommands(fsys, &spec); err != nil {
+		return nil, err
+	}
 	p := &planner{
-		guest:   fsys,
-		fsys:    view,
-		view:    view,
-		now:     spec.Now,
+		spec:    spec,
 		written: map[string]Item{},
+		now:     spec.Now,
 	}
 	if p.now.IsZero() {
 		p.now = time.Now()
 	}
-	phases := []func(context.Context, *Spec) error{
+	steps, paused, err := p.plan(ctx, fsys)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{steps: steps}
+	if paused {
+		plan.later = p
+	}
+	return plan, nil
+}
+
+// phases are the parts of a Spec, in the order they are planned.
+func (p *planner) phases() []func(context.Context, *Spec) error {
+	return []func(context.Context, *Spec) error{
 		p.planReset,
 		p.planFiles,
 		p.planMetadata,
@@ -49,18 +62,34 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 		p.planPasswords,
 		p.planFirstBoot, // also schedules the SELinux relabel of everything above
 	}
-	for _, phase := range phases {
+}
+
+// plan plans against fsys, as it is now, from where planning stopped
+// (the start, or the operation after a command) until the end of the
+// Spec or the next command, and returns the steps; paused says it stopped
+// at a command. What the planner learnt of the Spec as a whole (the
+// paths each item writes, the files created) carries over.
+func (p *planner) plan(ctx context.Context, fsys vfs.FS) (steps []step, paused bool, err error) {
+	view := newOverlay(fsys)
+	p.guest, p.fsys, p.view = fsys, view, view
+	p.steps, p.simulated, p.etc = nil, 0, nil
+	phases := p.phases()
+	for ; p.phase < len(phases); p.phase++ {
 		if err := p.sync(ctx); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if err := phase(ctx, &spec); err != nil {
-			return nil, err
+		err := phases[p.phase](ctx, &p.spec)
+		if errors.Is(err, errPaused) {
+			return p.steps, true, nil
+		}
+		if err != nil {
+			return nil, false, err
 		}
 	}
 	if err := p.sync(ctx); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &Plan{steps: p.steps}, nil
+	return p.steps, false, nil
 }
 
 // Apply plans spec and applies the plan: NewPlan followed by Plan.Apply.
@@ -77,6 +106,10 @@ func Apply(ctx context.Context, fsys vfs.FS, spec Spec) (*Report, error) {
 
 // planner holds what Plan has read and decided so far.
 type planner struct {
+	spec Spec
+	// phase is the phase being planned, nextOp the operation; planning
+	// that stopped at a command resumes from there.
+	phase, nextOp int
 	// guest is the backend the plan is for; its capabilities decide what
 	// can be planned.
 	guest vfs.FS

@@ -29,9 +29,10 @@ type Spec struct {
 	// CloudInitSeedDir, after Files and Metadata.
 	CloudInit *CloudInitSeed
 	// Operations are virt-customize's file operations (delete, move,
-	// symlink, mkdir, chmod, chown, touch, truncate, write, append-line),
-	// planned and applied in the order given, each against the guest as
-	// the earlier ones leave it. They come after Files, Metadata and CloudInit and
+	// symlink, mkdir, chmod, chown, touch, truncate, write, append-line)
+	// and guest commands (run-command, run), planned and applied in the
+	// order given, each against the guest as the earlier ones leave it
+	// (after a command, at Apply time: see Plan). They come after Files, Metadata and CloudInit and
 	// before Hostname, Network, SSHKeys, Passwords and FirstBoot, which
 	// see the guest as the operations leave it.
 	Operations []Operation
