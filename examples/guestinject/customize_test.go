@@ -170,7 +170,7 @@ func TestCustomizeRefusals(t *testing.T) {
 		{[]string{"--append-line", "relative:x"}, "absolute"},
 		{[]string{"--firstboot-command", " "}, "empty command"},
 		{[]string{"--copy-in", "dir:/opt"}, "--copy-in (virt-customize's) is not supported"},
-		{[]string{"--run-command", "true"}, "not supported"},
+		{[]string{"--run-command", " "}, "empty command"},
 		{[]string{"--commands-from-file", "-"}, "name a file"},
 		{[]string{"--commands-from-file", cmds("mkdir /a\n\nfrobnicate /x\n")}, "cmds:3: unknown option \"frobnicate\""},
 		{[]string{"--commands-from-file", cmds("# c\ncopy-in a:/b\n")}, "cmds:2: copy-in is not supported"},
