@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,8 @@ func TestRunCommandRefused(t *testing.T) {
 	aarch64[elf.EI_CLASS], aarch64[elf.EI_DATA], aarch64[elf.EI_VERSION] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), 1
 	binary.LittleEndian.PutUint16(aarch64[16:], uint16(elf.ET_EXEC))
 	binary.LittleEndian.PutUint16(aarch64[18:], uint16(elf.EM_AARCH64))
+	x86 := slices.Clone(aarch64)
+	binary.LittleEndian.PutUint16(x86[18:], uint16(elf.EM_X86_64))
 	for _, tc := range []struct {
 		name  string
 		files map[string]string
@@ -181,11 +184,16 @@ func TestRunCommandRefused(t *testing.T) {
 	}{
 		{"no shell", map[string]string{"etc/motd": "x\n", "bin/": ""}, "no /bin/sh"},
 		{"aarch64 shell", map[string]string{"etc/motd": "x\n", "bin/sh": string(aarch64)}, "EM_AARCH64"},
+		// The header says x86-64; the kernel finds no program behind it.
+		{"damaged shell", map[string]string{"etc/motd": "x\n", "bin/sh": string(x86), "tmp/": "", "proc/": ""}, "exec format error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			tree := filepath.Join(dir, "tree")
 			writeTree(t, tree, tc.files)
+			if err := os.Chmod(filepath.Join(tree, "bin/sh"), 0o755); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
 			img := filepath.Join(dir, "disk.raw")
 			ext4Image(t, img, tree, 16)
 			ctx, s := openRaw(t, img)

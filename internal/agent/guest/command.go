@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -165,6 +166,9 @@ func (r *Runner) Run(ctx context.Context, c vfs.Command) (*wire.CommandResult, e
 	elapsed := time.Since(start)
 
 	status, _ := io.ReadAll(io.LimitReader(statusR, guestabi.MaxText))
+	if msg, ok := strings.CutPrefix(string(status), cannotExec); ok {
+		return nil, &fs.PathError{Op: "run", Path: Shell, Err: fmt.Errorf("%w: %s", vfs.ErrCannotRun, guestabi.Clean(msg, guestabi.MaxText))}
+	}
 	if len(status) > 0 {
 		return nil, &fs.PathError{Op: "run", Path: "/", Err: fmt.Errorf("setting up the command: %s", guestabi.Clean(string(status), guestabi.MaxText))}
 	}

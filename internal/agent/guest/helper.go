@@ -22,6 +22,10 @@ const (
 	helperStatusFD  = 4 // why the setup failed; closed by a successful exec
 )
 
+// cannotExec starts the status of a helper whose exec of the shell
+// failed, as opposed to one whose setup did.
+const cannotExec = "exec: "
+
 // scriptName is where a script is written in the command's private /tmp
 // (or /run, when the guest has no /tmp).
 const scriptName = "guestinject-script"
@@ -39,12 +43,13 @@ var commandEnv = []string{
 // could not on its status descriptor and exits. It never returns.
 func RunCommandHelper() {
 	status := os.NewFile(helperStatusFD, "status")
-	err := prepareCommand()
-	if err == nil {
-		// Only a failed exec comes back.
-		err = execShell()
+	if err := prepareCommand(); err != nil {
+		fmt.Fprint(status, err)
+		os.Exit(127)
 	}
-	fmt.Fprint(status, err)
+	// Only a failed exec comes back: the guest's shell cannot run here
+	// (a missing interpreter, a damaged program).
+	fmt.Fprint(status, cannotExec+execShell().Error())
 	os.Exit(127)
 }
 
