@@ -48,6 +48,10 @@ type CommandResult struct {
 // maxSignal is the highest Linux signal number.
 const maxSignal = 64
 
+// maxDuration bounds the run time an answer may claim, far above any
+// command's time limit, so that it converts to a time.Duration.
+const maxDuration = 24 * time.Hour
+
 // Check validates a result from the agent for a command that asked for
 // at most maxOutput bytes of output: an exit status of a process (-1 when
 // killed), a signal number, no more output than asked for, and no
@@ -64,6 +68,8 @@ func (r *CommandResult) Check(maxOutput int) error {
 		return protocolErr("%d bytes of output, %d asked for", len(r.Output), maxOutput)
 	case r.Dropped < 0 || r.DurationMS < 0:
 		return protocolErr("negative count")
+	case r.DurationMS > maxDuration.Milliseconds():
+		return protocolErr("a command that ran %d ms", r.DurationMS)
 	}
 	return nil
 }

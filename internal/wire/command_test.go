@@ -27,6 +27,7 @@ func TestClientRefusesCommandLies(t *testing.T) {
 		"killed with an exit status": `{"command":{"exit":0,"timed_out":true,"duration_ms":1}}`,
 		"negative dropped count":     `{"command":{"exit":0,"dropped":-1,"duration_ms":1}}`,
 		"negative duration":          `{"command":{"exit":0,"duration_ms":-5}}`,
+		"overflowing duration":       `{"command":{"exit":0,"duration_ms":9223372036854775807}}`,
 		"unknown field":              `{"command":{"exit":0,"duration_ms":1,"pid":7}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -87,4 +88,28 @@ func TestCommandLimits(t *testing.T) {
 	if got, err := CommandFrom(c).VFS(); err != nil || got.Shell != "true" || got.Timeout != c.Timeout {
 		t.Errorf("round trip: %+v, %v", got, err)
 	}
+}
+
+// FuzzClientCommand plays any bytes back as the agent's answer to a
+// command: the client returns a result within the bounds asked for, or
+// an error, and never panics.
+func FuzzClientCommand(f *testing.F) {
+	f.Add(frameBytes(FrameResponse, 1, []byte(`{"command":{"exit":0,"output":"aGk=","dropped":3,"duration_ms":5}}`)))
+	f.Add(frameBytes(FrameResponse, 1, []byte(`{"command":{"exit":-1,"timed_out":true,"duration_ms":5}}`)))
+	f.Add(frameBytes(FrameResponse, 1, []byte(`{"err":{"code":22,"msg":"no /bin/sh"}}`)))
+	f.Fuzz(func(t *testing.T, script []byte) {
+		ctx := context.Background()
+		c, err := NewClient(ctx, &scriptedConn{r: io.MultiReader(bytes.NewReader(helloBytes()), bytes.NewReader(script))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		res, err := c.RunCommand(ctx, vfs.Command{Shell: "true", MaxOutput: 16})
+		if err != nil {
+			return
+		}
+		if len(res.Output) > 16 || res.Dropped < 0 || res.ExitStatus < -1 || res.ExitStatus > 255 || res.Duration < 0 {
+			t.Fatalf("result out of bounds: %+v", res)
+		}
+	})
 }
