@@ -82,4 +82,14 @@ func TestE2ERunCommand(t *testing.T) {
 	if testimage.FileHash(t, img) != before {
 		t.Error("a failed command changed the image")
 	}
+
+	// A command that fills the disk is stopped by --max-overlay.
+	r = cli(t, "", "inject", img, "--format", "raw", "--max-overlay", "8M",
+		"--run-command", "dd if=/dev/urandom of=/big bs=1M count=40 conv=fsync; sleep 120")
+	if r.code != exitFailed || !strings.Contains(r.stderr, "over its limit of 8388608") {
+		t.Errorf("--max-overlay: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if testimage.FileHash(t, img) != before {
+		t.Error("a stopped command changed the image")
+	}
 }
