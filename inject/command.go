@@ -38,9 +38,6 @@ type CommandLimits struct {
 	MaxProcs  int           `json:"max_procs,omitempty"`
 }
 
-// ActionRun is a guest command run; the Change's Run says how it ended.
-const ActionRun Action = "run"
-
 // ErrCommandFailed: a guest command ended with a non-zero status, was
 // killed, or ran out of its time limit. The *CommandError it comes in
 // has the command's result.

@@ -31,9 +31,8 @@ const (
 	ActionDelete   Action = "delete"    // remove a file, link, node or empty directory
 	ActionMove     Action = "move"      // rename Path to Target
 	ActionSetTimes Action = "set-times" // set a file's access and modification times
+	ActionRun      Action = "run"       // run a guest command; the Change's Run says how it ended
 )
-
-// (ActionRun, a guest command run, is in command.go.)
 
 // Change is one change to the guest: what Plan decided and Apply did.
 type Change struct {
@@ -211,6 +210,11 @@ var ErrApplied = errors.New("plan already applied")
 // backend writes atomically. See the package documentation for what a
 // mid-way failure leaves in the guest. A second Apply returns a nil Report
 // and ErrApplied.
+//
+// A plan with guest commands plans each segment after a command when
+// Apply reaches it (see Plan); a segment that fails planning ends Apply
+// with the Report of what was made and an *ItemError, nothing of that
+// segment written.
 func (p *Plan) Apply(ctx context.Context, fsys vfs.FS) (*Report, error) {
 	if p.applied {
 		return nil, ErrApplied
