@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 
@@ -119,12 +120,27 @@ func (op Operation) command() (vfs.Command, error) {
 	return c, nil
 }
 
+// guestShell is the guest program every command runs under.
+const guestShell = "/bin/sh"
+
 // planCommand adds the run of a command; planning stops after it, as
-// what it does cannot be foreseen (see Plan).
-func (p *planner) planCommand(item Item, op Operation) error {
+// what it does cannot be foreseen (see Plan). A guest that has no
+// /bin/sh, as the earlier changes leave it, is refused here, so that a
+// dry run says so; the backend checks the program itself before it runs
+// anything.
+func (p *planner) planCommand(ctx context.Context, item Item, op Operation) error {
 	c, err := op.command()
 	if err != nil {
 		return itemErr(item, "", err)
+	}
+	info, err := p.fsys.Stat(ctx, guestShell)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return itemErrf(item, guestShell, vfs.ErrCannotRun, "the guest has no %s", guestShell)
+	case err != nil:
+		return itemErr(item, guestShell, err)
+	case !info.Mode().IsRegular():
+		return itemErrf(item, guestShell, vfs.ErrCannotRun, "the guest's %s is a %v", guestShell, info.Mode().Type())
 	}
 	detail := "/bin/sh -c " + shellQuote(c.Shell)
 	if op.Run != nil {

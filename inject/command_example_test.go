@@ -3,6 +3,7 @@ package inject_test
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/guestinject/guestinject/inject"
@@ -25,6 +26,12 @@ func (g scriptedGuest) RunCommand(ctx context.Context, c vfs.Command) (*vfs.Comm
 func ExampleRunCommand() {
 	ctx := context.Background()
 	g := scriptedGuest{exampleGuest()}
+	if err := g.Add(memfs.Node{Path: "/bin", Mode: fs.ModeDir | 0o755}); err != nil {
+		panic(err)
+	}
+	if err := g.Add(memfs.Node{Path: "/bin/sh", Mode: 0o755, Data: []byte("\x7fELF")}); err != nil {
+		panic(err)
+	}
 	spec := inject.Spec{Operations: []inject.Operation{
 		{Mkdir: &inject.Mkdir{Path: "/srv"}},
 		{RunCommand: &inject.RunCommand{Command: "app --configure"}},

@@ -45,6 +45,12 @@ func newCommandGuest(t *testing.T) *commandGuest {
 	if err := g.WriteFile(ctx, "/etc/motd", strings.NewReader("hello\n"), vfs.WriteOptions{Perm: 0o644, UID: 0, GID: 0}); err != nil {
 		t.Fatal(err)
 	}
+	if err := g.MkdirAll(ctx, "/bin", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.WriteFile(ctx, "/bin/sh", strings.NewReader("\x7fELF"), vfs.WriteOptions{Perm: 0o755, UID: 0, GID: 0}); err != nil {
+		t.Fatal(err)
+	}
 	return g
 }
 
@@ -205,5 +211,33 @@ func TestCommandsRefusedAtPlan(t *testing.T) {
 	}
 	if len(g.ran) != 0 {
 		t.Error("a refused command ran")
+	}
+}
+
+// TestCommandNeedsShell: a guest without /bin/sh, as the changes before
+// the command leave it, is refused when the command is planned, so a dry
+// run says so; one whose earlier operation removes it too.
+func TestCommandNeedsShell(t *testing.T) {
+	ctx := context.Background()
+	g := newCommandGuest(t)
+	_, err := NewPlan(ctx, g, Spec{Operations: []Operation{
+		{Delete: &Delete{Path: "/bin/sh"}},
+		{RunCommand: &RunCommand{Command: "true"}},
+	}})
+	var ie *ItemError
+	if !errors.Is(err, vfs.ErrCannotRun) || !errors.As(err, &ie) || ie.Item.Index != 1 || ie.Path != "/bin/sh" {
+		t.Errorf("got %v", err)
+	}
+	if err := g.Remove(ctx, "/bin/sh"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.MkdirAll(ctx, "/bin/sh", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewPlan(ctx, g, Spec{Operations: []Operation{{RunCommand: &RunCommand{Command: "true"}}}}); !errors.Is(err, vfs.ErrCannotRun) {
+		t.Errorf("a directory for a shell: %v", err)
+	}
+	if len(g.ran) != 0 {
+		t.Error("a command ran")
 	}
 }

@@ -103,8 +103,10 @@
 // private /run and /tmp, as root, without network, bounded in time,
 // processes and output — never on the host: with a mount or in-memory
 // backend, planning fails with ErrUnsupported before anything is
-// written. A guest whose /bin/sh is missing or for another architecture
-// fails with vfs.ErrCannotRun before the command runs.
+// written. A guest whose /bin/sh is missing (as the changes before the
+// command leave it) fails planning, a dry run included, with
+// vfs.ErrCannotRun; one whose /bin/sh is for another architecture fails
+// with it when the backend checks the program, before the command runs.
 //
 // A command's effects cannot be planned, so a Spec with commands is
 // planned in segments (see Plan): the dry run plans and lists everything

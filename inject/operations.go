@@ -204,7 +204,7 @@ func (p *planner) planOperations(ctx context.Context, spec *Spec) error {
 			err = p.planAppendLine(ctx, item, *op.AppendLine)
 		case op.RunCommand != nil, op.Run != nil:
 			p.nextOp++
-			return p.planCommand(item, op)
+			return p.planCommand(ctx, item, op)
 		}
 		if err != nil {
 			return err
