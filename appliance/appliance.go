@@ -53,8 +53,8 @@ func lastLines(s string, n int) string {
 const consoleMax = 64 << 10
 
 // Session is a running appliance serving the guest filesystem found on
-// its disks. It implements vfs.FS, vfs.XattrFS, vfs.SymlinkFS, vfs.RenameFS
-// and vfs.TimesFS. Changes go to private overlays: Commit writes them into
+// its disks. It implements vfs.FS, vfs.XattrFS, vfs.SymlinkFS, vfs.RenameFS,
+// vfs.TimesFS and vfs.CommandFS (the guest's own commands, run in the VM). Changes go to private overlays: Commit writes them into
 // the images, Close without Commit throws them away.
 type Session struct {
 	client  *wire.Client
