@@ -69,7 +69,8 @@ test -c /dev/null && test -c /dev/urandom && head -c 8 /dev/urandom | wc -c
 ls /tmp | wc -l
 echo scratch > /tmp/scratch
 echo to-stderr >&2
-cat /proc/self/comm`})
+cat /proc/self/comm
+ls /sys/class/net`})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +78,8 @@ cat /proc/self/comm`})
 		t.Fatalf("command failed: %+v\n%s", res, res.Output)
 	}
 	// The shell is process 1 of its own PID namespace; /tmp is an empty
-	// tmpfs over the guest's.
-	if want := "pid 1\n8\n0\nto-stderr\ncat\n"; string(res.Output) != want {
+	// tmpfs over the guest's; the network namespace has loopback alone.
+	if want := "pid 1\n8\n0\nto-stderr\ncat\nlo\n"; string(res.Output) != want {
 		t.Errorf("output %q, want %q", res.Output, want)
 	}
 
