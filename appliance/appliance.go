@@ -53,8 +53,8 @@ func lastLines(s string, n int) string {
 const consoleMax = 64 << 10
 
 // Session is a running appliance serving the guest filesystem found on
-// its disks. It implements vfs.FS, vfs.XattrFS, vfs.SymlinkFS, vfs.RenameFS
-// and vfs.TimesFS. Changes go to private overlays: Commit writes them into
+// its disks. It implements vfs.FS, vfs.XattrFS, vfs.SymlinkFS, vfs.RenameFS,
+// vfs.TimesFS and vfs.CommandFS (the guest's own commands, run in the VM). Changes go to private overlays: Commit writes them into
 // the images, Close without Commit throws them away.
 type Session struct {
 	client  *wire.Client
@@ -73,6 +73,7 @@ type Session struct {
 	accel      AcceleratorChoice
 
 	opTimeout, commitTimeout time.Duration
+	overlayLimit             int64
 
 	mu           sync.Mutex
 	ended        bool // committed or closed
@@ -149,7 +150,7 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	}
 	dir := od.Path
 	s := &Session{dir: dir, dirLock: od, console: newConsoleTail(consoleMax, o.log), log: log, qemuImg: o.qemuImg, policy: o.policy,
-		opTimeout: o.operationTimeout, commitTimeout: o.commitTimeout}
+		opTimeout: o.operationTimeout, commitTimeout: o.commitTimeout, overlayLimit: o.overlayLimit}
 	defer func() {
 		if err != nil {
 			s.teardown()
@@ -366,6 +367,9 @@ func (s *Session) Commit(ctx context.Context) (err error) {
 	}
 	if s.exitErr != nil {
 		return fmt.Errorf("appliance: commit: %w%s", s.exitErr, s.consoleNote())
+	}
+	if err := s.checkOverlayLimit(); err != nil {
+		return err
 	}
 	// Every overlay is checked before any is merged.
 	overlays := make([]*os.File, len(s.disks))

@@ -112,6 +112,40 @@
 // (and to the logger at debug level); its last lines are part of every
 // boot error.
 //
+// # The guest's own commands
+//
+// Session.RunCommand (vfs.CommandFS) runs a command of the guest's with
+// its own /bin/sh inside the VM, never on the host. Before anything runs,
+// the agent resolves /bin/sh in the guest root and reads its ELF header:
+// a missing shell, a script, or a program for another machine than the
+// appliance kernel's (x86-64 here) fails with vfs.ErrCannotRun. The
+// agent then starts a helper as process 1 of new PID, mount, IPC, UTS and
+// network namespaces, in a cgroup of its own whose pids.max is the
+// command's process bound. The helper mounts, in its own mount namespace
+// and on directories resolved in the guest root, a /proc of the new PID
+// namespace, a read-only /sys, a /dev tmpfs with null, zero, full,
+// random, urandom, tty, a private devpts and shm, and empty tmpfs over
+// /run and /tmp (a guest lacking one of these directories goes without
+// that mount, since making it would change the guest); it chroots and
+// becomes /bin/sh -c, or /bin/sh on a script written to the private
+// /tmp. The command runs as root, with no network (the VM has none) and
+// a fixed environment. When the shell ends, or at the time limit when the
+// agent kills it and the cgroup, the kernel kills every process left in
+// the namespace, and the mounts go with it: the guest root the session
+// serves, and Commit checks and merges, holds none of them. Standard
+// output and error share one pipe; the agent keeps the first MaxOutput
+// bytes and counts the rest.
+//
+// The host trusts none of this: a command runs as root in a VM that may
+// be the guest's from then on. The host bounds the call with its own
+// clock (the command's timeout plus the operation timeout, then the VM is
+// killed and the session ended), refuses a result it could not have
+// asked for (more output than the bound, an exit status or signal out of
+// range), and keeps each overlay's allocation on the host under the bound
+// WithOverlayLimit sets: measured every 50 ms while a command runs (the
+// VM is killed the moment one is over, *OverlayLimitError) and again
+// before Commit merges anything.
+//
 // # Launchers
 //
 // Open describes the VM it needs in a MachineSpec (kernel, initramfs,

@@ -37,6 +37,7 @@ type options struct {
 	accel                   Accelerator
 	accelHost               accel.Host    // where the KVM checks look (tests)
 	probeTimeout            time.Duration // of a proving boot; 0 is accel.ProbeTimeout
+	overlayLimit            int64
 }
 
 // Option configures Open.
@@ -98,3 +99,12 @@ func WithCommitTimeout(d time.Duration) Option { return func(o *options) { o.com
 func WithRunAs(uid, gid uint32) Option {
 	return func(o *options) { o.runAs = &User{UID: uid, GID: gid} }
 }
+
+// WithOverlayLimit bounds the disk space each writable disk's overlay may
+// take on the host, in bytes of the file's allocation (qcow2 metadata
+// included): what the VM writes, which a guest command decides. The host
+// watches the overlays while a command runs and checks them again before
+// Commit merges anything; an overlay over the bound ends the session with
+// an *OverlayLimitError and the images unchanged. 0, the default, sets no
+// bound beyond the disks' virtual sizes.
+func WithOverlayLimit(bytes int64) Option { return func(o *options) { o.overlayLimit = bytes } }

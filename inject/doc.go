@@ -127,6 +127,34 @@
 // valid and memory does not grow with the archive. Operations after a
 // copy read the copied files from the host or the spool.
 //
+// # Guest commands
+//
+// Spec.Operations may also run the guest's own programs:
+// RunCommand (virt-customize --run-command) and Run (--run, a script),
+// in Spec order with the other operations. They run only where the
+// backend is a vfs.CommandFS — the appliance, inside its throwaway VM,
+// chrooted into the guest root with their own /proc, /sys, minimal /dev,
+// private /run and /tmp, as root, without network, bounded in time,
+// processes and output — never on the host: with a mount or in-memory
+// backend, planning fails with ErrUnsupported before anything is
+// written. A guest whose /bin/sh is missing (as the changes before the
+// command leave it) fails planning, a dry run included, with
+// vfs.ErrCannotRun; one whose /bin/sh is for another architecture fails
+// with it when the backend checks the program, before the command runs.
+//
+// A command's effects cannot be planned, so a Spec with commands is
+// planned in segments (see Plan): the dry run plans and lists everything
+// up to the first command and the command itself, and Plan.Deferred
+// names the operations that follow; at Apply time each later segment is
+// planned against the guest as the command left it, and checked, before
+// any of it is written. Everything after Operations (Hostname to
+// FirstBoot) sees the guest as the last command left it. A command that
+// exits non-zero, is killed or runs out of time fails Apply with a
+// *CommandError (ErrCommandFailed); its result, output included, is the
+// Run of the first NotMade change, and of each command's Change in the
+// Report when it succeeds. On the appliance nothing is kept without
+// Commit, so a failed command leaves the image unchanged.
+//
 // # Template reset
 //
 // Spec.Reset prepares a guest for cloning as virt-sysprep does, with its

@@ -31,6 +31,8 @@ type Operation struct {
 	Edit       *Edit       `json:"edit,omitempty"`
 	CopyIn     *CopyIn     `json:"copy_in,omitempty"`
 	TarIn      *TarIn      `json:"tar_in,omitempty"`
+	RunCommand *RunCommand `json:"run_command,omitempty"`
+	Run        *Run        `json:"run,omitempty"`
 }
 
 // Delete removes a file, symlink or special node (unlinked, never
@@ -158,6 +160,7 @@ func (op Operation) kind() string {
 		{op.Touch != nil, "touch"}, {op.Truncate != nil, "truncate"}, {op.Write != nil, "write"},
 		{op.AppendLine != nil, "append-line"}, {op.Edit != nil, "edit"},
 		{op.CopyIn != nil, "copy-in"}, {op.TarIn != nil, "tar-in"},
+		{op.RunCommand != nil, "run-command"}, {op.Run != nil, "run"},
 	} {
 		if k.set {
 			kinds = append(kinds, k.name)
@@ -170,9 +173,11 @@ func (op Operation) kind() string {
 }
 
 // planOperations plans Spec.Operations in order, each against the guest as
-// the earlier changes leave it.
+// the earlier changes leave it. It stops after a command (errPaused), and
+// goes on from the next operation when planning resumes.
 func (p *planner) planOperations(ctx context.Context, spec *Spec) error {
-	for i, op := range spec.Operations {
+	for ; p.nextOp < len(spec.Operations); p.nextOp++ {
+		i, op := p.nextOp, spec.Operations[p.nextOp]
 		kind := op.kind()
 		item := Item{Field: FieldOperations, Index: i, Name: kind}
 		if kind == "" {
@@ -209,6 +214,9 @@ func (p *planner) planOperations(ctx context.Context, spec *Spec) error {
 			err = p.planCopyIn(ctx, item, *op.CopyIn)
 		case op.TarIn != nil:
 			err = p.planTarIn(ctx, item, *op.TarIn)
+		case op.RunCommand != nil, op.Run != nil:
+			p.nextOp++
+			return p.planCommand(ctx, item, op)
 		}
 		if err != nil {
 			return err

@@ -31,6 +31,7 @@ const (
 	ActionDelete   Action = "delete"    // remove a file, link, node or empty directory
 	ActionMove     Action = "move"      // rename Path to Target
 	ActionSetTimes Action = "set-times" // set a file's access and modification times
+	ActionRun      Action = "run"       // run a guest command; the Change's Run says how it ended
 )
 
 // Change is one change to the guest: what Plan decided and Apply did.
@@ -53,26 +54,29 @@ type Change struct {
 	Atime, Mtime time.Time
 	// Detail says more, e.g. "2 keys added".
 	Detail string
+	// Run is how a command (ActionRun) ended, once it has run.
+	Run *RunResult
 }
 
 // MarshalJSON writes the mode in octal with its set-id and sticky bits
 // ("0600", "4755"), as an audit log reader expects.
 func (c Change) MarshalJSON() ([]byte, error) {
 	type change struct {
-		Item   Item      `json:"item"`
-		Path   string    `json:"path"`
-		Action Action    `json:"action"`
-		Mode   string    `json:"mode,omitempty"`
-		UID    int       `json:"uid"`
-		GID    int       `json:"gid"`
-		Size   *int64    `json:"size,omitempty"`
-		Target string    `json:"target,omitempty"`
-		Atime  time.Time `json:"atime,omitzero"`
-		Mtime  time.Time `json:"mtime,omitzero"`
-		Detail string    `json:"detail,omitempty"`
+		Item   Item       `json:"item"`
+		Path   string     `json:"path"`
+		Action Action     `json:"action"`
+		Mode   string     `json:"mode,omitempty"`
+		UID    int        `json:"uid"`
+		GID    int        `json:"gid"`
+		Size   *int64     `json:"size,omitempty"`
+		Target string     `json:"target,omitempty"`
+		Atime  time.Time  `json:"atime,omitzero"`
+		Mtime  time.Time  `json:"mtime,omitzero"`
+		Detail string     `json:"detail,omitempty"`
+		Run    *RunResult `json:"run,omitempty"`
 	}
-	out := change{Item: c.Item, Path: c.Path, Action: c.Action, UID: c.UID, GID: c.GID, Target: c.Target, Atime: c.Atime, Mtime: c.Mtime, Detail: c.Detail}
-	if c.Action != ActionSymlink && c.Action != ActionSetxattr && c.Action != ActionDelete {
+	out := change{Item: c.Item, Path: c.Path, Action: c.Action, UID: c.UID, GID: c.GID, Target: c.Target, Atime: c.Atime, Mtime: c.Mtime, Detail: c.Detail, Run: c.Run}
+	if c.Action != ActionSymlink && c.Action != ActionSetxattr && c.Action != ActionDelete && c.Action != ActionRun {
 		out.Mode = OctalMode(c.Mode)
 	}
 	if c.Action == ActionCreate || c.Action == ActionReplace || c.Action == ActionAppend {
@@ -115,16 +119,49 @@ type Report struct {
 
 // Plan is the complete list of changes for one Spec on one guest, decided
 // by reading and validating everything first. Apply it with Plan.Apply.
+//
+// A guest command (RunCommand, Run) cannot be planned through: what it
+// does is up to the guest. So a Spec with commands is planned in
+// segments. NewPlan plans everything up to the first command and the
+// command itself; Changes lists that, and Deferred names the operations
+// that follow. Apply makes those changes, runs the command, then plans
+// the next segment against the guest as the command left it, and so on:
+// the Spec's order holds, each segment is checked against the real guest
+// before any of it is written, and everything after the last command
+// (Hostname to FirstBoot) is planned after it. A failure at any point
+// stops Apply; on a session backend (the appliance), Close without
+// Commit then leaves the image as it was, so the whole injection still
+// happens entirely or not at all.
 type Plan struct {
 	steps []step
 	// closers release what the plan holds on the host until Apply.
 	closers []io.Closer
+	// later plans the segments after a command at Apply time; nil when
+	// the plan is complete.
+	later *planner
 	// applied guards against applying twice: streamed sources are gone.
 	applied bool
 }
 
 // Changes returns the changes the plan will make, in order.
+// Before a plan with commands is applied, these are the changes up to and
+// including the first command (see Deferred).
 func (p *Plan) Changes() []Change { return changesOf(p.steps) }
+
+// Deferred names the operations planned only at Apply time, after a
+// command has run, in Spec order (commands included); the fields planned
+// after Operations (Hostname to FirstBoot) are planned then too. It is
+// empty for a plan without commands and after Apply.
+func (p *Plan) Deferred() []Item {
+	if p.later == nil {
+		return nil
+	}
+	var items []Item
+	for i := p.later.nextOp; i < len(p.later.spec.Operations); i++ {
+		items = append(items, Item{Field: FieldOperations, Index: i, Name: p.later.spec.Operations[i].kind()})
+	}
+	return items
+}
 
 func changesOf(steps []step) []Change {
 	out := make([]Change, len(steps))
@@ -146,6 +183,7 @@ const (
 	opRemove
 	opRename
 	opLchtimes
+	opRun
 	opNone
 )
 
@@ -161,6 +199,8 @@ type step struct {
 	attr   string // name of the opSetxattr attribute
 	// baseSize is the existing size an append adds to.
 	baseSize int64
+	// command is what opRun runs.
+	command vfs.Command
 }
 
 // ErrApplied: a Plan is applied at most once.
@@ -174,6 +214,11 @@ var ErrApplied = errors.New("plan already applied")
 // backend writes atomically. See the package documentation for what a
 // mid-way failure leaves in the guest. A second Apply returns a nil Report
 // and ErrApplied.
+//
+// A plan with guest commands plans each segment after a command when
+// Apply reaches it (see Plan); a segment that fails planning ends Apply
+// with the Report of what was made and an *ItemError, nothing of that
+// segment written.
 func (p *Plan) Apply(ctx context.Context, fsys vfs.FS) (*Report, error) {
 	if p.applied {
 		return nil, ErrApplied
@@ -181,16 +226,38 @@ func (p *Plan) Apply(ctx context.Context, fsys vfs.FS) (*Report, error) {
 	p.applied = true
 	defer p.Close()
 	rep := &Report{Changes: []Change{}}
-	for k, s := range p.steps {
+	for k := 0; ; k++ {
+		if k == len(p.steps) {
+			if p.later == nil || ctx.Err() != nil {
+				break
+			}
+			more, paused, err := p.later.plan(ctx, fsys)
+			p.closers = append(p.closers, p.later.takeClosers()...)
+			if !paused {
+				p.later = nil
+			}
+			if err != nil {
+				p.later = nil
+				return rep, err
+			}
+			p.steps = append(p.steps, more...)
+			k--
+			continue
+		}
+		s := p.steps[k]
 		c, err := s.change, ctx.Err()
 		if err == nil {
 			c, err = s.run(ctx, fsys)
 		}
 		if err != nil {
 			rep.NotMade = changesOf(p.steps[k:])
+			rep.NotMade[0] = c
 			return rep, itemErr(s.change.Item, s.change.Path, err)
 		}
 		rep.Changes = append(rep.Changes, c)
+	}
+	if err := ctx.Err(); err != nil && p.later != nil {
+		return rep, err
 	}
 	return rep, nil
 }
@@ -240,6 +307,8 @@ func (s step) run(ctx context.Context, fsys vfs.FS) (Change, error) {
 		return c, vfs.Rename(ctx, fsys, c.Path, c.Target)
 	case opLchtimes:
 		return c, vfs.Lchtimes(ctx, fsys, c.Path, c.Atime, c.Mtime)
+	case opRun:
+		return s.runCommand(ctx, fsys)
 	case opNone:
 		return c, nil
 	}
@@ -253,7 +322,7 @@ func (s step) simulate(ctx context.Context, o *overlay) error {
 	switch s.op {
 	case opWrite:
 		return o.put(ctx, s.change.Path, s.data, s.src != nil, s.reopen, s.opts)
-	case opSetxattr, opNone:
+	case opSetxattr, opNone, opRun:
 		return nil
 	}
 	_, err := s.run(ctx, o)

@@ -25,18 +25,33 @@ const (
 // naming the item and path, wrapping the sentinels of this package, of vfs
 // and of io/fs.
 func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
-	view := newOverlay(fsys)
+	if err := checkCommands(fsys, &spec); err != nil {
+		return nil, err
+	}
 	p := &planner{
-		guest:   fsys,
-		fsys:    view,
-		view:    view,
-		now:     spec.Now,
+		spec:    spec,
 		written: map[string]Item{},
+		now:     spec.Now,
 	}
 	if p.now.IsZero() {
 		p.now = time.Now()
 	}
-	phases := []func(context.Context, *Spec) error{
+	steps, paused, err := p.plan(ctx, fsys)
+	closers := p.takeClosers()
+	if err != nil {
+		closeAll(closers)
+		return nil, err
+	}
+	plan := &Plan{steps: steps, closers: closers}
+	if paused {
+		plan.later = p
+	}
+	return plan, nil
+}
+
+// phases are the parts of a Spec, in the order they are planned.
+func (p *planner) phases() []func(context.Context, *Spec) error {
+	return []func(context.Context, *Spec) error{
 		p.planReset,
 		p.planFiles,
 		p.planMetadata,
@@ -50,22 +65,34 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 		p.planPasswords,
 		p.planFirstBoot, // also schedules the SELinux relabel of everything above
 	}
-	fail := func(err error) (*Plan, error) {
-		closeAll(p.closers)
-		return nil, err
-	}
-	for _, phase := range phases {
+}
+
+// plan plans against fsys, as it is now, from where planning stopped
+// (the start, or the operation after a command) until the end of the
+// Spec or the next command, and returns the steps; paused says it stopped
+// at a command. What the planner learnt of the Spec as a whole (the
+// paths each item writes, the files created) carries over.
+func (p *planner) plan(ctx context.Context, fsys vfs.FS) (steps []step, paused bool, err error) {
+	view := newOverlay(fsys)
+	p.guest, p.fsys, p.view = fsys, view, view
+	p.steps, p.simulated, p.etc = nil, 0, nil
+	phases := p.phases()
+	for ; p.phase < len(phases); p.phase++ {
 		if err := p.sync(ctx); err != nil {
-			return fail(err)
+			return nil, false, err
 		}
-		if err := phase(ctx, &spec); err != nil {
-			return fail(err)
+		err := phases[p.phase](ctx, &p.spec)
+		if errors.Is(err, errPaused) {
+			return p.steps, true, nil
+		}
+		if err != nil {
+			return nil, false, err
 		}
 	}
 	if err := p.sync(ctx); err != nil {
-		return fail(err)
+		return nil, false, err
 	}
-	return &Plan{steps: p.steps, closers: p.closers}, nil
+	return p.steps, false, nil
 }
 
 // Apply plans spec and applies the plan: NewPlan followed by Plan.Apply.
@@ -82,6 +109,10 @@ func Apply(ctx context.Context, fsys vfs.FS, spec Spec) (*Report, error) {
 
 // planner holds what Plan has read and decided so far.
 type planner struct {
+	spec Spec
+	// phase is the phase being planned, nextOp the operation; planning
+	// that stopped at a command resumes from there.
+	phase, nextOp int
 	// guest is the backend the plan is for; its capabilities decide what
 	// can be planned.
 	guest vfs.FS
@@ -105,6 +136,13 @@ type planner struct {
 }
 
 func (p *planner) add(s step) { p.steps = append(p.steps, s) }
+
+// takeClosers hands over what the steps planned so far hold on the host.
+func (p *planner) takeClosers() []io.Closer {
+	cs := p.closers
+	p.closers = nil
+	return cs
+}
 
 // sync replays on the planning view the steps added since the last sync,
 // so that what is planned next sees them. Steps are replayed late, not as

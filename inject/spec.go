@@ -30,9 +30,10 @@ type Spec struct {
 	CloudInit *CloudInitSeed
 	// Operations are virt-customize's file operations (delete, move,
 	// symlink, mkdir, chmod, chown, touch, truncate, write, append-line,
-	// edit, copy-in, tar-in),
+	// edit, copy-in, tar-in) and guest commands (run-command, run),
 	// planned and applied in the order given, each against the guest as
-	// the earlier ones leave it. They come after Files, Metadata and CloudInit and
+	// the earlier ones leave it (after a command, at Apply time: see
+	// Plan). They come after Files, Metadata and CloudInit and
 	// before Hostname, Network, SSHKeys, Passwords and FirstBoot, which
 	// see the guest as the operations leave it.
 	Operations []Operation

@@ -36,6 +36,7 @@ needs=(
 	perl                perl-base
 	prlimit             util-linux
 	setpriv             util-linux
+	busybox             busybox-static
 )
 
 # "bench" also installs what only the benchmarks compare against.

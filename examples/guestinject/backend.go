@@ -11,6 +11,7 @@ import (
 	"github.com/guestinject/guestinject"
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/internal/bytesize"
 	"github.com/guestinject/guestinject/mount"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -30,6 +31,8 @@ type backendArgs struct {
 	trusted bool
 	root    rootFlag
 	accel   string
+	// maxOverlay bounds the appliance's overlays (WithOverlayLimit).
+	maxOverlay sizeFlag
 	// used is the accelerator the appliance ran under, once opened.
 	used *appliance.AcceleratorChoice
 }
@@ -40,12 +43,16 @@ func (b *backendArgs) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.domain, "domain", "", "with --backend libvirt: the domain `NAME` to attach the appliance to")
 	fs.BoolVar(&b.trusted, "trusted", false, "with --backend mount: accept that the host kernel parses the image's filesystem")
 	fs.Var(&b.root, "root", rootSpecHelp)
+	fs.Var(&b.maxOverlay, "max-overlay", "with the appliance: bound the host disk space of each disk's scratch overlay to `S` ("+bytesize.Units+"); a guest command that writes more is stopped and the image left unchanged (default: the disk's size)")
 	fs.StringVar(&b.accel, "accel", "", "the appliance's accelerator: auto (KVM once a boot proves it works here, else TCG), kvm (fail when KVM cannot work) or tcg (default $GUESTINJECT_ACCEL, else auto)")
 }
 
 func (b *backendArgs) validate() error {
 	if _, err := appliance.ParseAccelerator(b.accel); err != nil {
 		return usagef("--accel: %v", err)
+	}
+	if b.maxOverlay.bytes != 0 && b.name == backendMount {
+		return usagef("--max-overlay bounds the appliance's overlays; --backend mount boots no VM")
 	}
 	if b.accel != "" && b.name == backendMount {
 		return usagef("--accel chooses the appliance's accelerator; --backend mount boots no VM")
@@ -93,6 +100,9 @@ func (b *backendArgs) applianceOptions(t target, log *slog.Logger) []appliance.O
 	}
 	if b.root.root != nil {
 		opts = append(opts, appliance.WithRoot(*b.root.root))
+	}
+	if b.maxOverlay.bytes != 0 {
+		opts = append(opts, appliance.WithOverlayLimit(b.maxOverlay.bytes))
 	}
 	return opts
 }

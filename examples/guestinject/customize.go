@@ -151,8 +151,15 @@ var customizeOptions = map[string]custOption{
 		}
 		return nil
 	}},
-	"touch":              {"FILE", "set the access and modification times of the guest `FILE` (a file or directory) to now, as touch does, creating it empty (0644, root:root) when missing", checkGuestPath},
-	"truncate":           {"FILE", "truncate the existing guest `FILE` to zero length, keeping its mode and owner", checkGuestPath},
+	"touch":    {"FILE", "set the access and modification times of the guest `FILE` (a file or directory) to now, as touch does, creating it empty (0644, root:root) when missing", checkGuestPath},
+	"truncate": {"FILE", "truncate the existing guest `FILE` to zero length, keeping its mode and owner", checkGuestPath},
+	"run-command": {"CMD", "run the shell command `CMD` now, in the guest's own userland inside the appliance VM (the guest's /bin/sh -c, as root, chrooted, no network, bounded by --command-timeout; never on the host), in order with the file operations; a failure fails the injection and leaves the image unchanged; repeatable", func(s string) error {
+		if strings.TrimSpace(s) == "" {
+			return fmt.Errorf("empty command")
+		}
+		return nil
+	}},
+	"run":                {"SCRIPT", "run the host shell `SCRIPT` now in the guest, as --run-command does; repeatable", func(string) error { return nil }},
 	"commands-from-file": {"FILE", "read customization options from `FILE`, virt-customize's format: \"option argument\" a line, # comments, blank lines, a trailing \\ continues a line; they take this option's place in the order", func(string) error { return nil }},
 }
 
@@ -160,8 +167,6 @@ var customizeOptions = map[string]custOption{
 // have, with the reason.
 var unsupportedCustomize = map[string]string{
 	"copy":               "copying inside the guest is not supported",
-	"run":                "running guest commands in the appliance is not supported: --firstboot runs a script at first boot",
-	"run-command":        "running guest commands in the appliance is not supported: --firstboot-command runs it at first boot",
 	"install":            "installing packages is not supported: --firstboot-command can run the package manager at first boot",
 	"update":             "updating packages is not supported: --firstboot-command can run the package manager at first boot",
 	"uninstall":          "removing packages is not supported",
@@ -650,6 +655,14 @@ func addCustomize(spec *inject.Spec, meta *[]string, o custOpt, stdin io.Reader)
 		op(inject.Operation{Touch: &inject.Touch{Path: v}})
 	case "truncate":
 		op(inject.Operation{Truncate: &inject.Truncate{Path: v}})
+	case "run-command":
+		op(inject.Operation{RunCommand: &inject.RunCommand{Command: v}})
+	case "run":
+		data, err := readSmallFile(v, nil)
+		if err != nil {
+			return nil, wrap(fmt.Errorf("--run: %w", err))
+		}
+		op(inject.Operation{Run: &inject.Run{Script: data, Name: filepath.Base(v)}})
 	default:
 		return nil, bad(fmt.Errorf("not a customization option"))
 	}

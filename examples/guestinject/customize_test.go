@@ -185,7 +185,7 @@ func TestCustomizeRefusals(t *testing.T) {
 		{[]string{"--tar-in", "a.tar:"}, "TARFILE:REMOTEDIR"},
 		{[]string{"--timezone", "Europe/ Berlin"}, "not a time zone name"},
 		{[]string{"--copy", "/a:/b"}, "--copy (virt-customize's) is not supported"},
-		{[]string{"--run-command", "true"}, "not supported"},
+		{[]string{"--run-command", " "}, "empty command"},
 		{[]string{"--commands-from-file", "-"}, "name a file"},
 		{[]string{"--commands-from-file", cmds("mkdir /a\n\nfrobnicate /x\n")}, "cmds:3: unknown option \"frobnicate\""},
 		{[]string{"--commands-from-file", cmds("# c\ncopy a:/b\n")}, "cmds:2: copy is not supported"},

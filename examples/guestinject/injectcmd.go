@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/vfs"
@@ -19,6 +21,7 @@ type injectArgs struct {
 	network, renderer string
 	cloudInit         seedFiles
 	dryRun            bool
+	commandTimeout    time.Duration
 }
 
 func newInjectFlags(a *injectArgs) *flag.FlagSet {
@@ -29,6 +32,7 @@ func newInjectFlags(a *injectArgs) *flag.FlagSet {
 	fs.StringVar(&a.network, "network", "", "configure the network from `FILE`: OpenStack network_data.json (.json) or guestinject's YAML (.yaml)")
 	fs.StringVar(&a.renderer, "network-renderer", "", "write the network for `NAME` (ifupdown, netplan, networkmanager, ifcfg, networkd) instead of detecting it")
 	a.cloudInit.registerInjectSeed(fs)
+	fs.DurationVar(&a.commandTimeout, "command-timeout", 0, "bound each --run-command and --run to `DURATION` (default 5m, at most 1h), every process it starts included")
 	fs.BoolVar(&a.dryRun, "dry-run", false, "print the plan and change nothing (the image is opened read-only)")
 	return fs
 }
@@ -78,6 +82,14 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 	if isEmptySpec(spec) {
 		return fail(&usageError{msg: errNothingToDo.Error()})
 	}
+	for _, op := range spec.Operations {
+		switch {
+		case op.RunCommand != nil:
+			op.RunCommand.Limits.Timeout = a.commandTimeout
+		case op.Run != nil:
+			op.Run.Limits.Timeout = a.commandTimeout
+		}
+	}
 	return spec, opened, nil
 }
 
@@ -120,6 +132,7 @@ func runInject(ctx context.Context, args []string, io stdio) error {
 func applySpec(ctx context.Context, a *imageArgs, t target, spec inject.Spec, dryRun bool, io stdio) error {
 	prog := newProgress(a, io.err)
 	var changes []inject.Change
+	var deferred []inject.Item // what a dry run could not plan
 	var partial *inject.Report // what a failed Apply reported
 	err := withGuest(ctx, a, t, io.err, func(ctx context.Context, g vfs.Session) error {
 		done := prog.step("planning")
@@ -130,7 +143,7 @@ func applySpec(ctx context.Context, a *imageArgs, t target, spec inject.Spec, dr
 		defer plan.Close()
 		done()
 		if dryRun {
-			changes = plan.Changes()
+			changes, deferred = plan.Changes(), plan.Deferred()
 			return nil
 		}
 		done = prog.step(fmt.Sprintf("applying %d changes", len(plan.Changes())))
@@ -149,7 +162,7 @@ func applySpec(ctx context.Context, a *imageArgs, t target, spec inject.Spec, dr
 		}
 		return err
 	}
-	return printChanges(io.out, changes, a.json, dryRun, a.backend.acceleratorName())
+	return printOutput(io.out, changesOutput{DryRun: dryRun, Accelerator: a.backend.acceleratorName(), Changes: changes, Deferred: deferred}, a.json)
 }
 
 // printFailure says what a failed Apply had done (in the appliance's
@@ -170,6 +183,9 @@ func printFailure(io stdio, r *inject.Report, err error, asJSON bool, accelerato
 			what = "failed"
 		}
 		fmt.Fprintf(io.err, "guestinject: %s: %s %s [%s]\n", what, c.Action, c.Path, c.Item)
+		if c.Run != nil {
+			printRunOutput(io.err, c.Run)
+		}
 	}
 }
 
@@ -183,21 +199,37 @@ type changesOutput struct {
 	// After a failed Apply: the changes not made, the failed one first,
 	// the error, and that the image is unchanged (Changes were made in
 	// the overlay and discarded).
-	NotMade   []inject.Change `json:"not_made,omitempty"`
-	Error     string          `json:"error,omitempty"`
-	Unchanged bool            `json:"image_unchanged,omitempty"`
+	NotMade []inject.Change `json:"not_made,omitempty"`
+	// Deferred, in a dry run, are the operations after a guest command,
+	// which are planned only once it has run.
+	Deferred  []inject.Item `json:"deferred,omitempty"`
+	Error     string        `json:"error,omitempty"`
+	Unchanged bool          `json:"image_unchanged,omitempty"`
 }
 
 func printChanges(w io.Writer, changes []inject.Change, asJSON, dryRun bool, accelerator string) error {
+	return printOutput(w, changesOutput{DryRun: dryRun, Accelerator: accelerator, Changes: changes}, asJSON)
+}
+
+// printOutput prints the changes, and what a dry run could not plan, as
+// text or JSON.
+func printOutput(w io.Writer, out changesOutput, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(changesOutput{DryRun: dryRun, Accelerator: accelerator, Changes: changes})
+		return enc.Encode(out)
 	}
-	if dryRun {
-		fmt.Fprintf(w, "dry run: %d changes planned, none made\n", len(changes))
+	if out.DryRun {
+		fmt.Fprintf(w, "dry run: %d changes planned, none made\n", len(out.Changes))
 	}
-	for _, c := range changes {
+	for _, c := range out.Changes {
+		if c.Action == inject.ActionRun {
+			fmt.Fprintf(w, "%-7s %s  [%s]\n", c.Action, c.Detail, c.Item)
+			if c.Run != nil {
+				printRunOutput(w, c.Run)
+			}
+			continue
+		}
 		fmt.Fprintf(w, "%-7s %-40s %s %d:%d", c.Action, c.Path, inject.OctalMode(c.Mode), c.UID, c.GID)
 		if c.Target != "" {
 			fmt.Fprintf(w, " -> %s", c.Target)
@@ -207,5 +239,48 @@ func printChanges(w io.Writer, changes []inject.Change, asJSON, dryRun bool, acc
 		}
 		fmt.Fprintf(w, "  [%s]\n", c.Item)
 	}
+	if len(out.Deferred) > 0 {
+		fmt.Fprintf(w, "planned once the command above has run, against the guest as it leaves it: %d more operations (", len(out.Deferred))
+		for i, item := range out.Deferred {
+			if i > 0 {
+				fmt.Fprint(w, ", ")
+			}
+			fmt.Fprint(w, item)
+		}
+		fmt.Fprintln(w, ") and the options applied after them")
+	}
 	return nil
+}
+
+// printRunOutput shows how a guest command ended and its output, each
+// line indented and with control characters made visible: the output is
+// the guest's.
+func printRunOutput(w io.Writer, r *inject.RunResult) {
+	switch {
+	case r.TimedOut:
+		fmt.Fprintf(w, "        killed at its time limit after %v\n", r.Duration.Round(time.Millisecond))
+	case r.Signal != 0:
+		fmt.Fprintf(w, "        killed by signal %d\n", r.Signal)
+	default:
+		fmt.Fprintf(w, "        exit status %d after %v\n", r.ExitStatus, r.Duration.Round(time.Millisecond))
+	}
+	if r.Output != "" {
+		for line := range strings.Lines(r.Output) {
+			fmt.Fprintf(w, "        | %s\n", visible(strings.TrimSuffix(line, "\n")))
+		}
+	}
+	if r.Dropped > 0 {
+		fmt.Fprintf(w, "        (%d more bytes of output dropped)\n", r.Dropped)
+	}
+}
+
+// visible replaces control characters, which a guest could use to
+// rewrite the operator's terminal, with U+FFFD.
+func visible(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }

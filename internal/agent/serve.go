@@ -25,6 +25,10 @@ type Hooks struct {
 	// Inspect reports what the agent found on the disks; nil answers
 	// OpInspect with vfs.ErrNotSupported.
 	Inspect func(ctx context.Context) *wire.Inspection
+	// Run runs a guest command whose limits are set and checked; nil
+	// answers OpRun with vfs.ErrNotSupported. The call's context ends
+	// when the host cancels it.
+	Run func(ctx context.Context, c vfs.Command) (*wire.CommandResult, error)
 }
 
 // Serve answers requests from conn against fsys until the host closes the
@@ -344,6 +348,8 @@ func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp w
 			break
 		}
 		resp.Inspection = s.hooks.Inspect(ctx)
+	case wire.OpRun:
+		resp.Command, err = s.run(ctx, req)
 	case wire.OpShutdown:
 		s.closeFiles()
 		if s.hooks.Shutdown != nil {
@@ -390,4 +396,23 @@ func lchtimes(ctx context.Context, fsys vfs.FS, req *wire.Request) error {
 		return &fs.PathError{Op: "lchtimes", Path: req.Name, Err: fmt.Errorf("modification time: %w", err)}
 	}
 	return vfs.Lchtimes(ctx, fsys, req.Name, atime, mtime)
+}
+
+// run serves OpRun.
+func (s *server) run(ctx context.Context, req *wire.Request) (*wire.CommandResult, error) {
+	if s.hooks.Run == nil {
+		return nil, &fs.PathError{Op: "run", Path: req.Name, Err: vfs.ErrNotSupported}
+	}
+	if req.Command == nil {
+		return nil, &fs.PathError{Op: "run", Path: req.Name, Err: fmt.Errorf("%w: no command", fs.ErrInvalid)}
+	}
+	c, err := req.Command.VFS()
+	if err != nil {
+		return nil, &fs.PathError{Op: "run", Path: req.Name, Err: fmt.Errorf("%w: %w", fs.ErrInvalid, err)}
+	}
+	res, err := s.hooks.Run(ctx, c)
+	if err == nil && res != nil && len(res.Output) > c.MaxOutput {
+		res.Output = res.Output[:c.MaxOutput]
+	}
+	return res, err
 }

@@ -31,6 +31,9 @@
 //     of that report (Inspection.Check) before using it. Its problem and
 //     issue codes and its text limits are those of internal/guestabi,
 //     where both sides find them.
+//   - OpRun runs a guest command (Command, its limits always set) and is
+//     answered with a CommandResult the host checks against what it asked
+//     for (CommandResult.Check): never more output than its bound.
 //   - Errors travel as an ErrorCode (a fixed number for each sentinel of
 //     the vfs contract, see Code and Sentinel) plus the operation, guest
 //     path and a message, each cut to guestabi.MaxText bytes, and become

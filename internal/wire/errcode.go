@@ -37,6 +37,7 @@ const (
 	CodeDeadlineExceeded ErrorCode = 19 // context.DeadlineExceeded
 	CodeInvalid          ErrorCode = 20 // fs.ErrInvalid
 	CodeFileClosed       ErrorCode = 21 // fs.ErrClosed
+	CodeCannotRun        ErrorCode = 22 // vfs.ErrCannotRun
 )
 
 // codeErrors maps each code to its sentinel. Code tries them in this
@@ -63,6 +64,7 @@ var codeErrors = [...]error{
 	CodeDeadlineExceeded: context.DeadlineExceeded,
 	CodeInvalid:          fs.ErrInvalid,
 	CodeFileClosed:       fs.ErrClosed,
+	CodeCannotRun:        vfs.ErrCannotRun,
 }
 
 // Code returns the code of the first sentinel err wraps, or CodeOther.

@@ -37,6 +37,7 @@ func TestCodeNumbers(t *testing.T) {
 		CodeDeadlineExceeded: 19,
 		CodeInvalid:          20,
 		CodeFileClosed:       21,
+		CodeCannotRun:        22,
 	} {
 		if uint16(code) != want {
 			t.Errorf("code %d, want %d", code, want)
@@ -56,7 +57,7 @@ func TestCode(t *testing.T) {
 		vfs.ErrNotDir, vfs.ErrIsDir, vfs.ErrNotEmpty, vfs.ErrTooLarge, vfs.ErrNotSupported, vfs.ErrClosed,
 		vfs.ErrNoSpace, vfs.ErrReadOnly, vfs.ErrIO,
 		fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid, fs.ErrClosed,
-		context.Canceled, context.DeadlineExceeded,
+		context.Canceled, context.DeadlineExceeded, vfs.ErrCannotRun,
 	}
 	seen := map[ErrorCode]error{}
 	for _, s := range sentinels {
@@ -74,7 +75,7 @@ func TestCode(t *testing.T) {
 			t.Errorf("Sentinel(Code(%v)) = %v", s, got)
 		}
 	}
-	for c := CodeInvalidPath; c <= CodeFileClosed; c++ {
+	for c := CodeInvalidPath; c <= CodeCannotRun; c++ {
 		if Sentinel(c) == nil {
 			t.Errorf("code %d has no sentinel", c)
 		}
@@ -82,7 +83,7 @@ func TestCode(t *testing.T) {
 	if Code(errors.New("other")) != CodeOther || Code(nil) != CodeOther {
 		t.Error("an unknown error should be CodeOther")
 	}
-	if Sentinel(CodeOther) != nil || Sentinel(CodeFileClosed+1) != nil || Sentinel(9999) != nil {
+	if Sentinel(CodeOther) != nil || Sentinel(CodeCannotRun+1) != nil || Sentinel(9999) != nil {
 		t.Error("CodeOther and unknown codes have no sentinel")
 	}
 }

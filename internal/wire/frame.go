@@ -10,10 +10,11 @@ import (
 )
 
 // Version is the protocol version this package speaks. Version 2 added
-// OpRename, version 3 OpLchtimes and FileInfo.Atime; the Hello exchange
-// refuses a peer of another version, so a host never promises
-// vfs.RenameFS or vfs.TimesFS over an agent that lacks it.
-const Version = 3
+// OpRename, version 3 OpLchtimes and FileInfo.Atime, version 4 OpRun and
+// CodeCannotRun; the Hello exchange refuses a peer of another version, so
+// a host never promises vfs.RenameFS, vfs.TimesFS or vfs.CommandFS over an
+// agent that lacks it.
+const Version = 4
 
 // Limits that bound what a peer can make the other side allocate.
 const (

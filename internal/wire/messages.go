@@ -44,6 +44,7 @@ const (
 	OpLchtimes  Op = "lchtimes" // Atime and Mtime of Name itself; nil leaves one
 	OpSync      Op = "sync"     // flush everything to the disks
 	OpShutdown  Op = "shutdown" // sync, unmount, power off
+	OpRun       Op = "run"      // Command: run a guest command, answers with a CommandResult
 )
 
 // Request is one call from the host.
@@ -65,6 +66,8 @@ type Request struct {
 	// time as it is.
 	Atime *Timespec `json:"atime,omitempty"`
 	Mtime *Timespec `json:"mtime,omitempty"`
+	// Command is what OpRun runs.
+	Command *Command `json:"command,omitempty"`
 }
 
 // Timespec is a time in transit: seconds and nanoseconds since the Unix
@@ -112,6 +115,8 @@ type Response struct {
 	EOF     bool       `json:"eof,omitempty"` // a read reached the end of the file
 	// Inspection answers OpInspect.
 	Inspection *Inspection `json:"inspection,omitempty"`
+	// Command answers OpRun.
+	Command *CommandResult `json:"command,omitempty"`
 }
 
 // Error is a contract error in transit.

@@ -16,6 +16,15 @@
 // LVM failure, such as missing tools, as an issue and on each physical
 // volume), and finally unmount and power the VM off.
 //
+// It also runs the guest's own commands against the mounted root (Runner,
+// command.go and helper.go): after checking the guest's /bin/sh (CheckELF),
+// the agent re-executes itself as a helper that is process 1 of new PID,
+// mount, IPC, UTS and network namespaces, in a cgroup bounding its
+// processes; the helper mounts the command's /proc, /sys, /dev, /run and
+// /tmp on mount points resolved inside the root, chroots and becomes the
+// shell. The PID namespace is what ends every process at the time limit:
+// the cgroup bounds how many there are, but a root command could leave it.
+//
 // What the agent must agree on with the host — the port's name, the
 // kernel parameters, disk serials, root names, the module list, problem
 // codes and text limits — is in internal/guestabi.

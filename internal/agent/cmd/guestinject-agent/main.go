@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
@@ -33,7 +34,16 @@ const portWait = 10 * time.Second
 // the host to hang up before it powers off by itself.
 const shutdownGrace = 2 * time.Second
 
+// cgroupDir is where the agent mounts cgroup v2 to bound each command's
+// processes.
+const cgroupDir = "/sys/fs/cgroup"
+
 func main() {
+	if os.Args[0] == guest.CommandHelper {
+		// Started by the agent itself, as process 1 of a command's own
+		// namespaces.
+		guest.RunCommandHelper()
+	}
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "guestinject-agent: runs only as /init of the guestinject appliance")
 		os.Exit(2)
@@ -130,6 +140,17 @@ func run() error {
 			return nil
 		},
 		Inspect: func(ctx context.Context) *wire.Inspection { return inspection },
+	}
+	if setupErr == nil {
+		runner := &guest.Runner{Root: g.FS, Dir: guest.RootMount, Cgroups: cgroupDir}
+		cgErr := guest.SetupCgroups(cgroupDir)
+		hooks.Run = func(ctx context.Context, c vfs.Command) (*wire.CommandResult, error) {
+			if cgErr != nil {
+				// No command runs without its process bound.
+				return nil, &fs.PathError{Op: "run", Path: "/", Err: fmt.Errorf("%w: %v", vfs.ErrNotSupported, cgErr)}
+			}
+			return runner.Run(ctx, c)
+		}
 	}
 	err = agent.Serve(context.Background(), port, fsys, hooks)
 	if !shutdown && setupErr == nil {
