@@ -22,6 +22,7 @@ import (
 	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/internal/cachefile"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testvm"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -114,7 +115,7 @@ func TestMACOnlyNetworkBootsDebian(t *testing.T) {
 	qemu := testimage.Tool("qemu-system-x86_64")
 	vm := exec.CommandContext(ctx, qemu,
 		"-nodefaults", "-no-user-config", "-display", "none",
-		"-machine", "q35,accel="+testimage.Accelerator(t, kernel, qemu), "-cpu", "max", "-m", "1024",
+		"-machine", "q35,accel="+testvm.Accelerator(t, kernel, qemu), "-cpu", "max", "-m", "1024",
 		"-kernel", kernel, "-initrd", initrd,
 		"-append", "root=/dev/vda rw console=ttyS0",
 		"-serial", "file:"+console,

@@ -4,6 +4,6 @@
 // examples' guestimage), in-memory trees
 // from conformance layouts (memlayout), the cases every appliance launcher
 // runs (appliancetest), a libvirt daemon for the tests that need one
-// (libvirttest) and the in-root resolver's hostile-tree helpers
-// (inroottest). Production code never imports them.
+// (libvirttest), the in-root resolver's hostile-tree helpers
+// (inroottest) and the accelerator of a test's own VM (testvm). Production code never imports them.
 package testsupport

@@ -16,6 +16,7 @@ import (
 
 	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testvm"
 )
 
 // Subvolume is a btrfs subvolume of an image built by Build:
@@ -90,7 +91,7 @@ func Build(t testing.TB, img, uuid string, sizeMiB int64, subvols ...Subvolume) 
 	}
 	qemu := testimage.Tool("qemu-system-x86_64")
 	cmd := exec.CommandContext(ctx, qemu,
-		"-nodefaults", "-no-user-config", "-display", "none", "-machine", "q35,accel="+testimage.Accelerator(t, app.Kernel, qemu), "-cpu", "max",
+		"-nodefaults", "-no-user-config", "-display", "none", "-machine", "q35,accel="+testvm.Accelerator(t, app.Kernel, qemu), "-cpu", "max",
 		"-m", "512", "-no-reboot", "-nic", "none",
 		"-kernel", kernel, "-initrd", app.Initramfs,
 		"-append", "console=ttyS0 panic=-1 quiet "+"btrfsinit.subvols="+strings.Join(names, ","),

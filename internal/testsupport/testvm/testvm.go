@@ -1,4 +1,6 @@
-package testimage
+// Package testvm holds what the tests that boot a VM of their own, one
+// that runs no agent, share.
+package testvm
 
 import (
 	"testing"
