@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,14 +27,16 @@ const CancelGrace = 30 * time.Second
 // protocol violation breaks the connection for good.
 type Client struct {
 	conn   io.ReadWriteCloser
+	out    *countingWriter // under w: tells a torn frame from one never begun
 	w      *Writer
 	frames chan frameOrErr
 	done   chan struct{} // closed when the connection is given up
 
-	mu     sync.Mutex // one call at a time
-	nextID uint32
-	broken error // why the connection is unusable
-	closed bool
+	mu      sync.Mutex // one call at a time
+	nextID  uint32
+	pending pendingCall // a cancelled call whose answer is still due
+	broken  error       // why the connection is unusable
+	closed  bool
 }
 
 type frameOrErr struct {
@@ -51,7 +54,9 @@ var (
 // NewClient performs the hello exchange on conn and returns the client.
 // The client owns conn and closes it on Close.
 func NewClient(ctx context.Context, conn io.ReadWriteCloser) (*Client, error) {
-	c := &Client{conn: conn, w: NewWriter(conn), frames: make(chan frameOrErr, 8), done: make(chan struct{})}
+	c := &Client{conn: conn, frames: make(chan frameOrErr, 8), done: make(chan struct{})}
+	c.out = &countingWriter{w: conn}
+	c.w = NewWriter(c.out)
 	go c.readLoop()
 	if err := c.w.WriteJSON(FrameHello, 0, Hello{Versions: []int{Version}}); err != nil {
 		conn.Close()
@@ -121,10 +126,21 @@ func (c *Client) fail(err error) error {
 
 // call sends req, then the upload if any, and returns the response and
 // the data the agent sent before it: only reads may receive data, at most
-// min(req.Size, ChunkSize) bytes, and the Response ends it (the agent
-// sends no DataEnd). It holds c.mu.
+// min(req.Size, ChunkSize) bytes in non-empty frames, and the Response
+// ends it (the agent sends no DataEnd). It holds c.mu.
+//
+// The call returns when ctx ends, whatever the agent does: a write the
+// agent does not take gives up (and the connection with it, since part of
+// a frame may have left), and a call still waiting for its answer sends
+// Cancel and leaves the answer to the next call, which drains it first.
 func (c *Client) call(ctx context.Context, op, name string, req *Request, upload io.Reader, maxUpload int64) (*Response, []byte, error) {
 	pathErr := func(err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
+	ioErr := func(err error) error {
+		if ctx.Err() != nil {
+			return pathErr(fmt.Errorf("%w: %w: %v", ctx.Err(), vfs.ErrIO, err))
+		}
+		return pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, err))
+	}
 	if err := vfs.CheckPath(op, name); err != nil {
 		return nil, nil, err
 	}
@@ -139,54 +155,55 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 	if c.broken != nil {
 		return nil, nil, pathErr(fmt.Errorf("%w: connection to agent lost: %v", vfs.ErrIO, c.broken))
 	}
+	if err := c.drain(ctx); err != nil {
+		if c.broken == nil {
+			return nil, nil, pathErr(err) // ctx ended first
+		}
+		return nil, nil, ioErr(err)
+	}
 	c.nextID++
 	id := c.nextID
+	endWatch := c.watchWrites(ctx)
+	before := c.out.n
 	if err := c.w.WriteJSON(FrameRequest, id, req); err != nil {
-		return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(err)))
+		endWatch()
+		if c.out.n == before && ctx.Err() != nil {
+			// Nothing left: the connection is still in step.
+			return nil, nil, pathErr(ctx.Err())
+		}
+		return nil, nil, ioErr(c.fail(err))
 	}
 	var uploadErr error
 	if upload != nil {
-		uploadErr = c.upload(ctx, id, upload, maxUpload)
-		if uploadErr != nil && c.broken != nil {
-			return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, uploadErr))
-		}
+		uploadErr = c.upload(ctx, id, upload, maxUpload, endWatch)
 	}
-	cancelled := false
-	wait := ctx // until cancelled, then the grace period
+	endWatch()
+	if uploadErr != nil && c.broken != nil {
+		return nil, nil, ioErr(uploadErr)
+	}
 	var data []byte
 	for {
-		f, err := c.next(wait)
+		f, err := c.next(ctx)
 		if err != nil {
-			if !cancelled && ctx.Err() != nil {
-				cancelled = true
-				grace, stop := context.WithTimeout(context.Background(), CancelGrace)
-				defer stop()
-				wait = grace
-				if err := c.w.Write(FrameCancel, id, nil); err != nil {
-					c.fail(err)
-					return nil, nil, pathErr(ctx.Err())
-				}
-				continue
-			}
-			if cancelled {
-				c.fail(fmt.Errorf("agent did not answer a cancelled call within %v", CancelGrace))
+			if ctx.Err() != nil {
+				c.cancel(req.Op, id, uploadErr != nil)
 				return nil, nil, pathErr(ctx.Err())
 			}
-			return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(err)))
+			return nil, nil, ioErr(c.fail(err))
 		}
 		if f.ID != id {
-			return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(protocolErr("frame for request %d during %d", f.ID, id))))
+			return nil, nil, ioErr(c.fail(protocolErr("frame for request %d during %d", f.ID, id)))
 		}
 		switch f.Type {
 		case FrameData:
-			if req.Op != OpRead || len(data)+len(f.Payload) > min(req.Size, ChunkSize) {
-				return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(protocolErr("more data than asked for"))))
+			if req.Op != OpRead || len(f.Payload) == 0 || len(data)+len(f.Payload) > min(req.Size, ChunkSize) {
+				return nil, nil, ioErr(c.fail(protocolErr("data the call did not ask for")))
 			}
 			data = append(data, f.Payload...)
 		case FrameResponse:
 			var resp Response
 			if err := Decode(f.Payload, &resp); err != nil {
-				return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(err)))
+				return nil, nil, ioErr(c.fail(err))
 			}
 			if resp.Err != nil {
 				if uploadErr != nil {
@@ -198,30 +215,145 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 				// The agent finished a write the host could not
 				// complete; it cannot have, since the upload ended
 				// without success.
-				return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(protocolErr("agent accepted an aborted upload"))))
-			}
-			if cancelled {
-				return nil, nil, pathErr(ctx.Err())
+				return nil, nil, ioErr(c.fail(protocolErr("agent accepted an aborted upload")))
 			}
 			return &resp, data, nil
 		default:
-			return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(protocolErr("unexpected %s frame", f.Type))))
+			return nil, nil, ioErr(c.fail(protocolErr("unexpected %s frame", f.Type)))
 		}
 	}
+}
+
+// cancelWriteWait bounds the write of a Cancel, and of the DataEnd of an
+// aborted upload, once the caller's context has ended: a few bytes that
+// an agent still reading takes at once.
+const cancelWriteWait = 100 * time.Millisecond
+
+// cancel sends Cancel for the call id, whose context ended, and leaves its
+// answer to drain. An agent that does not even take the Cancel loses the
+// connection. It holds c.mu.
+func (c *Client) cancel(op Op, id uint32, abortedUpload bool) {
+	if err := c.writeWithin(cancelWriteWait, FrameCancel, id); err != nil {
+		c.fail(err)
+		return
+	}
+	c.pending = pendingCall{id: id, op: op, abortedUpload: abortedUpload, by: time.Now().Add(CancelGrace)}
+}
+
+// pendingCall is a cancelled call whose answer has not come yet.
+type pendingCall struct {
+	id            uint32 // 0: none
+	op            Op
+	abortedUpload bool      // the agent must not report success
+	by            time.Time // the connection is given up if no answer by then
+}
+
+// drain waits for the answer of the cancelled call, if any, so that the
+// next call starts in step: until ctx ends (the answer is then left to
+// the call after) or until CancelGrace after the Cancel, when the agent
+// is taken for wedged and the connection given up. Data the cancelled
+// read had under way is dropped, within the read's bound. It holds c.mu.
+func (c *Client) drain(ctx context.Context) error {
+	if c.pending.id == 0 {
+		return nil
+	}
+	wait, stop := context.WithDeadline(ctx, c.pending.by)
+	defer stop()
+	dropped := 0
+	for {
+		f, err := c.next(wait)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && wait.Err() != nil:
+			return c.fail(fmt.Errorf("agent did not answer a cancelled call within %v", CancelGrace))
+		case err != nil:
+			return c.fail(err)
+		case f.ID != c.pending.id:
+			return c.fail(protocolErr("frame for request %d while %d is cancelled", f.ID, c.pending.id))
+		case f.Type == FrameData:
+			dropped += len(f.Payload)
+			if c.pending.op != OpRead || len(f.Payload) == 0 || dropped > ChunkSize {
+				return c.fail(protocolErr("data the cancelled call did not ask for"))
+			}
+		case f.Type == FrameResponse:
+			var resp Response
+			if err := Decode(f.Payload, &resp); err != nil {
+				return c.fail(err)
+			}
+			if c.pending.abortedUpload && resp.Err == nil {
+				return c.fail(protocolErr("agent accepted an aborted upload"))
+			}
+			c.pending = pendingCall{}
+			return nil
+		default:
+			return c.fail(protocolErr("unexpected %s frame", f.Type))
+		}
+	}
+}
+
+// writeDeadliner is a connection whose writes can be given a deadline, as
+// the appliance's unix socket can.
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+// watchWrites makes the frame writes of a call give up when ctx ends, so
+// an agent that stops reading cannot hold the caller past its context.
+// The returned function ends the watch and may be called more than once.
+// It holds c.mu.
+func (c *Client) watchWrites(ctx context.Context) (end func()) {
+	d, ok := c.conn.(writeDeadliner)
+	if !ok || ctx.Done() == nil {
+		return func() {}
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		d.SetWriteDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	return sync.OnceFunc(func() {
+		if !stop() {
+			<-fired
+		}
+		d.SetWriteDeadline(time.Time{})
+	})
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (cw *countingWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	cw.n += int64(n)
+	return n, err
+}
+
+// writeWithin writes an empty frame, giving up after wait when the
+// connection allows it. It holds c.mu.
+func (c *Client) writeWithin(wait time.Duration, t FrameType, id uint32) error {
+	if d, ok := c.conn.(writeDeadliner); ok {
+		d.SetWriteDeadline(time.Now().Add(wait))
+		defer d.SetWriteDeadline(time.Time{})
+	}
+	return c.w.Write(t, id, nil)
 }
 
 // upload sends r to the agent in Data frames, at most maxSize bytes (0: no
 // bound), and ends it with DataEnd. An upload the host cannot finish (ctx,
 // r's error, too many bytes) is ended by a Cancel before its DataEnd, so
-// the agent fails the write rather than keep a short file.
-func (c *Client) upload(ctx context.Context, id uint32, r io.Reader, maxSize int64) error {
+// the agent fails the write rather than keep a short file; endWatch ends
+// the watch of ctx over the writes first, so those two frames still leave.
+func (c *Client) upload(ctx context.Context, id uint32, r io.Reader, maxSize int64, endWatch func()) error {
 	buf := make([]byte, ChunkSize)
 	var sent int64
 	abort := func(err error) error {
-		if werr := c.w.Write(FrameCancel, id, nil); werr != nil {
+		endWatch()
+		if werr := c.writeWithin(cancelWriteWait, FrameCancel, id); werr != nil {
 			return c.fail(werr)
 		}
-		if werr := c.w.Write(FrameDataEnd, id, nil); werr != nil {
+		if werr := c.writeWithin(cancelWriteWait, FrameDataEnd, id); werr != nil {
 			return c.fail(werr)
 		}
 		return err
@@ -236,7 +368,13 @@ func (c *Client) upload(ctx context.Context, id uint32, r io.Reader, maxSize int
 			if maxSize > 0 && sent > maxSize {
 				return abort(fmt.Errorf("%w: more than %d bytes", vfs.ErrTooLarge, maxSize))
 			}
+			before := c.out.n
 			if werr := c.w.Write(FrameData, id, buf[:n]); werr != nil {
+				if c.out.n == before && ctx.Err() != nil {
+					// The watch stopped the write before any of it
+					// left: the upload can still be ended cleanly.
+					return abort(ctx.Err())
+				}
 				return c.fail(werr)
 			}
 		}
@@ -261,16 +399,22 @@ func (c *Client) stat(ctx context.Context, op Op, name string) (fs.FileInfo, err
 		return nil, c.badAnswer(string(op), name, "no file info")
 	}
 	if err := resp.Info.Check(name == "/"); err != nil {
-		return nil, c.badAnswer(string(op), name, err.Error())
+		return nil, c.refuse(string(op), name, err)
 	}
 	return resp.Info.FileInfo(), nil
 }
 
 // badAnswer breaks the connection over an answer that makes no sense.
 func (c *Client) badAnswer(op, name, why string) error {
+	return c.refuse(op, name, protocolErr("%s", why))
+}
+
+// refuse breaks the connection over an answer that failed its check with
+// err, an ErrProtocol.
+func (c *Client) refuse(op, name string, err error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(protocolErr("%s", why)))}
+	return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(err))}
 }
 
 // Stat implements vfs.FS.
@@ -289,8 +433,8 @@ func (c *Client) Readlink(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(resp.Target) > vfs.MaxPathLen {
-		return "", c.badAnswer("readlink", name, "link target too long")
+	if resp.Target == "" || len(resp.Target) > vfs.MaxPathLen || strings.IndexByte(resp.Target, 0) >= 0 {
+		return "", c.badAnswer("readlink", name, "link target empty, too long or with a NUL")
 	}
 	return resp.Target, nil
 }
@@ -307,7 +451,7 @@ func (c *Client) ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error
 	entries := make([]fs.DirEntry, 0, len(resp.Entries))
 	for i := range resp.Entries {
 		if err := resp.Entries[i].Check(false); err != nil {
-			return nil, c.badAnswer("readdir", name, err.Error())
+			return nil, c.refuse("readdir", name, err)
 		}
 		if i > 0 && resp.Entries[i-1].Name >= resp.Entries[i].Name {
 			return nil, c.badAnswer("readdir", name, "entries not sorted or repeated")
@@ -373,10 +517,20 @@ func (f *remoteFile) Close() error {
 		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
 	}
 	f.closed = true
-	// A cancelled Open context must not leak the agent's handle.
-	_, _, err := f.c.call(context.WithoutCancel(f.ctx), "close", f.name, &Request{Op: OpCloseFile, Name: f.name, Handle: f.handle}, nil, 0)
+	ctx := f.ctx
+	if ctx.Err() != nil {
+		// A cancelled Open context must not leak the agent's handle,
+		// nor let an agent that does not answer hold Close for ever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), closeWait)
+		defer cancel()
+	}
+	_, _, err := f.c.call(ctx, "close", f.name, &Request{Op: OpCloseFile, Name: f.name, Handle: f.handle}, nil, 0)
 	return err
 }
+
+// closeWait bounds the Close of a file whose Open context has ended.
+const closeWait = time.Second
 
 func (c *Client) simple(ctx context.Context, op string, name string, req *Request) error {
 	_, _, err := c.call(ctx, op, name, req, nil, 0)
@@ -415,6 +569,9 @@ func (c *Client) Lgetxattr(ctx context.Context, name, attr string) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
+	if len(resp.Value) > MaxXattrValue {
+		return nil, c.badAnswer("lgetxattr", name, "attribute value too long")
+	}
 	return resp.Value, nil
 }
 
@@ -428,6 +585,11 @@ func (c *Client) Llistxattr(ctx context.Context, name string) ([]string, error) 
 	resp, _, err := c.call(ctx, "llistxattr", name, &Request{Op: OpListxattr, Name: name}, nil, 0)
 	if err != nil {
 		return nil, err
+	}
+	for _, n := range resp.Names {
+		if n == "" || len(n) > MaxXattrName || strings.IndexByte(n, 0) >= 0 {
+			return nil, c.badAnswer("llistxattr", name, "bad attribute name")
+		}
 	}
 	return resp.Names, nil
 }
@@ -471,7 +633,7 @@ func (c *Client) Inspect(ctx context.Context) (*Inspection, error) {
 		return nil, c.badAnswer("inspect", "/", "no inspection")
 	}
 	if err := resp.Inspection.Check(); err != nil {
-		return nil, c.badAnswer("inspect", "/", err.Error())
+		return nil, c.refuse("inspect", "/", err)
 	}
 	return resp.Inspection, nil
 }
