@@ -31,8 +31,29 @@
 //     of that report (Inspection.Check) before using it. Its problem and
 //     issue codes and its text limits are those of internal/guestabi,
 //     where both sides find them.
+//   - Every list in an answer (directory entries, attribute names,
+//     filesystems, fstab lines, issues) is a List with a bound: its
+//     elements are counted before any is decoded, so a frame that packs
+//     a million of them costs the host the bound, not the claim.
+//   - A call returns when its context ends, whatever the agent does: a
+//     frame write the agent does not take gives up (the connection with
+//     it when part of the frame left), and a call still waiting sends
+//     Cancel and leaves its answer to the next call, which drains it
+//     first; an agent that has not answered CancelGrace after the Cancel
+//     loses the connection.
 //   - Errors travel as an ErrorCode (a fixed number for each sentinel of
 //     the vfs contract, see Code and Sentinel) plus the operation, guest
 //     path and a message, each cut to guestabi.MaxText bytes, and become
 //     *fs.PathError wrapping the same sentinel on the other side.
+//
+// # Tests
+//
+// hostile_test.go is the hostile-agent suite: a fake agent on a unix
+// socket pair lies to a real Client — oversized, truncated, split and
+// unknown frames, garbage, answers with wrong or repeated ids, reports
+// with "..", control characters, NULs and a million entries, absurd file
+// information, floods, silence, hang-ups — and each case asserts the
+// error the host returns, that it returns within the call's deadline and,
+// for the count lies, how much the host allocated. Its lies seed
+// FuzzClient.
 package wire
