@@ -554,13 +554,147 @@ func hostileSeeds() [][]byte {
 	}
 }
 
-func TestCountElements(t *testing.T) {
-	for in, want := range map[string]int{
-		`[]`: 0, ` [ ] `: 0, `null`: 0, `[1]`: 1, `[1,2,3]`: 3, `[{"a":[1,2]},{"b":"x,y"}]`: 2,
-		`["a\",b", "c"]`: 2, `[[],[],[]]`: 3, `[{}]`: 1, `["\\",","]`: 2,
+// TestHostileHello has the agent lie in its hello: the client refuses it,
+// within the deadline of NewClient's context.
+func TestHostileHello(t *testing.T) {
+	for name, lie := range map[string]func(a *fakeAgent){
+		"another version":   func(a *fakeAgent) { a.w.WriteJSON(FrameHello, 0, Hello{Version: Version + 1}) },
+		"no version":        func(a *fakeAgent) { a.w.WriteJSON(FrameHello, 0, Hello{}) },
+		"a response first":  func(a *fakeAgent) { a.raw(frameBytes(FrameResponse, 0, []byte(`{}`))) },
+		"unknown fields":    func(a *fakeAgent) { a.raw(frameBytes(FrameHello, 0, []byte(`{"version":3,"shell":true}`))) },
+		"oversized hello":   func(a *fakeAgent) { a.raw(rawFrame(1<<31, FrameHello, 0, nil)) },
+		"hangs up":          func(a *fakeAgent) { a.conn.Close() },
+		"never says hello":  func(a *fakeAgent) { a.hang() },
+		"half a hello then": func(a *fakeAgent) { a.raw(rawFrame(40, FrameHello, 0, []byte(`{"ver`))); a.hang() },
 	} {
-		if got := countElements([]byte(in)); got != want {
-			t.Errorf("countElements(%s) = %d, want %d", in, got, want)
-		}
+		t.Run(name, func(t *testing.T) {
+			host, agentEnd := socketPair(t)
+			defer agentEnd.Close()
+			a := &fakeAgent{conn: agentEnd, r: NewReader(agentEnd), w: NewWriter(agentEnd)}
+			go func() {
+				if _, err := a.r.Next(); err == nil {
+					lie(a)
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), hostileDeadline)
+			defer cancel()
+			start := time.Now()
+			c, err := NewClient(ctx, host)
+			if err == nil {
+				c.Close()
+				t.Fatal("NewClient accepted the hello")
+			}
+			if took := time.Since(start); took > hostileDeadline+hostileSlack {
+				t.Errorf("NewClient returned after %v", took)
+			}
+			if !errors.Is(err, ErrProtocol) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("NewClient = %v", err)
+			}
+		})
+	}
+}
+
+// TestCancelledCallAnsweredLate checks the other side of returning at the
+// deadline: an agent that answers a cancelled call late keeps the
+// connection, its late answer (and what a cancelled read had under way)
+// is drained by the next call, and a late answer that lies is caught
+// there.
+func TestCancelledCallAnsweredLate(t *testing.T) {
+	short := 200 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		// late answers the cancelled request id after the Cancel.
+		late func(a *fakeAgent, id uint32)
+		// cancelled is the call that runs out of time.
+		cancelled func(ctx context.Context, c *Client) error
+		want      error // of the next call
+	}{
+		{"late error", func(a *fakeAgent, id uint32) {
+			a.raw(frameBytes(FrameResponse, id, []byte(`{"err":{"code":18}}`)))
+		}, stat, nil},
+		{"late success", func(a *fakeAgent, id uint32) {
+			a.raw(frameBytes(FrameResponse, id, []byte(`{"info":`+goodInfo+`}`)))
+		}, stat, nil},
+		{"late read data", func(a *fakeAgent, id uint32) {
+			a.raw(frameBytes(FrameData, id, []byte("partial")))
+			a.raw(frameBytes(FrameResponse, id, []byte(`{}`)))
+		}, func(ctx context.Context, c *Client) error {
+			f, err := c.Open(ctx, "/etc/hostname")
+			if err != nil {
+				return err
+			}
+			_, err = io.ReadAll(f)
+			return err
+		}, nil},
+		{"late data for a stat", func(a *fakeAgent, id uint32) {
+			a.raw(frameBytes(FrameData, id, []byte("x")))
+		}, stat, vfs.ErrIO},
+		{"late answer with another id", func(a *fakeAgent, id uint32) {
+			a.raw(frameBytes(FrameResponse, id+7, []byte(`{}`)))
+		}, stat, vfs.ErrIO},
+		{"late success for an aborted upload", func(a *fakeAgent, id uint32) {
+			a.raw(frameBytes(FrameResponse, id, []byte(`{}`)))
+		}, func(ctx context.Context, c *Client) error {
+			return c.WriteFile(ctx, "/f", &slowReader{ctx: ctx}, vfs.WriteOptions{Perm: 0o644})
+		}, vfs.ErrIO},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startLiar(t, func(a *fakeAgent) {
+				var id uint32
+				for {
+					f, err := a.r.Next()
+					if err != nil {
+						return
+					}
+					switch f.Type {
+					case FrameRequest:
+						var req Request
+						Decode(f.Payload, &req)
+						switch req.Op {
+						case OpOpen:
+							a.raw(frameBytes(FrameResponse, f.ID, []byte(openAnswer(10))))
+						case OpChmod:
+							a.raw(frameBytes(FrameResponse, f.ID, []byte(`{}`)))
+						default:
+							id = f.ID // held until cancelled
+						}
+					case FrameCancel:
+						if f.ID == id {
+							tc.late(a, id)
+						}
+					}
+				}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), short)
+			defer cancel()
+			start := time.Now()
+			if err := tc.cancelled(ctx, c); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("cancelled call = %v, want DeadlineExceeded", err)
+			}
+			if took := time.Since(start); took > short+hostileSlack {
+				t.Errorf("cancelled call returned after %v", took)
+			}
+			err := c.Chmod(context.Background(), "/x", 0o644)
+			switch {
+			case tc.want == nil && err != nil:
+				t.Fatalf("next call = %v, want success", err)
+			case tc.want != nil && !errors.Is(err, tc.want):
+				t.Fatalf("next call = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// slowReader yields a byte at a time until ctx ends, then fails as a
+// caller's reader would.
+type slowReader struct{ ctx context.Context }
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	select {
+	case <-r.ctx.Done():
+		return 0, r.ctx.Err()
+	case <-time.After(10 * time.Millisecond):
+		p[0] = 'x'
+		return 1, nil
 	}
 }
