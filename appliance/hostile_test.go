@@ -237,7 +237,8 @@ func backingFileAt(victim string) func(h []byte) {
 type sessionLie struct {
 	name string
 	// lie plays the appliance; canary is a host file the appliance would
-	// like to read or change.
+	// like to read or change. Without a lie the session runs the real
+	// appliance, and drive makes it misbehave.
 	lie func(t *testing.T, a *liarAgent, canary string)
 	// opts are added to the session's.
 	opts []appliance.Option
@@ -249,9 +250,10 @@ type sessionLie struct {
 	// within bounds how long drive may take, past hostileSlack.
 	within time.Duration
 	want   error
-	// commitOK says that drive must succeed: a lie the host cannot see
-	// through, which must still leave the host's files as they were.
-	commitOK bool
+	// succeeds says that drive must succeed: a lie the host cannot see
+	// through or that it survives, which must still leave the host's
+	// files as they were.
+	succeeds bool
 }
 
 const hostileSlack = time.Second
@@ -323,7 +325,7 @@ func sessionLies() []sessionLie {
 				return s.Commit(ctx)
 			},
 			within:   30 * time.Second,
-			commitOK: true,
+			succeeds: true,
 		},
 		{
 			name: "stops answering mid-call, caller's deadline",
@@ -381,6 +383,33 @@ func sessionLies() []sessionLie {
 			},
 			within: time.Second,
 			want:   context.DeadlineExceeded,
+		},
+		{
+			name: "answers a cancelled call late",
+			lie: func(t *testing.T, a *liarAgent, _ string) {
+				a.serve(func(id uint32, req wire.Request) bool {
+					if req.Op != wire.OpWriteFile {
+						return false
+					}
+					// The answer comes only after the host's Cancel.
+					if f, err := a.r.Next(); err == nil && f.Type == wire.FrameCancel {
+						a.answer(id, wire.Response{Err: &wire.Error{Code: wire.Code(context.Canceled)}})
+					}
+					return true
+				}, nil)
+			},
+			drive: func(t *testing.T, s *appliance.Session) error {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				if err := writeHostname(ctx, s); !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("WriteFile = %v, want DeadlineExceeded", err)
+				}
+				// The session goes on: the late answer is drained.
+				_, err := s.Stat(context.Background(), "/etc")
+				return err
+			},
+			within:   time.Second,
+			succeeds: true,
 		},
 		{
 			name: "powers off mid-call",
@@ -472,9 +501,12 @@ func TestHostileAppliance(t *testing.T) {
 			}
 			tmp := privateTemp(t)
 			before := hostState(t, filepath.Dir(img), canaryDir)
-			opts := append([]appliance.Option{appliance.WithAccelerator(appliance.AccelTCG),
-				appliance.WithBootTimeout(30 * time.Second),
-				appliance.WithLauncher(liarLauncher{lie: func(a *liarAgent) { tc.lie(t, a, canary) }})}, tc.opts...)
+			opts := tc.opts
+			if tc.lie != nil {
+				opts = append([]appliance.Option{appliance.WithAccelerator(appliance.AccelTCG),
+					appliance.WithBootTimeout(30 * time.Second),
+					appliance.WithLauncher(liarLauncher{lie: func(a *liarAgent) { tc.lie(t, a, canary) }})}, opts...)
+			}
 			s, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
 			switch {
 			case tc.openErr != nil && err == nil:
@@ -496,9 +528,9 @@ func TestHostileAppliance(t *testing.T) {
 					t.Errorf("returned after %v, want at most %v", took, tc.within)
 				}
 				switch {
-				case tc.commitOK && err != nil:
+				case tc.succeeds && err != nil:
 					t.Errorf("got %v, want success", err)
-				case !tc.commitOK && err == nil:
+				case !tc.succeeds && err == nil:
 					t.Errorf("the lie went through")
 				case tc.want != nil && !errors.Is(err, tc.want):
 					t.Errorf("got %v, want %v", err, tc.want)
