@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -292,6 +293,17 @@ func hostileCases() []hostileCase {
 		{name: "inspection root out of range", lie: answerWith(`{"inspection":{"root":5,"os":{}}}`), call: inspect, want: vfs.ErrIO},
 		{name: "inspection with a million filesystems", lie: answerWith(`{"inspection":{"root":0,"os":{},"filesystems":` +
 			manyElements(`{}`, 1_000_000) + `}}`), call: inspect, want: vfs.ErrIO, deadline: heavyDeadline},
+
+		{name: "error message with terminal escapes", lie: answerWith(`{"err":{"code":15,"msg":"\u001b[2J\u001b]0;owned\u0007 \ud800 gone"}}`), call: func(ctx context.Context, c *Client) error {
+			_, err := c.Stat(ctx, "/etc/hostname")
+			if !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("lost its sentinel: %w", err)
+			}
+			if msg := err.Error(); strings.ContainsFunc(msg, func(r rune) bool { return r < 0x20 || r == 0x7f }) || !utf8.ValidString(msg) {
+				return fmt.Errorf("the agent's text reached the host as it was: %q", msg)
+			}
+			return nil
+		}, want: nil},
 
 		// File information.
 		{name: "stat negative size", lie: answerWith(`{"info":{"name":"hostname","size":-1,"mode":420,"mtime":0,"uid":0,"gid":0}}`), call: stat, want: vfs.ErrIO},

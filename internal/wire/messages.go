@@ -162,9 +162,12 @@ func (e *remoteError) Unwrap() error { return e.sentinel }
 
 // PathError converts an error from transit into an *fs.PathError for op
 // and name, wrapping the sentinel of its code. The peer's op and path are
-// not trusted to name anything: the caller's are used.
+// not trusted to name anything: the caller's are used, and its message
+// is cleaned (guestabi.Clean).
 func (e *Error) PathError(op, name string) error {
-	msg := strings.ToValidUTF8(truncate(e.Msg), "?")
+	// The message is printed and logged as the host's own error text:
+	// no invalid UTF-8, no control characters (terminal escapes).
+	msg := guestabi.Clean(e.Msg, guestabi.MaxText)
 	s := Sentinel(e.Code)
 	if s == nil {
 		s = vfs.ErrIO
