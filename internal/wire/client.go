@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,7 @@ type Client struct {
 	mu      sync.Mutex // one call at a time
 	nextID  uint32
 	pending pendingCall // a cancelled call whose answer is still due
+	owed    []byte      // bytes the stream needs before the next frame (see leave)
 	broken  error       // why the connection is unusable
 	closed  bool
 }
@@ -129,18 +131,15 @@ func (c *Client) fail(err error) error {
 // min(req.Size, ChunkSize) bytes in non-empty frames, and the Response
 // ends it (the agent sends no DataEnd). It holds c.mu.
 //
-// The call returns when ctx ends, whatever the agent does: a write the
-// agent does not take gives up (and the connection with it, since part of
-// a frame may have left), and a call still waiting for its answer sends
-// Cancel and leaves the answer to the next call, which drains it first.
+// The call returns when ctx ends, whatever the agent does. A frame the
+// agent has not taken whole by then is finished later: its rest, and the
+// Cancel (and DataEnd of an upload) that end the call, are owed to the
+// stream, and the next call sends them and drains the cancelled call's
+// answer before its own request (see drain). So a slow agent keeps its
+// connection, and one that stops reading cannot hold the caller.
 func (c *Client) call(ctx context.Context, op, name string, req *Request, upload io.Reader, maxUpload int64) (*Response, []byte, error) {
 	pathErr := func(err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
-	ioErr := func(err error) error {
-		if ctx.Err() != nil {
-			return pathErr(fmt.Errorf("%w: %w: %v", ctx.Err(), vfs.ErrIO, err))
-		}
-		return pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, err))
-	}
+	ioErr := func(err error) error { return pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, err)) }
 	if err := vfs.CheckPath(op, name); err != nil {
 		return nil, nil, err
 	}
@@ -153,7 +152,7 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 		return nil, nil, pathErr(vfs.ErrClosed)
 	}
 	if c.broken != nil {
-		return nil, nil, pathErr(fmt.Errorf("%w: connection to agent lost: %v", vfs.ErrIO, c.broken))
+		return nil, nil, ioErr(fmt.Errorf("connection to agent lost: %v", c.broken))
 	}
 	if err := c.drain(ctx); err != nil {
 		if c.broken == nil {
@@ -164,29 +163,38 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 	c.nextID++
 	id := c.nextID
 	endWatch := c.watchWrites(ctx)
-	before := c.out.n
-	if err := c.w.WriteJSON(FrameRequest, id, req); err != nil {
-		endWatch()
-		if c.out.n == before && ctx.Err() != nil {
-			// Nothing left: the connection is still in step.
-			return nil, nil, pathErr(ctx.Err())
+	defer endWatch()
+	if sent, err := c.send(ctx, FrameRequest, id, req); err != nil {
+		if !sent {
+			return nil, nil, pathErr(err) // nothing left: still in step
 		}
-		return nil, nil, ioErr(c.fail(err))
+		if c.broken != nil {
+			return nil, nil, ioErr(err)
+		}
+		endWatch()
+		c.leave(ctx, req.Op, id, upload != nil)
+		return nil, nil, pathErr(err)
 	}
 	var uploadErr error
 	if upload != nil {
-		uploadErr = c.upload(ctx, id, upload, maxUpload, endWatch)
+		var torn bool
+		if torn, uploadErr = c.upload(ctx, id, upload, maxUpload); torn {
+			endWatch()
+			c.leave(ctx, req.Op, id, true)
+			return nil, nil, pathErr(uploadErr)
+		}
+		if c.broken != nil {
+			return nil, nil, ioErr(uploadErr)
+		}
 	}
 	endWatch()
-	if uploadErr != nil && c.broken != nil {
-		return nil, nil, ioErr(uploadErr)
-	}
 	var data []byte
 	for {
 		f, err := c.next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				c.cancel(req.Op, id, uploadErr != nil)
+				c.leave(ctx, req.Op, id, false)
+				c.pending.abortedUpload = uploadErr != nil
 				return nil, nil, pathErr(ctx.Err())
 			}
 			return nil, nil, ioErr(c.fail(err))
@@ -224,21 +232,10 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 	}
 }
 
-// cancelWriteWait bounds the write of a Cancel, and of the DataEnd of an
-// aborted upload, once the caller's context has ended: a few bytes that
-// an agent still reading takes at once.
+// cancelWriteWait is how long a call whose context has ended still tries
+// to hand the agent its Cancel before leaving it owed: a few bytes that an
+// agent still reading takes at once.
 const cancelWriteWait = 100 * time.Millisecond
-
-// cancel sends Cancel for the call id, whose context ended, and leaves its
-// answer to drain. An agent that does not even take the Cancel loses the
-// connection. It holds c.mu.
-func (c *Client) cancel(op Op, id uint32, abortedUpload bool) {
-	if err := c.writeWithin(cancelWriteWait, FrameCancel, id); err != nil {
-		c.fail(err)
-		return
-	}
-	c.pending = pendingCall{id: id, op: op, abortedUpload: abortedUpload, by: time.Now().Add(CancelGrace)}
-}
 
 // pendingCall is a cancelled call whose answer has not come yet.
 type pendingCall struct {
@@ -248,17 +245,76 @@ type pendingCall struct {
 	by            time.Time // the connection is given up if no answer by then
 }
 
-// drain waits for the answer of the cancelled call, if any, so that the
-// next call starts in step: until ctx ends (the answer is then left to
-// the call after) or until CancelGrace after the Cancel, when the agent
-// is taken for wedged and the connection given up. Data the cancelled
-// read had under way is dropped, within the read's bound. It holds c.mu.
+// leave ends the call id, whose context ended, without its answer: a
+// Cancel, and a DataEnd when the call's upload was cut short, are owed
+// after whatever part of a frame is owed already; they are sent now if
+// the agent takes them within cancelWriteWait, and by the next call
+// otherwise, which then drains the answer. It holds c.mu.
+func (c *Client) leave(ctx context.Context, op Op, id uint32, cutUpload bool) {
+	c.owed = append(c.owed, emptyFrame(FrameCancel, id)...)
+	if cutUpload {
+		c.owed = append(c.owed, emptyFrame(FrameDataEnd, id)...)
+	}
+	c.pending = pendingCall{id: id, op: op, abortedUpload: cutUpload, by: time.Now().Add(CancelGrace)}
+	wait, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelWriteWait)
+	defer cancel()
+	c.flush(wait) // what does not leave now stays owed
+}
+
+// emptyFrame returns the bytes of a frame without payload.
+func emptyFrame(t FrameType, id uint32) []byte {
+	b := make([]byte, headerSize)
+	b[4] = byte(t)
+	binary.BigEndian.PutUint32(b[5:], id)
+	return b
+}
+
+// flush writes the owed bytes until they have all left or ctx ends; what
+// has not left by then stays owed. A write error of any other cause
+// breaks the connection. It holds c.mu.
+func (c *Client) flush(ctx context.Context) error {
+	if len(c.owed) == 0 {
+		return nil
+	}
+	end := c.watchWrites(ctx)
+	defer end()
+	before := c.out.n
+	_, err := c.out.Write(c.owed)
+	c.owed = c.owed[c.out.n-before:]
+	if err == nil {
+		c.owed = nil
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return c.fail(err)
+}
+
+// drain puts the connection back in step after a cancelled call: it sends
+// what is owed and waits for the cancelled call's answer, until ctx ends
+// (all is then left to the call after) or until CancelGrace after the
+// Cancel, when the agent is taken for wedged and the connection given up.
+// Data that a cancelled read had under way is dropped, within the read's
+// bound. It holds c.mu.
 func (c *Client) drain(ctx context.Context) error {
 	if c.pending.id == 0 {
 		return nil
 	}
 	wait, stop := context.WithDeadline(ctx, c.pending.by)
 	defer stop()
+	wedged := func() error {
+		return c.fail(fmt.Errorf("agent did not answer a cancelled call within %v", CancelGrace))
+	}
+	if err := c.flush(wait); err != nil {
+		if c.broken != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return wedged()
+	}
 	dropped := 0
 	for {
 		f, err := c.next(wait)
@@ -266,7 +322,7 @@ func (c *Client) drain(ctx context.Context) error {
 		case err != nil && ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil && wait.Err() != nil:
-			return c.fail(fmt.Errorf("agent did not answer a cancelled call within %v", CancelGrace))
+			return wedged()
 		case err != nil:
 			return c.fail(err)
 		case f.ID != c.pending.id:
@@ -296,10 +352,9 @@ func (c *Client) drain(ctx context.Context) error {
 // the appliance's unix socket can.
 type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
 
-// watchWrites makes the frame writes of a call give up when ctx ends, so
-// an agent that stops reading cannot hold the caller past its context.
-// The returned function ends the watch and may be called more than once.
-// It holds c.mu.
+// watchWrites makes writes give up when ctx ends, so an agent that stops
+// reading cannot hold the caller past its context. The returned function
+// ends the watch and may be called more than once. It holds c.mu.
 func (c *Client) watchWrites(ctx context.Context) (end func()) {
 	d, ok := c.conn.(writeDeadliner)
 	if !ok || ctx.Done() == nil {
@@ -330,61 +385,76 @@ func (cw *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// writeWithin writes an empty frame, giving up after wait when the
-// connection allows it. It holds c.mu.
-func (c *Client) writeWithin(wait time.Duration, t FrameType, id uint32) error {
-	if d, ok := c.conn.(writeDeadliner); ok {
-		d.SetWriteDeadline(time.Now().Add(wait))
-		defer d.SetWriteDeadline(time.Time{})
+// send writes one frame (a JSON payload for a Request, raw bytes
+// otherwise) under the call's write watch. When ctx ends first, the part
+// of the frame that did not leave is owed and send returns ctx's error,
+// with sent false if none of it left. Any other write error breaks the
+// connection. It holds c.mu.
+func (c *Client) send(ctx context.Context, t FrameType, id uint32, payload any) (sent bool, err error) {
+	before := c.out.n
+	if req, ok := payload.(*Request); ok {
+		err = c.w.WriteJSON(t, id, req)
+	} else {
+		err = c.w.Write(t, id, payload.([]byte))
 	}
-	return c.w.Write(t, id, nil)
+	if err == nil {
+		return true, nil
+	}
+	if ctx.Err() == nil {
+		return true, c.fail(err)
+	}
+	n := c.out.n - before
+	if n == 0 {
+		return false, ctx.Err()
+	}
+	c.owed = append(c.owed, c.w.buf[n:]...)
+	return true, ctx.Err()
 }
 
 // upload sends r to the agent in Data frames, at most maxSize bytes (0: no
-// bound), and ends it with DataEnd. An upload the host cannot finish (ctx,
-// r's error, too many bytes) is ended by a Cancel before its DataEnd, so
-// the agent fails the write rather than keep a short file; endWatch ends
-// the watch of ctx over the writes first, so those two frames still leave.
-func (c *Client) upload(ctx context.Context, id uint32, r io.Reader, maxSize int64, endWatch func()) error {
+// bound), and ends it with DataEnd. An upload the host cannot finish (r's
+// error, too many bytes) is ended by a Cancel before its DataEnd, so the
+// agent fails the write rather than keep a short file. torn says that ctx
+// ended first: the caller then leaves the call (see leave).
+func (c *Client) upload(ctx context.Context, id uint32, r io.Reader, maxSize int64) (torn bool, err error) {
 	buf := make([]byte, ChunkSize)
-	var sent int64
-	abort := func(err error) error {
-		endWatch()
-		if werr := c.writeWithin(cancelWriteWait, FrameCancel, id); werr != nil {
-			return c.fail(werr)
+	var total int64
+	frame := func(t FrameType, payload []byte) (bool, error) {
+		if _, err := c.send(ctx, t, id, payload); err != nil {
+			return c.broken == nil, err
 		}
-		if werr := c.writeWithin(cancelWriteWait, FrameDataEnd, id); werr != nil {
-			return c.fail(werr)
+		return false, nil
+	}
+	abort := func(cause error) (bool, error) {
+		if torn, err := frame(FrameCancel, nil); err != nil {
+			return torn, err
 		}
-		return err
+		if torn, err := frame(FrameDataEnd, nil); err != nil {
+			return torn, err
+		}
+		return false, cause
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return abort(err)
+			return true, err
 		}
 		n, err := r.Read(buf)
 		if n > 0 {
-			sent += int64(n)
-			if maxSize > 0 && sent > maxSize {
+			total += int64(n)
+			if maxSize > 0 && total > maxSize {
 				return abort(fmt.Errorf("%w: more than %d bytes", vfs.ErrTooLarge, maxSize))
 			}
-			before := c.out.n
-			if werr := c.w.Write(FrameData, id, buf[:n]); werr != nil {
-				if c.out.n == before && ctx.Err() != nil {
-					// The watch stopped the write before any of it
-					// left: the upload can still be ended cleanly.
-					return abort(ctx.Err())
-				}
-				return c.fail(werr)
+			if torn, err := frame(FrameData, buf[:n]); err != nil {
+				return torn, err
 			}
 		}
 		if err == io.EOF {
-			if werr := c.w.Write(FrameDataEnd, id, nil); werr != nil {
-				return c.fail(werr)
-			}
-			return nil
+			return frame(FrameDataEnd, nil)
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return true, ctx.Err()
+			}
 			return abort(err)
 		}
 	}

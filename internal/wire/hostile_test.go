@@ -710,3 +710,74 @@ func (r *slowReader) Read(p []byte) (int, error) {
 		return 1, nil
 	}
 }
+
+// TestSlowAgentKeepsConnectionAfterCancelledUpload cancels an upload to
+// an agent that reads slowly, while a Data frame is only partly written:
+// the call returns at once, and the next call finishes the frame, sends
+// Cancel and DataEnd, drains the refusal and gets its own answer, so an
+// agent that is slow (an emulated appliance) but honest keeps its
+// connection.
+func TestSlowAgentKeepsConnectionAfterCancelledUpload(t *testing.T) {
+	verdict := make(chan string, 1)
+	c := startLiar(t, func(a *fakeAgent) {
+		for {
+			f, err := a.r.Next()
+			if err != nil {
+				return
+			}
+			var req Request
+			if f.Type != FrameRequest || Decode(f.Payload, &req) != nil {
+				verdict <- fmt.Sprintf("%s frame out of step", f.Type)
+				return
+			}
+			if req.Op != OpWriteFile {
+				a.raw(frameBytes(FrameResponse, f.ID, []byte(`{}`)))
+				continue
+			}
+			cancelled := false
+			for {
+				d, err := a.r.Next()
+				if err != nil {
+					verdict <- err.Error()
+					return
+				}
+				if d.ID != f.ID {
+					verdict <- "upload frame of another call"
+					return
+				}
+				if d.Type == FrameCancel {
+					cancelled = true
+				}
+				if d.Type == FrameDataEnd {
+					break
+				}
+				time.Sleep(5 * time.Millisecond) // an emulated appliance
+			}
+			if !cancelled {
+				verdict <- "upload ended without Cancel"
+				a.raw(frameBytes(FrameResponse, f.ID, []byte(`{}`)))
+				continue
+			}
+			verdict <- "cancelled"
+			a.raw(frameBytes(FrameResponse, f.ID, []byte(`{"err":{"code":18}}`)))
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	err := c.WriteFile(ctx, "/big", io.LimitReader(zeros{}, 1<<30), vfs.WriteOptions{Perm: 0o644})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("WriteFile = %v, want context.Canceled", err)
+	}
+	if took := time.Since(start); took > 300*time.Millisecond+hostileSlack {
+		t.Errorf("WriteFile returned after %v", took)
+	}
+	next, cancelNext := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelNext()
+	if err := c.Chmod(next, "/x", 0o644); err != nil {
+		t.Fatalf("the call after the cancelled upload: %v", err)
+	}
+	if v := <-verdict; v != "cancelled" {
+		t.Errorf("the agent saw: %s", v)
+	}
+}
