@@ -36,11 +36,12 @@
 //     elements are counted before any is decoded, so a frame that packs
 //     a million of them costs the host the bound, not the claim.
 //   - A call returns when its context ends, whatever the agent does: a
-//     frame write the agent does not take gives up (the connection with
-//     it when part of the frame left), and a call still waiting sends
-//     Cancel and leaves its answer to the next call, which drains it
-//     first; an agent that has not answered CancelGrace after the Cancel
-//     loses the connection.
+//     write the agent does not take gives up, and what the stream still
+//     needs — the rest of a frame cut short, then a Cancel (and the
+//     DataEnd of an upload) — is sent by the next call, which drains the
+//     cancelled call's answer before its own request. A slow agent so
+//     keeps its connection; one that has not answered CancelGrace after
+//     the cancellation loses it.
 //   - Errors travel as an ErrorCode (a fixed number for each sentinel of
 //     the vfs contract, see Code and Sentinel) plus the operation, guest
 //     path and a message, each cut to guestabi.MaxText bytes, and become
