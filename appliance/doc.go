@@ -37,7 +37,27 @@
 // answering: the VM is killed, the session torn down at once and the call
 // returns a *TimeoutError with the console tail; the images are unchanged
 // unless the merge had begun. A deadline of the caller's own is honoured
-// through the protocol's cancellation instead.
+// through the protocol's cancellation instead: the call returns at the
+// deadline, even when the agent neither answers nor reads what the host
+// writes, and the session stays usable if the agent answers the
+// cancelled call in time for the next one (see internal/wire).
+//
+// # Trusting nothing from the VM
+//
+// The VM may be the attacker's: a crafted filesystem can take over its
+// kernel and the agent. The host therefore checks everything that comes
+// back — frames, answers and inspection reports against fixed bounds
+// before anything is allocated for them (internal/wire), disk indexes
+// against the session's, overlays before Commit merges them — and a lie
+// ends the session with vfs.ErrIO, a *BootError or ErrOverlayRefused.
+// What it cannot check is whether a write the agent reports done was
+// made: the image then receives what the VM left in the overlay, which is
+// as untrusted as the image itself and no more. The hostile-agent suites
+// prove this: internal/wire's (a lying agent on a socket pair, one case
+// per lie) and this package's TestHostileAppliance (a Launcher that
+// starts no VM and lies on the session's socket and in its overlays), each
+// case checking that the host returns within its deadline, that the image
+// and a host canary are unchanged and that nothing is left behind.
 //
 // # Nothing left behind
 //

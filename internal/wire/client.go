@@ -2,11 +2,13 @@ package wire
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,14 +28,17 @@ const CancelGrace = 30 * time.Second
 // protocol violation breaks the connection for good.
 type Client struct {
 	conn   io.ReadWriteCloser
+	out    *countingWriter // under w: tells a torn frame from one never begun
 	w      *Writer
 	frames chan frameOrErr
 	done   chan struct{} // closed when the connection is given up
 
-	mu     sync.Mutex // one call at a time
-	nextID uint32
-	broken error // why the connection is unusable
-	closed bool
+	mu      sync.Mutex // one call at a time
+	nextID  uint32
+	pending pendingCall // a cancelled call whose answer is still due
+	owed    []byte      // bytes the stream needs before the next frame (see leave)
+	broken  error       // why the connection is unusable
+	closed  bool
 }
 
 type frameOrErr struct {
@@ -51,7 +56,9 @@ var (
 // NewClient performs the hello exchange on conn and returns the client.
 // The client owns conn and closes it on Close.
 func NewClient(ctx context.Context, conn io.ReadWriteCloser) (*Client, error) {
-	c := &Client{conn: conn, w: NewWriter(conn), frames: make(chan frameOrErr, 8), done: make(chan struct{})}
+	c := &Client{conn: conn, frames: make(chan frameOrErr, 8), done: make(chan struct{})}
+	c.out = &countingWriter{w: conn}
+	c.w = NewWriter(c.out)
 	go c.readLoop()
 	if err := c.w.WriteJSON(FrameHello, 0, Hello{Versions: []int{Version}}); err != nil {
 		conn.Close()
@@ -121,10 +128,18 @@ func (c *Client) fail(err error) error {
 
 // call sends req, then the upload if any, and returns the response and
 // the data the agent sent before it: only reads may receive data, at most
-// min(req.Size, ChunkSize) bytes, and the Response ends it (the agent
-// sends no DataEnd). It holds c.mu.
+// min(req.Size, ChunkSize) bytes in non-empty frames, and the Response
+// ends it (the agent sends no DataEnd). It holds c.mu.
+//
+// The call returns when ctx ends, whatever the agent does. A frame the
+// agent has not taken whole by then is finished later: its rest, and the
+// Cancel (and DataEnd of an upload) that end the call, are owed to the
+// stream, and the next call sends them and drains the cancelled call's
+// answer before its own request (see drain). So a slow agent keeps its
+// connection, and one that stops reading cannot hold the caller.
 func (c *Client) call(ctx context.Context, op, name string, req *Request, upload io.Reader, maxUpload int64) (*Response, []byte, error) {
 	pathErr := func(err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
+	ioErr := func(err error) error { return pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, err)) }
 	if err := vfs.CheckPath(op, name); err != nil {
 		return nil, nil, err
 	}
@@ -137,56 +152,66 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 		return nil, nil, pathErr(vfs.ErrClosed)
 	}
 	if c.broken != nil {
-		return nil, nil, pathErr(fmt.Errorf("%w: connection to agent lost: %v", vfs.ErrIO, c.broken))
+		return nil, nil, ioErr(fmt.Errorf("connection to agent lost: %v", c.broken))
+	}
+	if err := c.drain(ctx); err != nil {
+		if c.broken == nil {
+			return nil, nil, pathErr(err) // ctx ended first
+		}
+		return nil, nil, ioErr(err)
 	}
 	c.nextID++
 	id := c.nextID
-	if err := c.w.WriteJSON(FrameRequest, id, req); err != nil {
-		return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(err)))
+	endWatch := c.watchWrites(ctx)
+	defer endWatch()
+	if sent, err := c.send(ctx, FrameRequest, id, req); err != nil {
+		if !sent {
+			return nil, nil, pathErr(err) // nothing left: still in step
+		}
+		if c.broken != nil {
+			return nil, nil, ioErr(err)
+		}
+		endWatch()
+		c.leave(ctx, req.Op, id, upload != nil)
+		return nil, nil, pathErr(err)
 	}
 	var uploadErr error
 	if upload != nil {
-		uploadErr = c.upload(ctx, id, upload, maxUpload)
-		if uploadErr != nil && c.broken != nil {
-			return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, uploadErr))
+		var torn bool
+		if torn, uploadErr = c.upload(ctx, id, upload, maxUpload); torn {
+			endWatch()
+			c.leave(ctx, req.Op, id, true)
+			return nil, nil, pathErr(uploadErr)
+		}
+		if c.broken != nil {
+			return nil, nil, ioErr(uploadErr)
 		}
 	}
-	cancelled := false
-	wait := ctx // until cancelled, then the grace period
+	endWatch()
 	var data []byte
 	for {
-		f, err := c.next(wait)
+		f, err := c.next(ctx)
 		if err != nil {
-			if !cancelled && ctx.Err() != nil {
-				cancelled = true
-				grace, stop := context.WithTimeout(context.Background(), CancelGrace)
-				defer stop()
-				wait = grace
-				if err := c.w.Write(FrameCancel, id, nil); err != nil {
-					c.fail(err)
-					return nil, nil, pathErr(ctx.Err())
-				}
-				continue
-			}
-			if cancelled {
-				c.fail(fmt.Errorf("agent did not answer a cancelled call within %v", CancelGrace))
+			if ctx.Err() != nil {
+				c.leave(ctx, req.Op, id, false)
+				c.pending.abortedUpload = uploadErr != nil
 				return nil, nil, pathErr(ctx.Err())
 			}
-			return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(err)))
+			return nil, nil, ioErr(c.fail(err))
 		}
 		if f.ID != id {
-			return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(protocolErr("frame for request %d during %d", f.ID, id))))
+			return nil, nil, ioErr(c.fail(protocolErr("frame for request %d during %d", f.ID, id)))
 		}
 		switch f.Type {
 		case FrameData:
-			if req.Op != OpRead || len(data)+len(f.Payload) > min(req.Size, ChunkSize) {
-				return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(protocolErr("more data than asked for"))))
+			if req.Op != OpRead || len(f.Payload) == 0 || len(data)+len(f.Payload) > min(req.Size, ChunkSize) {
+				return nil, nil, ioErr(c.fail(protocolErr("data the call did not ask for")))
 			}
 			data = append(data, f.Payload...)
 		case FrameResponse:
 			var resp Response
 			if err := Decode(f.Payload, &resp); err != nil {
-				return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(err)))
+				return nil, nil, ioErr(c.fail(err))
 			}
 			if resp.Err != nil {
 				if uploadErr != nil {
@@ -198,55 +223,238 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 				// The agent finished a write the host could not
 				// complete; it cannot have, since the upload ended
 				// without success.
-				return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(protocolErr("agent accepted an aborted upload"))))
-			}
-			if cancelled {
-				return nil, nil, pathErr(ctx.Err())
+				return nil, nil, ioErr(c.fail(protocolErr("agent accepted an aborted upload")))
 			}
 			return &resp, data, nil
 		default:
-			return nil, nil, pathErr(fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(protocolErr("unexpected %s frame", f.Type))))
+			return nil, nil, ioErr(c.fail(protocolErr("unexpected %s frame", f.Type)))
 		}
 	}
 }
 
+// cancelWriteWait is how long a call whose context has ended still tries
+// to hand the agent its Cancel before leaving it owed: a few bytes that an
+// agent still reading takes at once.
+const cancelWriteWait = 100 * time.Millisecond
+
+// pendingCall is a cancelled call whose answer has not come yet.
+type pendingCall struct {
+	id            uint32 // 0: none
+	op            Op
+	abortedUpload bool      // the agent must not report success
+	by            time.Time // the connection is given up if no answer by then
+}
+
+// leave ends the call id, whose context ended, without its answer: a
+// Cancel, and a DataEnd when the call's upload was cut short, are owed
+// after whatever part of a frame is owed already; they are sent now if
+// the agent takes them within cancelWriteWait, and by the next call
+// otherwise, which then drains the answer. It holds c.mu.
+func (c *Client) leave(ctx context.Context, op Op, id uint32, cutUpload bool) {
+	c.owed = append(c.owed, emptyFrame(FrameCancel, id)...)
+	if cutUpload {
+		c.owed = append(c.owed, emptyFrame(FrameDataEnd, id)...)
+	}
+	c.pending = pendingCall{id: id, op: op, abortedUpload: cutUpload, by: time.Now().Add(CancelGrace)}
+	wait, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelWriteWait)
+	defer cancel()
+	c.flush(wait) // what does not leave now stays owed
+}
+
+// emptyFrame returns the bytes of a frame without payload.
+func emptyFrame(t FrameType, id uint32) []byte {
+	b := make([]byte, headerSize)
+	b[4] = byte(t)
+	binary.BigEndian.PutUint32(b[5:], id)
+	return b
+}
+
+// flush writes the owed bytes until they have all left or ctx ends; what
+// has not left by then stays owed. A write error of any other cause
+// breaks the connection. It holds c.mu.
+func (c *Client) flush(ctx context.Context) error {
+	if len(c.owed) == 0 {
+		return nil
+	}
+	end := c.watchWrites(ctx)
+	defer end()
+	before := c.out.n
+	_, err := c.out.Write(c.owed)
+	c.owed = c.owed[c.out.n-before:]
+	if err == nil {
+		c.owed = nil
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return c.fail(err)
+}
+
+// drain puts the connection back in step after a cancelled call: it sends
+// what is owed and waits for the cancelled call's answer, until ctx ends
+// (all is then left to the call after) or until CancelGrace after the
+// Cancel, when the agent is taken for wedged and the connection given up.
+// Data that a cancelled read had under way is dropped, within the read's
+// bound. It holds c.mu.
+func (c *Client) drain(ctx context.Context) error {
+	if c.pending.id == 0 {
+		return nil
+	}
+	wait, stop := context.WithDeadline(ctx, c.pending.by)
+	defer stop()
+	wedged := func() error {
+		return c.fail(fmt.Errorf("agent did not answer a cancelled call within %v", CancelGrace))
+	}
+	if err := c.flush(wait); err != nil {
+		if c.broken != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return wedged()
+	}
+	dropped := 0
+	for {
+		f, err := c.next(wait)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && wait.Err() != nil:
+			return wedged()
+		case err != nil:
+			return c.fail(err)
+		case f.ID != c.pending.id:
+			return c.fail(protocolErr("frame for request %d while %d is cancelled", f.ID, c.pending.id))
+		case f.Type == FrameData:
+			dropped += len(f.Payload)
+			if c.pending.op != OpRead || len(f.Payload) == 0 || dropped > ChunkSize {
+				return c.fail(protocolErr("data the cancelled call did not ask for"))
+			}
+		case f.Type == FrameResponse:
+			var resp Response
+			if err := Decode(f.Payload, &resp); err != nil {
+				return c.fail(err)
+			}
+			if c.pending.abortedUpload && resp.Err == nil {
+				return c.fail(protocolErr("agent accepted an aborted upload"))
+			}
+			c.pending = pendingCall{}
+			return nil
+		default:
+			return c.fail(protocolErr("unexpected %s frame", f.Type))
+		}
+	}
+}
+
+// writeDeadliner is a connection whose writes can be given a deadline, as
+// the appliance's unix socket can.
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+// watchWrites makes writes give up when ctx ends, so an agent that stops
+// reading cannot hold the caller past its context. The returned function
+// ends the watch and may be called more than once. It holds c.mu.
+func (c *Client) watchWrites(ctx context.Context) (end func()) {
+	d, ok := c.conn.(writeDeadliner)
+	if !ok || ctx.Done() == nil {
+		return func() {}
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		d.SetWriteDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	return sync.OnceFunc(func() {
+		if !stop() {
+			<-fired
+		}
+		d.SetWriteDeadline(time.Time{})
+	})
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (cw *countingWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	cw.n += int64(n)
+	return n, err
+}
+
+// send writes one frame (a JSON payload for a Request, raw bytes
+// otherwise) under the call's write watch. When ctx ends first, the part
+// of the frame that did not leave is owed and send returns ctx's error,
+// with sent false if none of it left. Any other write error breaks the
+// connection. It holds c.mu.
+func (c *Client) send(ctx context.Context, t FrameType, id uint32, payload any) (sent bool, err error) {
+	before := c.out.n
+	if req, ok := payload.(*Request); ok {
+		err = c.w.WriteJSON(t, id, req)
+	} else {
+		err = c.w.Write(t, id, payload.([]byte))
+	}
+	if err == nil {
+		return true, nil
+	}
+	if ctx.Err() == nil {
+		return true, c.fail(err)
+	}
+	n := c.out.n - before
+	if n == 0 {
+		return false, ctx.Err()
+	}
+	c.owed = append(c.owed, c.w.buf[n:]...)
+	return true, ctx.Err()
+}
+
 // upload sends r to the agent in Data frames, at most maxSize bytes (0: no
-// bound), and ends it with DataEnd. An upload the host cannot finish (ctx,
-// r's error, too many bytes) is ended by a Cancel before its DataEnd, so
-// the agent fails the write rather than keep a short file.
-func (c *Client) upload(ctx context.Context, id uint32, r io.Reader, maxSize int64) error {
+// bound), and ends it with DataEnd. An upload the host cannot finish (r's
+// error, too many bytes) is ended by a Cancel before its DataEnd, so the
+// agent fails the write rather than keep a short file. torn says that ctx
+// ended first: the caller then leaves the call (see leave).
+func (c *Client) upload(ctx context.Context, id uint32, r io.Reader, maxSize int64) (torn bool, err error) {
 	buf := make([]byte, ChunkSize)
-	var sent int64
-	abort := func(err error) error {
-		if werr := c.w.Write(FrameCancel, id, nil); werr != nil {
-			return c.fail(werr)
+	var total int64
+	frame := func(t FrameType, payload []byte) (bool, error) {
+		if _, err := c.send(ctx, t, id, payload); err != nil {
+			return c.broken == nil, err
 		}
-		if werr := c.w.Write(FrameDataEnd, id, nil); werr != nil {
-			return c.fail(werr)
+		return false, nil
+	}
+	abort := func(cause error) (bool, error) {
+		if torn, err := frame(FrameCancel, nil); err != nil {
+			return torn, err
 		}
-		return err
+		if torn, err := frame(FrameDataEnd, nil); err != nil {
+			return torn, err
+		}
+		return false, cause
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return abort(err)
+			return true, err
 		}
 		n, err := r.Read(buf)
 		if n > 0 {
-			sent += int64(n)
-			if maxSize > 0 && sent > maxSize {
+			total += int64(n)
+			if maxSize > 0 && total > maxSize {
 				return abort(fmt.Errorf("%w: more than %d bytes", vfs.ErrTooLarge, maxSize))
 			}
-			if werr := c.w.Write(FrameData, id, buf[:n]); werr != nil {
-				return c.fail(werr)
+			if torn, err := frame(FrameData, buf[:n]); err != nil {
+				return torn, err
 			}
 		}
 		if err == io.EOF {
-			if werr := c.w.Write(FrameDataEnd, id, nil); werr != nil {
-				return c.fail(werr)
-			}
-			return nil
+			return frame(FrameDataEnd, nil)
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return true, ctx.Err()
+			}
 			return abort(err)
 		}
 	}
@@ -261,16 +469,22 @@ func (c *Client) stat(ctx context.Context, op Op, name string) (fs.FileInfo, err
 		return nil, c.badAnswer(string(op), name, "no file info")
 	}
 	if err := resp.Info.Check(name == "/"); err != nil {
-		return nil, c.badAnswer(string(op), name, err.Error())
+		return nil, c.refuse(string(op), name, err)
 	}
 	return resp.Info.FileInfo(), nil
 }
 
 // badAnswer breaks the connection over an answer that makes no sense.
 func (c *Client) badAnswer(op, name, why string) error {
+	return c.refuse(op, name, protocolErr("%s", why))
+}
+
+// refuse breaks the connection over an answer that failed its check with
+// err, an ErrProtocol.
+func (c *Client) refuse(op, name string, err error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(protocolErr("%s", why)))}
+	return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: %v", vfs.ErrIO, c.fail(err))}
 }
 
 // Stat implements vfs.FS.
@@ -289,8 +503,8 @@ func (c *Client) Readlink(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(resp.Target) > vfs.MaxPathLen {
-		return "", c.badAnswer("readlink", name, "link target too long")
+	if resp.Target == "" || len(resp.Target) > vfs.MaxPathLen || strings.IndexByte(resp.Target, 0) >= 0 {
+		return "", c.badAnswer("readlink", name, "link target empty, too long or with a NUL")
 	}
 	return resp.Target, nil
 }
@@ -307,7 +521,7 @@ func (c *Client) ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error
 	entries := make([]fs.DirEntry, 0, len(resp.Entries))
 	for i := range resp.Entries {
 		if err := resp.Entries[i].Check(false); err != nil {
-			return nil, c.badAnswer("readdir", name, err.Error())
+			return nil, c.refuse("readdir", name, err)
 		}
 		if i > 0 && resp.Entries[i-1].Name >= resp.Entries[i].Name {
 			return nil, c.badAnswer("readdir", name, "entries not sorted or repeated")
@@ -373,10 +587,20 @@ func (f *remoteFile) Close() error {
 		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
 	}
 	f.closed = true
-	// A cancelled Open context must not leak the agent's handle.
-	_, _, err := f.c.call(context.WithoutCancel(f.ctx), "close", f.name, &Request{Op: OpCloseFile, Name: f.name, Handle: f.handle}, nil, 0)
+	ctx := f.ctx
+	if ctx.Err() != nil {
+		// A cancelled Open context must not leak the agent's handle,
+		// nor let an agent that does not answer hold Close for ever.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), closeWait)
+		defer cancel()
+	}
+	_, _, err := f.c.call(ctx, "close", f.name, &Request{Op: OpCloseFile, Name: f.name, Handle: f.handle}, nil, 0)
 	return err
 }
+
+// closeWait bounds the Close of a file whose Open context has ended.
+const closeWait = time.Second
 
 func (c *Client) simple(ctx context.Context, op string, name string, req *Request) error {
 	_, _, err := c.call(ctx, op, name, req, nil, 0)
@@ -415,6 +639,9 @@ func (c *Client) Lgetxattr(ctx context.Context, name, attr string) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
+	if len(resp.Value) > MaxXattrValue {
+		return nil, c.badAnswer("lgetxattr", name, "attribute value too long")
+	}
 	return resp.Value, nil
 }
 
@@ -428,6 +655,11 @@ func (c *Client) Llistxattr(ctx context.Context, name string) ([]string, error) 
 	resp, _, err := c.call(ctx, "llistxattr", name, &Request{Op: OpListxattr, Name: name}, nil, 0)
 	if err != nil {
 		return nil, err
+	}
+	for _, n := range resp.Names {
+		if n == "" || len(n) > MaxXattrName || strings.IndexByte(n, 0) >= 0 {
+			return nil, c.badAnswer("llistxattr", name, "bad attribute name")
+		}
 	}
 	return resp.Names, nil
 }
@@ -471,7 +703,7 @@ func (c *Client) Inspect(ctx context.Context) (*Inspection, error) {
 		return nil, c.badAnswer("inspect", "/", "no inspection")
 	}
 	if err := resp.Inspection.Check(); err != nil {
-		return nil, c.badAnswer("inspect", "/", err.Error())
+		return nil, c.refuse("inspect", "/", err)
 	}
 	return resp.Inspection, nil
 }

@@ -34,8 +34,30 @@
 //   - OpRun runs a guest command (Command, its limits always set) and is
 //     answered with a CommandResult the host checks against what it asked
 //     for (CommandResult.Check): never more output than its bound.
+//   - Every list in an answer (directory entries, attribute names,
+//     filesystems, fstab lines, issues) is a List with a bound: its
+//     elements are counted before any is decoded, so a frame that packs
+//     a million of them costs the host the bound, not the claim.
+//   - A call returns when its context ends, whatever the agent does: a
+//     write the agent does not take gives up, and what the stream still
+//     needs — the rest of a frame cut short, then a Cancel (and the
+//     DataEnd of an upload) — is sent by the next call, which drains the
+//     cancelled call's answer before its own request. A slow agent so
+//     keeps its connection; one that has not answered CancelGrace after
+//     the cancellation loses it.
 //   - Errors travel as an ErrorCode (a fixed number for each sentinel of
 //     the vfs contract, see Code and Sentinel) plus the operation, guest
 //     path and a message, each cut to guestabi.MaxText bytes, and become
 //     *fs.PathError wrapping the same sentinel on the other side.
+//
+// # Tests
+//
+// hostile_test.go is the hostile-agent suite: a fake agent on a unix
+// socket pair lies to a real Client — oversized, truncated, split and
+// unknown frames, garbage, answers with wrong or repeated ids, reports
+// with "..", control characters, NULs and a million entries, absurd file
+// information, floods, silence, hang-ups — and each case asserts the
+// error the host returns, that it returns within the call's deadline and,
+// for the count lies, how much the host allocated. Its lies seed
+// FuzzClient.
 package wire

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"path"
 	"strings"
 
 	"github.com/guestinject/guestinject/internal/guestabi"
@@ -20,13 +21,13 @@ const (
 
 // Inspection is the agent's report of the guest, answered to OpInspect.
 type Inspection struct {
-	Problem     string       `json:"problem,omitempty"` // a guestabi.Problem* code, "" when there is a root
-	Message     string       `json:"message,omitempty"`
-	Root        int          `json:"root"` // index in Filesystems, -1 when there is no root
-	OS          OSInfo       `json:"os"`
-	Filesystems []Filesystem `json:"filesystems,omitempty"`
-	Fstab       []FstabLine  `json:"fstab,omitempty"`
-	Issues      []Issue      `json:"issues,omitempty"`
+	Problem     string                             `json:"problem,omitempty"` // a guestabi.Problem* code, "" when there is a root
+	Message     string                             `json:"message,omitempty"`
+	Root        int                                `json:"root"` // index in Filesystems, -1 when there is no root
+	OS          OSInfo                             `json:"os"`
+	Filesystems List[Filesystem, filesystemsBound] `json:"filesystems,omitempty"`
+	Fstab       List[FstabLine, fstabLinesBound]   `json:"fstab,omitempty"`
+	Issues      List[Issue, issuesBound]           `json:"issues,omitempty"`
 }
 
 // Issue is one guestabi.Issue* code and the agent's account of it.
@@ -73,8 +74,8 @@ type FstabLine struct {
 }
 
 // Check validates an Inspection from the agent: bounded counts and
-// strings, valid UTF-8 without control characters, devices under /dev,
-// absolute mount points, a known problem and known issues, and a root
+// strings, valid UTF-8 without control characters, devices that are clean
+// paths under /dev, clean absolute mount points, a known problem and known issues, and a root
 // index in range.
 func (in *Inspection) Check() error {
 	switch {
@@ -101,10 +102,10 @@ func (in *Inspection) Check() error {
 		{in.OS.Name, short}, {in.OS.PrettyName, short},
 	}
 	for _, f := range in.Filesystems {
-		if !strings.HasPrefix(f.Device, "/dev/") || f.Disk < 0 || f.Disk > MaxFilesystems || f.Partition < 0 || f.Partition > guestabi.MaxPartition {
+		if !isDevice(f.Device) || f.Disk < 0 || f.Disk > MaxFilesystems || f.Partition < 0 || f.Partition > guestabi.MaxPartition {
 			return protocolErr("inspection filesystem %q on disk %d partition %d", truncate(f.Device), f.Disk, f.Partition)
 		}
-		if f.MountPoint != "" && f.MountPoint[0] != '/' {
+		if f.MountPoint != "" && (f.MountPoint[0] != '/' || path.Clean(f.MountPoint) != f.MountPoint) {
 			return protocolErr("inspection mount point %q", truncate(f.MountPoint))
 		}
 		texts = append(texts, []boundedText{
@@ -114,7 +115,7 @@ func (in *Inspection) Check() error {
 		}...)
 	}
 	for _, l := range in.Fstab {
-		if l.Line < 0 || (l.Device != "" && !strings.HasPrefix(l.Device, "/dev/")) {
+		if l.Line < 0 || (l.Device != "" && !isDevice(l.Device)) {
 			return protocolErr("inspection fstab line %d device %q", l.Line, truncate(l.Device))
 		}
 		texts = append(texts, []boundedText{
@@ -134,6 +135,12 @@ func (in *Inspection) Check() error {
 		}
 	}
 	return nil
+}
+
+// isDevice reports whether name is a clean path under /dev: the agent
+// names the devices it found there, and "/dev/../etc/passwd" is not one.
+func isDevice(name string) bool {
+	return strings.HasPrefix(name, "/dev/") && path.Clean(name) == name
 }
 
 type boundedText struct {

@@ -105,14 +105,14 @@ func (ts *Timespec) Time() (time.Time, error) {
 
 // Response is the agent's one answer to a request.
 type Response struct {
-	Err     *Error     `json:"err,omitempty"`
-	Info    *FileInfo  `json:"info,omitempty"`
-	Entries []FileInfo `json:"entries,omitempty"`
-	Target  string     `json:"target,omitempty"`
-	Names   []string   `json:"names,omitempty"`
-	Value   []byte     `json:"value,omitempty"`
-	Handle  uint32     `json:"handle,omitempty"`
-	EOF     bool       `json:"eof,omitempty"` // a read reached the end of the file
+	Err     *Error                          `json:"err,omitempty"`
+	Info    *FileInfo                       `json:"info,omitempty"`
+	Entries List[FileInfo, dirEntriesBound] `json:"entries,omitempty"`
+	Target  string                          `json:"target,omitempty"`
+	Names   List[string, xattrNamesBound]   `json:"names,omitempty"`
+	Value   []byte                          `json:"value,omitempty"`
+	Handle  uint32                          `json:"handle,omitempty"`
+	EOF     bool                            `json:"eof,omitempty"` // a read reached the end of the file
 	// Inspection answers OpInspect.
 	Inspection *Inspection `json:"inspection,omitempty"`
 	// Command answers OpRun.
@@ -167,9 +167,12 @@ func (e *remoteError) Unwrap() error { return e.sentinel }
 
 // PathError converts an error from transit into an *fs.PathError for op
 // and name, wrapping the sentinel of its code. The peer's op and path are
-// not trusted to name anything: the caller's are used.
+// not trusted to name anything: the caller's are used, and its message
+// is cleaned (guestabi.Clean).
 func (e *Error) PathError(op, name string) error {
-	msg := strings.ToValidUTF8(truncate(e.Msg), "?")
+	// The message is printed and logged as the host's own error text:
+	// no invalid UTF-8, no control characters (terminal escapes).
+	msg := guestabi.Clean(e.Msg, guestabi.MaxText)
 	s := Sentinel(e.Code)
 	if s == nil {
 		s = vfs.ErrIO
@@ -204,7 +207,7 @@ const validModeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeStick
 
 // Check validates a FileInfo from the peer: a name that is a single path
 // component (or "/" for the root, when root is true), one file type, and
-// no negative size.
+// no negative size or owner.
 func (fi *FileInfo) Check(root bool) error {
 	mode := fs.FileMode(fi.Mode)
 	switch {
@@ -224,6 +227,9 @@ func (fi *FileInfo) Check(root bool) error {
 	}
 	if fi.Size < 0 {
 		return protocolErr("negative size %d", fi.Size)
+	}
+	if fi.UID < 0 || fi.GID < 0 {
+		return protocolErr("negative owner %d:%d", fi.UID, fi.GID)
 	}
 	return nil
 }

@@ -221,6 +221,9 @@ func FuzzClient(f *testing.F) {
 		`"fstab":[{"line":2,"source":"UUID=x","mount_point":"/home","type":"ext4","device":"/dev/vda3","mounted":true}]}}`)))
 	f.Add(frameBytes(FrameResponse, 1, []byte(`{"inspection":{"problem":"ambiguous-root","message":"two","root":-1,"os":{},`+
 		`"filesystems":[{"device":"/dev/vda","disk":0,"candidate":true,"os_name":"A"},{"device":"/dev/vdb","disk":1,"candidate":true}]}}`)))
+	for _, seed := range hostileSeeds() {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, script []byte) {
 		ctx := context.Background()
 		c, err := NewClient(ctx, &scriptedConn{r: io.MultiReader(bytes.NewReader(helloBytes()), bytes.NewReader(script))})
