@@ -37,6 +37,8 @@ type options struct {
 	accel                   Accelerator
 	accelHost               accel.Host    // where the KVM checks look (tests)
 	probeTimeout            time.Duration // of a proving boot; 0 is accel.ProbeTimeout
+	poolMaxDisks            int           // disks a pooled VM can take (NewPool)
+	poolMaxIdle             time.Duration // how long a pooled VM waits for them (NewPool)
 }
 
 // Option configures Open.
