@@ -79,6 +79,8 @@ type Pool struct {
 	closed  bool
 	changed chan struct{} // closed and replaced when ready or booting change
 	lastErr error         // of the last boot that failed
+
+	afterPlug func(ctx context.Context, mon *qmp.Monitor, i int) // handed to each VM taken; nil
 }
 
 // NewPool starts size VMs booting in the background, each with the
@@ -200,6 +202,7 @@ func (p *Pool) Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (*Ses
 		return Open(ctx, disks, all...)
 	}
 	s.qemuImg, s.policy, s.opTimeout, s.commitTimeout = o.qemuImg, o.policy, o.operationTimeout, o.commitTimeout
+	s.pooled.afterPlug = p.afterPlug
 	if o.log != nil {
 		s.log = o.log
 	}
@@ -352,6 +355,8 @@ type pooledVM struct {
 
 	mu       sync.Mutex
 	attached bool
+
+	afterPlug func(ctx context.Context, mon *qmp.Monitor, i int) // a benchmark's probe; nil
 }
 
 func (v *pooledVM) close() {
@@ -460,6 +465,9 @@ func (s *Session) attach(ctx context.Context, checked []sessionDisk) error {
 	for i, d := range s.disks {
 		if err := s.plug(ctx, i, len(s.disks), d); err != nil {
 			return bootErr(err)
+		}
+		if v.afterPlug != nil {
+			v.afterPlug(ctx, v.monitor, i)
 		}
 	}
 	// The client does not take a context; a VM that exits or a ctx that
