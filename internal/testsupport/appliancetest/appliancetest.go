@@ -116,11 +116,16 @@ func WriteCommitImage(t testing.TB, dir string) string {
 // the raw image img with launcher (nil means the default), write a host
 // name, create /root/.ssh and an authorized_keys in it, Commit.
 func WriteCommit(ctx context.Context, launcher appliance.Launcher, img string) error {
+	return WriteCommitWith(ctx, appliance.Open, launcher, img)
+}
+
+// WriteCommitWith is WriteCommit with the session opened by open.
+func WriteCommitWith(ctx context.Context, open OpenFunc, launcher appliance.Launcher, img string) error {
 	var opts []appliance.Option
 	if launcher != nil {
 		opts = append(opts, appliance.WithLauncher(launcher))
 	}
-	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
+	s, err := open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
 	if err != nil {
 		return err
 	}
