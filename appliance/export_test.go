@@ -55,3 +55,12 @@ func BlockNodes(ctx context.Context, s *Session) ([]string, error) {
 func AttachAgain(ctx context.Context, s *Session) error {
 	return s.attach(ctx, s.disks)
 }
+
+// WithPoolCmdline appends params to the kernel command line of a pool's
+// VMs.
+func WithPoolCmdline(params string) Option { return func(o *options) { o.extraCmdline = params } }
+
+// InjectNMI sends a pooled session's guest an NMI through its monitor.
+func InjectNMI(ctx context.Context, s *Session) error {
+	return s.pooled.monitor.Execute(ctx, "inject-nmi", nil, nil)
+}

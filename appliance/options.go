@@ -39,6 +39,7 @@ type options struct {
 	probeTimeout            time.Duration // of a proving boot; 0 is accel.ProbeTimeout
 	poolMaxDisks            int           // disks a pooled VM can take (NewPool)
 	poolMaxIdle             time.Duration // how long a pooled VM waits for them (NewPool)
+	extraCmdline            string        // appended to a pooled VM's kernel command line (tests)
 }
 
 // Option configures Open.

@@ -400,6 +400,9 @@ func bootPooled(ctx context.Context, o options) (_ *Session, err error) {
 	if log.Enabled(ctx, slog.LevelDebug) {
 		spec.Cmdline += " " + guestabi.DebugParam + "=" + guestabi.DebugOn
 	}
+	if o.extraCmdline != "" {
+		spec.Cmdline += " " + o.extraCmdline
+	}
 	if s.accel, err = s.bootAccelerated(ctx, o, app.Kernel, spec); err != nil {
 		return nil, err
 	}

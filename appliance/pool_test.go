@@ -282,3 +282,77 @@ func TestPoolSession(t *testing.T) {
 	p := newPool(t, 2)
 	appliancetest.SessionWith(t, p.Open, nil, nil)
 }
+
+// TestPoolGuestKernelPanicMidSession: a pooled guest whose kernel panics
+// ends its VM; Commit fails and the image is unchanged.
+func TestPoolGuestKernelPanicMidSession(t *testing.T) {
+	needE2E(t)
+	img := smallImage(t)
+	before := fileHash(t, img)
+	tmp := privateTemp(t)
+	p := newPool(t, 1, appliance.WithPoolCmdline("unknown_nmi_panic"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := pooledOpen(ctx, t, p, img)
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("changed\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	pid := appliance.VMPid(s)
+	if err := appliance.InjectNMI(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); !processGone(pid); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("QEMU still runs after the guest kernel panicked:\n%s", s.Console())
+		}
+	}
+	if err := s.Commit(ctx); err == nil {
+		t.Fatal("Commit succeeded after the guest kernel panicked")
+	}
+	if !strings.Contains(s.Console(), "Kernel panic") {
+		t.Errorf("the console tail does not show the panic:\n%s", s.Console())
+	}
+	if fileHash(t, img) != before {
+		t.Error("image changed")
+	}
+	p.Close()
+	assertNothingLeft(t, tmp)
+}
+
+// TestPoolOperationTimeout: a pooled VM that stops answering runs out of
+// the operation timeout given to Pool.Open; the session ends, the image
+// is unchanged.
+func TestPoolOperationTimeout(t *testing.T) {
+	needE2E(t)
+	const timeout = 2 * time.Second
+	img := smallImage(t)
+	before := fileHash(t, img)
+	tmp := privateTemp(t)
+	p := newPool(t, 1)
+	ctx := context.Background()
+	s := pooledOpen(ctx, t, p, img, appliance.WithOperationTimeout(timeout))
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("changed\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	pid := appliance.VMPid(s)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := s.ReadDir(ctx, "/etc")
+	var te *appliance.TimeoutError
+	if !errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ReadDir = %v, want a TimeoutError", err)
+	}
+	if took := time.Since(start); took < timeout {
+		t.Errorf("returned after %v, before the timeout", took)
+	}
+	if !processGone(pid) {
+		t.Error("the VM still runs after the timeout")
+	}
+	if fileHash(t, img) != before {
+		t.Error("image changed")
+	}
+	p.Close()
+	assertNothingLeft(t, tmp)
+}
