@@ -64,3 +64,14 @@ func WithPoolCmdline(params string) Option { return func(o *options) { o.extraCm
 func InjectNMI(ctx context.Context, s *Session) error {
 	return s.pooled.monitor.Execute(ctx, "inject-nmi", nil, nil)
 }
+
+// ReadyVMPids lists the QEMU process ids of the VMs p holds ready.
+func ReadyVMPids(p *Pool) []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var pids []int
+	for _, s := range p.ready {
+		pids = append(pids, VMPid(s))
+	}
+	return pids
+}

@@ -3,7 +3,9 @@ package appliance_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,11 +51,17 @@ func benchmarkPoolOpen(b *testing.B, img string, q appliance.QEMU) {
 		}()
 	})
 	ctx := context.Background()
+	var rss []float64
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
 		if err := p.Wait(ctx); err != nil {
 			b.Fatal(err)
+		}
+		for _, pid := range appliance.ReadyVMPids(p) {
+			if kib, err := vmRSSKiB(pid); err == nil {
+				rss = append(rss, float64(kib)/1024)
+			}
 		}
 		b.StartTimer()
 		s, err := p.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}})
@@ -65,6 +73,10 @@ func benchmarkPoolOpen(b *testing.B, img string, q appliance.QEMU) {
 		}
 		b.StopTimer()
 		s.Close()
+	}
+	if len(rss) > 0 {
+		slices.Sort(rss)
+		b.ReportMetric(rss[len(rss)/2], "idle-rss-MiB")
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -116,4 +128,18 @@ func BenchmarkPoolWriteCommit(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// vmRSSKiB reads the resident set of process pid.
+func vmRSSKiB(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
 }
