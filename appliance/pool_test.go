@@ -1,8 +1,13 @@
 package appliance_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -355,4 +360,75 @@ func TestPoolOperationTimeout(t *testing.T) {
 	}
 	p.Close()
 	assertNothingLeft(t, tmp)
+}
+
+// poolHelperEnv carries a job for TestPoolHelperProcess.
+const poolHelperEnv = "GUESTINJECT_POOL_HELPER"
+
+// TestPoolHelperProcess is not a test: it is the child process of
+// TestPoolPanicLeavesNothingBehind. It keeps a pool of two, opens a
+// pooled session on the image named in its environment, writes to it,
+// says so, and panics with the pool and the session open.
+func TestPoolHelperProcess(t *testing.T) {
+	img := os.Getenv(poolHelperEnv)
+	if img == "" {
+		t.Skip("helper for TestPoolPanicLeavesNothingBehind")
+	}
+	p := newPool(t, 2)
+	ctx := context.Background()
+	s := pooledOpen(ctx, t, p, img)
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("crashed\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("open")
+	go panic("the caller's goroutine panics with a pool open")
+	select {}
+}
+
+// TestPoolPanicLeavesNothingBehind: a process that dies with a pool and a
+// pooled session open takes every VM with it, and the next Open's sweep
+// removes every session directory; the image is unchanged.
+func TestPoolPanicLeavesNothingBehind(t *testing.T) {
+	needE2E(t)
+	img := smallImage(t)
+	before := fileHash(t, img)
+	tmp := privateTemp(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPoolHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), poolHelperEnv+"="+img)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if !strings.Contains(string(out), "open\n") {
+		t.Fatalf("helper did not open a session: %v\n%s%s", err, out, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "panic: the caller's goroutine panics") {
+		t.Fatalf("helper did not panic: %v\n%s", err, stderr.String())
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(processesUsing(tmp)) > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pids := processesUsing(tmp); len(pids) > 0 {
+		t.Fatalf("VMs outlived the process that started them: %v", pids)
+	}
+	stale, _ := filepath.Glob(filepath.Join(tmp, "guestinject-*"))
+	if len(stale) < 2 {
+		t.Fatalf("session directories after the panic: %v, want the session's and the pool's", stale)
+	}
+	s, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "raw", ReadOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range stale {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Open left the dead process's directory %s: %v", d, err)
+		}
+	}
+	if got, err := vfs.ReadFile(context.Background(), s, "/etc/hostname", 100); err != nil || string(got) != "guest\n" {
+		t.Errorf("hostname %q, %v: the dead session's write reached the image", got, err)
+	}
+	s.Close()
+	assertNothingLeft(t, tmp)
+	if fileHash(t, img) != before {
+		t.Error("image changed")
+	}
 }
