@@ -359,11 +359,14 @@ type pooledVM struct {
 	afterPlug func(ctx context.Context, mon *qmp.Monitor, i int) // a benchmark's probe; nil
 }
 
+// close drops the monitor and the agent's connection (the session's
+// client, when there is one, closes the latter too).
 func (v *pooledVM) close() {
 	if v == nil {
 		return
 	}
 	v.monitor.Close()
+	v.agentConn.Close()
 }
 
 // bootPooled boots a VM with no disk and room for o.poolMaxDisks, and

@@ -130,7 +130,9 @@ func (m *Monitor) Close() error {
 // value into result (nil to ignore it). files, when given, travel with
 // the command as SCM_RIGHTS, as add-fd and getfd want; they are not
 // closed. A refusal is an *Error. When ctx ends first, Execute returns
-// its error; QEMU may still run the command.
+// its error; QEMU may still run the command. (An error QEMU sends for a
+// line it could not parse carries no id and reaches no caller; commands
+// made here always parse.)
 func (m *Monitor) Execute(ctx context.Context, command string, args any, result any, files ...*os.File) error {
 	m.mu.Lock()
 	if m.err != nil {
