@@ -432,3 +432,24 @@ func TestPoolPanicLeavesNothingBehind(t *testing.T) {
 		t.Error("image changed")
 	}
 }
+
+// TestPoolAcceleratorProofFails: a pooled VM's boot proves KVM as a
+// session's does; a KVM that fails sends the VM to TCG, and the session
+// says so.
+func TestPoolAcceleratorProofFails(t *testing.T) {
+	needE2E(t)
+	img := accelImage(t)
+	qemu, starts := brokenKVM(t, false)
+	p := newPool(t, 1, appliance.WithCacheDir(t.TempDir()), appliance.WithLauncher(appliance.QEMU{Binary: qemu}),
+		appliance.WithAccelHost(passingHost(t)), appliance.WithBootTimeout(50*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := pooledOpen(ctx, t, p, img)
+	readHostname(ctx, t, s)
+	if c := s.Accelerator(); c.Name != "tcg" || !c.Probed || !strings.Contains(c.Reason, "KVM internal error") {
+		t.Errorf("after a failed proof: %+v", c)
+	}
+	if n := kvmStarts(t, starts); n != 1 {
+		t.Errorf("%d KVM starts, want 1", n)
+	}
+}
