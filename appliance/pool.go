@@ -415,6 +415,9 @@ func bootPooled(ctx context.Context, o options) (_ *Session, err error) {
 
 // awaitAgentPort connects the pooled VM's monitor and waits until the
 // agent has opened its port, which it does before it waits for disks.
+// QEMU sends events only after the capabilities are negotiated, which
+// happens as QEMU starts, long before the guest kernel has booted and
+// loaded the port's driver.
 func (s *Session) awaitAgentPort(ctx context.Context, monitor *net.UnixConn, agentConn net.Conn) error {
 	mon, err := qmp.Connect(ctx, monitor)
 	if err != nil {
