@@ -78,6 +78,8 @@ type Session struct {
 	mu           sync.Mutex
 	ended        bool // committed or closed
 	teardownOnce sync.Once
+
+	pooled *pooledVM // set for a VM booted without disks (see Pool)
 }
 
 type sessionDisk struct {
@@ -159,7 +161,7 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 
 	spec := MachineSpec{
 		Kernel: app.Kernel, KernelELF: app.KernelELF, Initramfs: app.Initramfs, MemoryMiB: o.memoryMiB,
-		Cmdline:     "console=ttyS0 quiet panic=-1 no_timer_check tsc=reliable cryptomgr.notests 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp",
+		Cmdline:     applianceCmdline,
 		AgentSocket: filepath.Join(dir, "agent.sock"), PortName: guestabi.PortName, Console: s.console,
 		Dir: dir, RunAs: o.runAs,
 	}
@@ -181,6 +183,20 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	if s.accel, err = s.bootAccelerated(ctx, o, app.Kernel, spec); err != nil {
 		return nil, err
 	}
+	if err := s.inspect(ctx, len(disks)); err != nil {
+		return nil, err
+	}
+	log.Debug("appliance: ready", "took", time.Since(start))
+	return s, nil
+}
+
+// applianceCmdline is the kernel command line every appliance boots
+// with, before the parameters of guestabi.
+const applianceCmdline = "console=ttyS0 quiet panic=-1 no_timer_check tsc=reliable cryptomgr.notests 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.nopnp"
+
+// inspect makes the session's first call, which tells what the agent
+// found on its n disks and whether it has a root.
+func (s *Session) inspect(ctx context.Context, n int) error {
 	client := s.client
 	// The client does not take a context; a VM that exits or a ctx that
 	// ends must still unblock the calls of Open.
@@ -192,22 +208,20 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 		}
 		return &BootError{Err: err, Console: s.console.String()}
 	}
-	// The first call: what the agent found, and whether it has a root.
 	report, err := client.Inspect(ctx)
 	if err != nil {
-		return nil, bootErr(err)
+		return bootErr(err)
 	}
-	if s.inspection, err = inspectionFrom(report, len(disks)); err != nil {
+	if s.inspection, err = inspectionFrom(report, n); err != nil {
 		if re := (*RootError)(nil); errors.As(err, &re) {
-			return nil, err
+			return err
 		}
-		return nil, bootErr(err)
+		return bootErr(err)
 	}
 	if !stop() {
-		return nil, bootErr(ctx.Err())
+		return bootErr(ctx.Err())
 	}
-	log.Debug("appliance: ready", "took", time.Since(start))
-	return s, nil
+	return nil
 }
 
 // checkDisk checks disk d: a format the appliance attaches, a name QEMU
@@ -316,6 +330,7 @@ func (s *Session) teardown() {
 		if s.client != nil {
 			s.client.Close()
 		}
+		s.pooled.close()
 		if err := os.RemoveAll(s.dir); err != nil {
 			s.log.Warn("appliance: removing the session directory", "dir", s.dir, "err", err)
 		}

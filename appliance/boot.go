@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
 	"github.com/guestinject/guestinject/internal/accel"
+	"github.com/guestinject/guestinject/internal/qmp"
 	"github.com/guestinject/guestinject/internal/wire"
 )
 
@@ -107,10 +109,23 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 	}
 	defer ln.Close()
 
+	var monitor *net.UnixConn
+	if spec.HotplugSlots > 0 {
+		// A VM for a pool: its monitor is the far end of a socket pair.
+		var qemuEnd *os.File
+		if monitor, qemuEnd, err = qmp.Pair(); err != nil {
+			return fmt.Errorf("appliance: %w", err)
+		}
+		defer qemuEnd.Close()
+		spec.Monitor = qemuEnd
+	}
 	s.exited = make(chan struct{})
 	m, err := l.Launch(bootCtx, spec)
 	if err != nil {
 		close(s.exited)
+		if monitor != nil {
+			monitor.Close()
+		}
 		return err
 	}
 	s.machine = m
@@ -146,10 +161,22 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 
 	conn, err := s.accept(bootCtx, ln)
 	if err != nil {
+		if monitor != nil {
+			monitor.Close()
+		}
 		return kvmErr(err)
 	}
 	ln.Close() // exactly one connection
 	s.log.Debug("appliance: agent connected")
+	if monitor != nil {
+		// The agent of a pooled VM says hello only once its disks are
+		// in; until then, its opening the port says it is ready.
+		if err := s.awaitAgentPort(bootCtx, monitor, conn); err != nil {
+			conn.Close()
+			return kvmErr(err)
+		}
+		return nil
+	}
 
 	// The client does not take a context; a VM that exits, KVM's failure
 	// or a context that ends must still unblock the hello.
@@ -181,6 +208,7 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 func (s *Session) resetForRetry(spec MachineSpec) error {
 	s.killVM()
 	s.machine = nil
+	s.pooled.close()
 	s.console = newConsoleTail(consoleMax, s.console.log)
 	for _, d := range s.disks {
 		if err := os.Remove(d.overlay); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -180,6 +180,40 @@
 // connect the virtio-serial port named PortName to AgentSocket, drain the
 // console continuously, and never let the VM outlive the Machine.
 //
+// # A pool of pre-booted VMs
+//
+// A boot is most of a session's time under TCG, and it does not depend
+// on the image. NewPool keeps a number of VMs booted to the point where
+// their agent waits for disks; Pool.Open takes one, checks the images as
+// Open does, hot-plugs them and returns the same Session, with the same
+// inspection, Commit, Close, timeouts and guarantees. The single-use rule
+// stays: a VM takes one set of disks, once, and is destroyed with its
+// session; the pool boots a replacement in the background. When no VM is
+// ready, or the session needs what a pooled VM cannot give (WithRoot,
+// which is a kernel parameter, more disks than WithPoolMaxDisks, another
+// kernel, memory, user or launcher), Pool.Open boots as Open does and
+// never waits for the pool. Pool.Close stops every VM it still holds.
+//
+// How the disks go in: each pooled VM boots with empty PCIe root ports
+// (one per disk it can take, using QEMU's ACPI PCI hot-plug, which gave
+// the guest a disk sooner than native PCIe hot-plug under TCG) and a QMP
+// monitor that is one end of a socket pair QEMU inherits, so no path
+// exists that another process could connect to (internal/qmp). The
+// images and overlays are opened by the host and passed over it as
+// descriptors (add-fd with SCM_RIGHTS); the block nodes are spelled out
+// exactly as at boot (the image read-only in its declared format, never
+// a backing file, the private qcow2 overlay on top), and each
+// virtio-blk device carries a serial that tells the agent which disk of
+// how many it is (guestabi.HotplugDiskSerial). The kernel parameter
+// guestabi.HotplugParam tells the agent to wait for them, within
+// WithPoolMaxIdle; a VM past that powers off, and the pool hands out no
+// VM near the end of it. The agent opens its port before it waits, which
+// QMP reports (VSERPORT_CHANGE): that is when a pooled VM is ready.
+//
+// Only the direct QEMU launcher boots pooled VMs (ErrPoolLauncher):
+// libvirt would have libvirtd open the hot-plugged images by path, and
+// its monitor belongs to libvirtd.
+//
 // # Choosing the accelerator
 //
 // A /dev/kvm that opens does not mean KVM runs the appliance: a PVM

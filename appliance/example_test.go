@@ -63,3 +63,40 @@ func ExampleWithRunAs() {
 	}
 	defer s.Close()
 }
+
+// Keep two VMs booted and inject into many images, at most two at a time:
+// each injection costs a hot-plug instead of a boot, and each VM serves
+// one image only.
+func ExampleNewPool() {
+	ctx := context.Background()
+	pool, err := appliance.NewPool(ctx, 2, appliance.WithMemory(256))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pool.Close()
+	images := []string{"/var/lib/images/a.qcow2", "/var/lib/images/b.qcow2", "/var/lib/images/c.qcow2"}
+	slots := make(chan struct{}, 2)
+	errs := make(chan error, len(images))
+	for _, img := range images {
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots }()
+			s, err := pool.Open(ctx, []vfs.Disk{{Path: img, Format: "qcow2"}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("web-1\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+				errs <- err
+				return
+			}
+			errs <- s.Commit(ctx)
+		}()
+	}
+	for range images {
+		if err := <-errs; err != nil {
+			log.Print(err)
+		}
+	}
+}

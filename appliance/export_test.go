@@ -1,9 +1,12 @@
 package appliance
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/guestinject/guestinject/internal/accel"
+	"github.com/guestinject/guestinject/internal/qmp"
 )
 
 // WithAccelHost makes the KVM checks look at h instead of this host.
@@ -16,3 +19,59 @@ func WithProbeTimeout(d time.Duration) Option { return func(o *options) { o.prob
 // WithoutLVMTools boots an initramfs built without the LVM tools, as on a
 // host without lvm2.
 func WithoutLVMTools() Option { return func(o *options) { o.withoutLVM = true } }
+
+// SetAfterPlug makes every VM p hands out call f right after disk i's
+// device_add, with the VM's monitor: benchmarks time the guest from there.
+func SetAfterPlug(p *Pool, f func(ctx context.Context, mon *qmp.Monitor, i int)) { p.afterPlug = f }
+
+// VMPid is the process id of the session's QEMU, 0 when it has none.
+func VMPid(s *Session) int {
+	if m, ok := s.machine.(*qemuMachine); ok {
+		return m.cmd.Process.Pid
+	}
+	return 0
+}
+
+// BlockNodes lists the block nodes of a pooled session's VM, as QEMU
+// reports them: what the VM has been handed.
+func BlockNodes(ctx context.Context, s *Session) ([]string, error) {
+	if s.pooled == nil {
+		return nil, errors.New("not a pooled session")
+	}
+	var nodes []struct {
+		NodeName string `json:"node-name"`
+	}
+	if err := s.pooled.monitor.Execute(ctx, "query-named-block-nodes", map[string]any{"flat": true}, &nodes); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, n := range nodes {
+		names = append(names, n.NodeName)
+	}
+	return names, nil
+}
+
+// AttachAgain asks a pooled session's VM to take disks a second time.
+func AttachAgain(ctx context.Context, s *Session) error {
+	return s.attach(ctx, s.disks)
+}
+
+// WithPoolCmdline appends params to the kernel command line of a pool's
+// VMs.
+func WithPoolCmdline(params string) Option { return func(o *options) { o.extraCmdline = params } }
+
+// InjectNMI sends a pooled session's guest an NMI through its monitor.
+func InjectNMI(ctx context.Context, s *Session) error {
+	return s.pooled.monitor.Execute(ctx, "inject-nmi", nil, nil)
+}
+
+// ReadyVMPids lists the QEMU process ids of the VMs p holds ready.
+func ReadyVMPids(p *Pool) []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var pids []int
+	for _, s := range p.ready {
+		pids = append(pids, VMPid(s))
+	}
+	return pids
+}

@@ -3,6 +3,8 @@ package appliance
 import (
 	"context"
 	"io"
+	"os"
+	"strconv"
 
 	"github.com/guestinject/guestinject/imagecheck"
 )
@@ -54,7 +56,17 @@ type MachineSpec struct {
 	// WithRunAs); launchers that confine the VM themselves, as libvirt
 	// does, may ignore it.
 	RunAs *User
+	// Monitor, when set, is QEMU's end of a socket pair that must
+	// become the VM's QMP monitor, and HotplugSlots the number of empty
+	// PCIe root ports, named HotplugBus(i), that disks are hot-plugged
+	// into (see Pool). A launcher that cannot do both fails.
+	Monitor      *os.File
+	HotplugSlots int
 }
+
+// HotplugBus is the id of the i-th PCIe root port of a VM booted with
+// MachineSpec.HotplugSlots.
+func HotplugBus(i int) string { return "hotplug" + strconv.Itoa(i) }
 
 // MachineDisk is one disk: a qcow2 overlay that receives every write, on
 // top of the image, which the VM opens read-only with its declared format.

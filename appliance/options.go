@@ -38,6 +38,9 @@ type options struct {
 	accelHost               accel.Host    // where the KVM checks look (tests)
 	probeTimeout            time.Duration // of a proving boot; 0 is accel.ProbeTimeout
 	overlayLimit            int64
+	poolMaxDisks            int           // disks a pooled VM can take (NewPool)
+	poolMaxIdle             time.Duration // how long a pooled VM waits for them (NewPool)
+	extraCmdline            string        // appended to a pooled VM's kernel command line (tests)
 }
 
 // Option configures Open.

@@ -63,4 +63,13 @@
 // format, never probed — and appliance.Open checks each image against its
 // format with imagecheck before anything parses it. A running or paused
 // domain is refused with ErrDomainActive, and Commit checks again.
+//
+// # No pool
+//
+// appliance.NewPool refuses this launcher, and Launch refuses a spec with
+// hot-plug slots, with appliance.ErrPoolLauncher: hot-plugging through
+// libvirt (attach-device on the running transient domain) would have
+// libvirtd open the images by path, where the direct launcher passes
+// QEMU descriptors it opened itself, and the domain's QMP monitor belongs
+// to libvirtd. Orchestrators on libvirt pay a boot per session.
 package libvirt

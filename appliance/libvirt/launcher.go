@@ -62,6 +62,9 @@ func (l Launcher) Launch(ctx context.Context, spec appliance.MachineSpec) (_ app
 	if spec.Dir == "" {
 		return nil, errors.New("appliance/libvirt: MachineSpec.Dir is empty")
 	}
+	if spec.Monitor != nil || spec.HotplugSlots > 0 {
+		return nil, fmt.Errorf("appliance/libvirt: %w", appliance.ErrPoolLauncher)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -183,3 +183,16 @@ func TestAccelerator(t *testing.T) {
 		t.Fatalf("forced kvm: %v; want a *KVMError", err)
 	}
 }
+
+// TestRefusesHotplug: libvirt's launcher cannot boot a VM for a pool, and
+// says so before it connects to anything.
+func TestRefusesHotplug(t *testing.T) {
+	_, err := applibvirt.Launcher{URI: "test:///nonexistent"}.Launch(context.Background(),
+		appliance.MachineSpec{Dir: t.TempDir(), HotplugSlots: 1})
+	if !errors.Is(err, appliance.ErrPoolLauncher) {
+		t.Errorf("Launch of a VM with hot-plug slots = %v, want ErrPoolLauncher", err)
+	}
+	if _, err := appliance.NewPool(context.Background(), 1, appliance.WithLauncher(applibvirt.Launcher{})); !errors.Is(err, appliance.ErrPoolLauncher) {
+		t.Errorf("NewPool with the libvirt launcher = %v, want ErrPoolLauncher", err)
+	}
+}

@@ -2,8 +2,10 @@
 // that runs as /init in the appliance VM: everything the two must spell
 // the same way that is not the framing of the wire protocol itself. That
 // is the virtio-serial port's name, the kernel command-line parameters
-// (the debug switch, the guest root the host names), the disk serials
-// that tell the agent which disk is which and whether it may be written,
+// (the debug switch, the guest root the host names, the wait for disks
+// hot-plugged into a VM booted without them), the disk serials that tell
+// the agent which disk is which, whether it may be written and, when
+// hot-plugged, how many there are,
 // the kernel module manifest the initramfs carries and the places of the
 // LVM tools in it, the sentinel errors and the problem and issue codes
 // that carry them across the wire, and the limits on text from the guest.

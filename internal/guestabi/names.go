@@ -33,9 +33,32 @@ func DiskSerial(index int, readOnly bool) string {
 	return serialWritable + strconv.Itoa(index)
 }
 
-// ParseDiskSerial reads a serial made by DiskSerial; ok is false for any
-// other string, so disks the host did not attach are ignored.
+// ParseDiskSerial reads a serial made by DiskSerial or HotplugDiskSerial;
+// ok is false for any other string, so disks the host did not attach are
+// ignored.
 func ParseDiskSerial(s string) (index int, readOnly, ok bool) {
+	index, _, readOnly, ok = ParseHotplugDiskSerial(s)
+	return index, readOnly, ok
+}
+
+// MaxHotplugDisks bounds the disk count a hot-plug serial may announce.
+const MaxHotplugDisks = 64
+
+// hotplugCount separates a hot-plugged disk's index from the session's
+// disk count.
+const hotplugCount = "-of-"
+
+// HotplugDiskSerial is the serial the host gives disk number index of
+// count when it hot-plugs them into a VM that booted without disks
+// ("gi-rw-<index>-of-<count>"): every disk tells the agent how many to
+// wait for, so it starts only once all have arrived.
+func HotplugDiskSerial(index, count int, readOnly bool) string {
+	return DiskSerial(index, readOnly) + hotplugCount + strconv.Itoa(count)
+}
+
+// ParseHotplugDiskSerial reads a serial made by DiskSerial (count 0) or
+// HotplugDiskSerial (index below count, count at most MaxHotplugDisks).
+func ParseHotplugDiskSerial(s string) (index, count int, readOnly, ok bool) {
 	var rest string
 	switch {
 	case strings.HasPrefix(s, serialWritable):
@@ -43,11 +66,27 @@ func ParseDiskSerial(s string) (index int, readOnly, ok bool) {
 	case strings.HasPrefix(s, serialReadOnly):
 		rest, readOnly = s[len(serialReadOnly):], true
 	default:
-		return 0, false, false
+		return 0, 0, false, false
 	}
-	index, err := strconv.Atoi(rest)
-	if err != nil || index < 0 || strconv.Itoa(index) != rest {
-		return 0, false, false
+	rest, countText, hot := strings.Cut(rest, hotplugCount)
+	index, ok = decimal(rest)
+	if !ok {
+		return 0, 0, false, false
 	}
-	return index, readOnly, true
+	if hot {
+		if count, ok = decimal(countText); !ok || count > MaxHotplugDisks || index >= count {
+			return 0, 0, false, false
+		}
+	}
+	return index, count, readOnly, true
+}
+
+// decimal reads a non-negative number written without sign or leading
+// zeros.
+func decimal(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || strconv.Itoa(n) != s {
+		return 0, false
+	}
+	return n, true
 }

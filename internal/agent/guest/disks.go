@@ -9,6 +9,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/guestinject/guestinject/internal/blkid"
 	"github.com/guestinject/guestinject/internal/guestabi"
@@ -172,4 +175,79 @@ func FindPort(classDir, devDir, name string) string {
 		}
 	}
 	return ""
+}
+
+// HotplugDisksReady reports whether every disk of a hot-plugged set is
+// there and its driver done with it: some virtio disk carries a
+// guestabi.HotplugDiskSerial, and for its count, each index below it is
+// on exactly one disk with that count. A disk counts once its virtio
+// device is bound to its driver, which happens after the driver has added
+// the disk and read its partition table, so ScanVolumes then sees it
+// whole. sysBlock is /sys/block.
+func HotplugDisksReady(sysBlock string) bool {
+	disks, _ := filepath.Glob(filepath.Join(sysBlock, "vd*"))
+	count := 0
+	seen := map[int]bool{}
+	for _, d := range disks {
+		serial, err := os.ReadFile(filepath.Join(d, "serial"))
+		if err != nil {
+			continue
+		}
+		index, n, _, ok := guestabi.ParseHotplugDiskSerial(strings.TrimSpace(string(serial)))
+		if !ok || n == 0 {
+			continue
+		}
+		if (count != 0 && n != count) || seen[index] {
+			return false // not one set: the host never does this
+		}
+		if _, err := os.Stat(filepath.Join(d, "device", "driver")); err != nil {
+			return false
+		}
+		count, seen[index] = n, true
+	}
+	return count > 0 && len(seen) == count
+}
+
+// WaitHotplugDisks waits at most limit for HotplugDisksReady(sysBlock).
+// It sleeps on the kernel's device events (a uevent netlink socket) and
+// looks again at each, so an idle pooled VM costs no CPU and a disk is
+// seen as soon as its driver is bound; it also looks once a second, in
+// case an event was missed.
+func WaitHotplugDisks(sysBlock string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_KOBJECT_UEVENT)
+	if err == nil {
+		defer unix.Close(fd)
+		if err = unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1}); err != nil {
+			unix.Close(fd)
+			fd = -1
+		}
+	} else {
+		fd = -1
+	}
+	buf := make([]byte, 8192)
+	for {
+		if HotplugDisksReady(sysBlock) {
+			return nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("no hot-plugged disks after %v", limit)
+		}
+		wait := min(left, time.Second)
+		if fd < 0 {
+			time.Sleep(min(wait, 5*time.Millisecond))
+			continue
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(pfd, int(wait/time.Millisecond)+1); err != nil && !errors.Is(err, unix.EINTR) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		// Drain: what the events say does not matter, sysfs does.
+		for {
+			if _, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT); err != nil {
+				break
+			}
+		}
+	}
 }

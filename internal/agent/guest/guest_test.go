@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/guestinject/guestinject/internal/agent/guest"
 	"github.com/guestinject/guestinject/internal/blkid"
@@ -151,5 +152,69 @@ func TestFindPort(t *testing.T) {
 	}
 	if got := guest.FindPort(class, "/dev", "org.example.none"); got != "" {
 		t.Errorf("FindPort(missing) = %q", got)
+	}
+}
+
+func TestHotplugDisksReady(t *testing.T) {
+	bound := func(t *testing.T, sysBlock string, names ...string) {
+		for _, n := range names {
+			if err := os.MkdirAll(filepath.Join(sysBlock, n, "device", "driver"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ext4 := map[int]blkid.Type{0: blkid.Ext4}
+	for _, tc := range []struct {
+		name  string
+		disks []fakeDisk
+		bound []string
+		ready bool
+	}{
+		{"none", nil, nil, false},
+		{"one of one", []fakeDisk{{"vda", guestabi.HotplugDiskSerial(0, 1, false), ext4}}, []string{"vda"}, true},
+		{"driver not done", []fakeDisk{{"vda", guestabi.HotplugDiskSerial(0, 1, false), ext4}}, nil, false},
+		{"one of two", []fakeDisk{{"vda", guestabi.HotplugDiskSerial(1, 2, true), ext4}}, []string{"vda"}, false},
+		{"two of two, in any order", []fakeDisk{
+			{"vda", guestabi.HotplugDiskSerial(1, 2, true), ext4}, {"vdb", guestabi.HotplugDiskSerial(0, 2, false), ext4},
+		}, []string{"vda", "vdb"}, true},
+		{"second not bound", []fakeDisk{
+			{"vda", guestabi.HotplugDiskSerial(0, 2, false), ext4}, {"vdb", guestabi.HotplugDiskSerial(1, 2, false), ext4},
+		}, []string{"vda"}, false},
+		{"an index twice", []fakeDisk{
+			{"vda", guestabi.HotplugDiskSerial(0, 2, false), ext4}, {"vdb", guestabi.HotplugDiskSerial(0, 2, false), ext4},
+		}, []string{"vda", "vdb"}, false},
+		{"counts disagree", []fakeDisk{
+			{"vda", guestabi.HotplugDiskSerial(0, 2, false), ext4}, {"vdb", guestabi.HotplugDiskSerial(1, 3, false), ext4},
+		}, []string{"vda", "vdb"}, false},
+		{"boot-time serial only", []fakeDisk{{"vda", guestabi.DiskSerial(0, false), ext4}}, []string{"vda"}, false},
+		{"foreign disk ignored", []fakeDisk{
+			{"vda", "QM0001", ext4}, {"vdb", guestabi.HotplugDiskSerial(0, 1, false), ext4},
+		}, []string{"vda", "vdb"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sysBlock, _ := fakeMachine(t, tc.disks...)
+			bound(t, sysBlock, tc.bound...)
+			if got := guest.HotplugDisksReady(sysBlock); got != tc.ready {
+				t.Errorf("HotplugDisksReady = %v, want %v", got, tc.ready)
+			}
+		})
+	}
+}
+
+func TestWaitHotplugDisks(t *testing.T) {
+	sysBlock, _ := fakeMachine(t, fakeDisk{"vda", guestabi.HotplugDiskSerial(0, 1, false), map[int]blkid.Type{0: blkid.Ext4}})
+	start := time.Now()
+	if err := guest.WaitHotplugDisks(sysBlock, 50*time.Millisecond); err == nil {
+		t.Fatal("a disk whose driver is not bound was taken as ready")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("a 50ms wait took %v", d)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		os.MkdirAll(filepath.Join(sysBlock, "vda", "device", "driver"), 0o755)
+	}()
+	if err := guest.WaitHotplugDisks(sysBlock, 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -20,12 +20,20 @@ import (
 	"github.com/guestinject/guestinject/vfs/vfstest"
 )
 
+// OpenFunc opens a session: appliance.Open, or an appliance.Pool's Open.
+type OpenFunc func(ctx context.Context, disks []vfs.Disk, opts ...appliance.Option) (*appliance.Session, error)
+
 // Conformance runs the vfs conformance suite against appliances started
 // by launcher (nil means the default launcher). Every case builds a raw
 // ext4 image from its layout with mkfs.ext4 -d, in a directory from
 // imageDir (t.TempDir when nil), and boots its own VM on it, so the
 // hostile layouts meet the real guest kernel and agent.
 func Conformance(t *testing.T, launcher appliance.Launcher, imageDir func(testing.TB) string) {
+	ConformanceWith(t, appliance.Open, launcher, imageDir)
+}
+
+// ConformanceWith is Conformance with sessions opened by open.
+func ConformanceWith(t *testing.T, open OpenFunc, launcher appliance.Launcher, imageDir func(testing.TB) string) {
 	opts, imageDir := defaults(launcher, imageDir)
 	root := os.Geteuid() == 0
 	vfstest.Run(t, vfstest.Harness{
@@ -44,7 +52,7 @@ func Conformance(t *testing.T, launcher appliance.Launcher, imageDir func(testin
 			testimage.Run(t, "debugfs", "-w", "-R", "rmdir /lost+found", img)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
+			s, err := open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,6 +79,11 @@ func defaults(launcher appliance.Launcher, imageDir func(testing.TB) string) ([]
 // launcher (nil means the default launcher) on raw ext4 images built in
 // a directory from imageDir (t.TempDir when nil).
 func Session(t *testing.T, launcher appliance.Launcher, imageDir func(testing.TB) string) {
+	SessionWith(t, appliance.Open, launcher, imageDir)
+}
+
+// SessionWith is Session with sessions opened by openSession.
+func SessionWith(t *testing.T, openSession OpenFunc, launcher appliance.Launcher, imageDir func(testing.TB) string) {
 	opts, imageDir := defaults(launcher, imageDir)
 	vfstest.RunSession(t, vfstest.SessionHarness{NewImage: func(t *testing.T, root string) vfstest.SessionImage {
 		img := filepath.Join(imageDir(t), "disk.raw")
@@ -78,7 +91,7 @@ func Session(t *testing.T, launcher appliance.Launcher, imageDir func(testing.TB
 		open := func(t *testing.T) vfs.Session {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
+			s, err := openSession(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,11 +116,16 @@ func WriteCommitImage(t testing.TB, dir string) string {
 // the raw image img with launcher (nil means the default), write a host
 // name, create /root/.ssh and an authorized_keys in it, Commit.
 func WriteCommit(ctx context.Context, launcher appliance.Launcher, img string) error {
+	return WriteCommitWith(ctx, appliance.Open, launcher, img)
+}
+
+// WriteCommitWith is WriteCommit with the session opened by open.
+func WriteCommitWith(ctx context.Context, open OpenFunc, launcher appliance.Launcher, img string) error {
 	var opts []appliance.Option
 	if launcher != nil {
 		opts = append(opts, appliance.WithLauncher(launcher))
 	}
-	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
+	s, err := open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
 	if err != nil {
 		return err
 	}

@@ -173,6 +173,18 @@ func setupRoot(mods guest.Modules) *guest.Guest {
 	if err != nil {
 		return &guest.Guest{Err: err}
 	}
+	hotplugWait, hotplug, err := guestabi.ParseHotplugParam(guest.Cmdline(guestabi.HotplugParam))
+	if err != nil {
+		return &guest.Guest{Err: err}
+	}
+	if hotplug {
+		// A pooled VM: the host plugs the disks in when a session takes
+		// it, however long after the boot, within the bound it set.
+		fmt.Fprintln(os.Stderr, "guestinject-agent: waiting for disks")
+		if err := guest.WaitHotplugDisks("/sys/block", hotplugWait); err != nil {
+			return &guest.Guest{Err: err}
+		}
+	}
 	var vols []guest.Volume
 	_, err = waitFor("disks", func() string {
 		var err error

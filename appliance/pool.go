@@ -1,0 +1,556 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/internal/guestabi"
+	"github.com/guestinject/guestinject/internal/initramfs"
+	"github.com/guestinject/guestinject/internal/ownerdir"
+	"github.com/guestinject/guestinject/internal/qmp"
+	"github.com/guestinject/guestinject/internal/wire"
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// ErrPoolLauncher means a pool was asked of a launcher that cannot
+// hot-plug disks. Only the direct QEMU launcher can: libvirt's
+// attach-device would name the images by path for libvirtd to open, and
+// its QMP monitor belongs to libvirtd.
+var ErrPoolLauncher = errors.New("only the direct QEMU launcher boots VMs for a pool")
+
+// ErrPoolClosed is returned by Open on a closed Pool.
+var ErrPoolClosed = errors.New("appliance: pool closed")
+
+// Pool defaults.
+const (
+	// DefaultPoolMaxDisks is how many disks a pooled VM can take
+	// (WithPoolMaxDisks); a session with more boots cold.
+	DefaultPoolMaxDisks = 4
+	// DefaultPoolMaxIdle is how long a pooled VM waits for its disks
+	// (WithPoolMaxIdle) before its agent powers it off and the pool
+	// boots another.
+	DefaultPoolMaxIdle = time.Hour
+)
+
+// poolIdleMargin is how long before its agent gives up a pooled VM is no
+// longer handed out.
+const poolIdleMargin = 30 * time.Second
+
+// WithPoolMaxDisks sets how many disks a pooled VM can take, one empty
+// PCIe root port each (default DefaultPoolMaxDisks). Only NewPool reads
+// it.
+func WithPoolMaxDisks(n int) Option { return func(o *options) { o.poolMaxDisks = n } }
+
+// WithPoolMaxIdle bounds how long a pooled VM waits for its disks
+// (default DefaultPoolMaxIdle): its agent powers it off after that, and
+// the pool hands out no VM within half a minute of it. Only NewPool reads
+// it.
+func WithPoolMaxIdle(d time.Duration) Option { return func(o *options) { o.poolMaxIdle = d } }
+
+// Pool keeps appliance VMs booted to the point where their agent waits
+// for disks, so that opening a session costs a hot-plug instead of a
+// boot. Each VM serves one session and is destroyed with it: a VM that
+// has seen one image never sees another. Its methods are safe for
+// concurrent use.
+type Pool struct {
+	opts []Option
+	o    options
+	size int
+	log  *slog.Logger
+
+	ctx    context.Context // ends with Close; bounds the boots
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	ready   []*Session
+	booting int
+	closed  bool
+	changed chan struct{} // closed and replaced when ready or booting change
+	lastErr error         // of the last boot that failed
+
+	afterPlug func(ctx context.Context, mon *qmp.Monitor, i int) // handed to each VM taken; nil
+}
+
+// NewPool starts size VMs booting in the background, each with the
+// options opts (the kernel, memory, launcher, user and accelerator of
+// Open, and WithPoolMaxDisks, WithPoolMaxIdle), and returns once the
+// initramfs is built; ctx bounds that build. The caller bounds memory by
+// size times WithMemory. Each VM boots on its own: its own QEMU process,
+// kernel random state and address layout, no memory shared with another.
+// The launcher must be the direct QEMU launcher (ErrPoolLauncher).
+func NewPool(ctx context.Context, size int, opts ...Option) (*Pool, error) {
+	if size < 1 {
+		return nil, fmt.Errorf("appliance: pool size %d", size)
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.launcher == nil {
+		o.launcher = QEMU{}
+	}
+	if q, ok := o.launcher.(QEMU); !ok || (q.Machine != "" && q.Machine != "q35") {
+		return nil, fmt.Errorf("appliance: %w", ErrPoolLauncher)
+	}
+	if o.poolMaxDisks < 1 || o.poolMaxDisks > guestabi.MaxHotplugDisks {
+		return nil, fmt.Errorf("appliance: pool of VMs for %d disks (want 1..%d)", o.poolMaxDisks, guestabi.MaxHotplugDisks)
+	}
+	if o.poolMaxIdle < 2*poolIdleMargin {
+		return nil, fmt.Errorf("appliance: pool idle time %v is below %v", o.poolMaxIdle, 2*poolIdleMargin)
+	}
+	if _, err := initramfs.Build(ctx, initramfs.Config{Kernel: o.kernel, Agent: o.agent, CacheDir: o.cacheDir, Logger: o.log,
+		WithoutLVM: o.withoutLVM}); err != nil {
+		return nil, fmt.Errorf("appliance: %w", err)
+	}
+	pctx, cancel := context.WithCancel(context.Background())
+	p := &Pool{opts: opts, o: o, size: size, log: o.logger(), ctx: pctx, cancel: cancel, changed: make(chan struct{})}
+	p.mu.Lock()
+	p.refillLocked()
+	p.mu.Unlock()
+	return p, nil
+}
+
+// Ready returns how many VMs wait for a session.
+func (p *Pool) Ready() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ready)
+}
+
+// Wait returns once every VM of the pool is ready, or with the error of
+// a boot that failed meanwhile, or ctx's.
+func (p *Pool) Wait(ctx context.Context) error {
+	for {
+		p.mu.Lock()
+		n, booting, ch, err, closed := len(p.ready), p.booting, p.changed, p.lastErr, p.closed
+		p.mu.Unlock()
+		switch {
+		case closed:
+			return ErrPoolClosed
+		case n >= p.size:
+			return nil
+		case booting == 0 && err != nil:
+			return err
+		case booting == 0:
+			p.mu.Lock()
+			p.refillLocked()
+			p.mu.Unlock()
+			continue
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Open opens a session on disks as the package's Open does, with the
+// pool's options followed by opts, on a ready VM of the pool: its disks
+// are hot-plugged, and its agent inspects them and serves as after a
+// boot. The Session is the same, with the same Commit and Close; after
+// either, the VM is gone, and the pool boots a replacement in the
+// background. When no VM is ready, or the session needs what a pooled
+// VM cannot give (WithRoot, more disks than WithPoolMaxDisks, another
+// launcher, memory or kernel), Open boots one as the package's Open does
+// and never waits for the pool.
+func (p *Pool) Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (*Session, error) {
+	all := append(append([]Option(nil), p.opts...), opts...)
+	o := defaultOptions()
+	for _, opt := range all {
+		opt(&o)
+	}
+	if o.launcher == nil {
+		o.launcher = QEMU{}
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrPoolClosed
+	}
+	p.mu.Unlock()
+	if len(disks) == 0 {
+		return nil, errors.New("appliance: no disks")
+	}
+	if !p.fits(o, len(disks)) {
+		return Open(ctx, disks, all...)
+	}
+	// Every image is checked before a VM is taken: a refused one costs
+	// the pool nothing.
+	checked := make([]sessionDisk, len(disks))
+	for i, d := range disks {
+		var err error
+		if checked[i], err = checkDisk(ctx, d, o.policy); err != nil {
+			return nil, err
+		}
+	}
+	s := p.take()
+	if s == nil {
+		p.log.Debug("appliance: pool empty, booting")
+		return Open(ctx, disks, all...)
+	}
+	s.qemuImg, s.policy, s.opTimeout, s.commitTimeout = o.qemuImg, o.policy, o.operationTimeout, o.commitTimeout
+	s.pooled.afterPlug = p.afterPlug
+	if o.log != nil {
+		s.log = o.log
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.bootTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := s.attach(ctx, checked); err != nil {
+		s.teardown()
+		return nil, err
+	}
+	if err := s.inspect(ctx, len(disks)); err != nil {
+		s.teardown()
+		return nil, err
+	}
+	s.log.Debug("appliance: pooled VM ready", "took", time.Since(start))
+	return s, nil
+}
+
+// fits reports whether a pooled VM can serve a session of n disks with
+// options o: everything that shapes the VM must be the pool's.
+func (p *Pool) fits(o options, n int) bool {
+	po := p.o
+	q, ok := o.launcher.(QEMU)
+	pq := po.launcher.(QEMU)
+	sameUser := (o.runAs == nil) == (po.runAs == nil) && (o.runAs == nil || *o.runAs == *po.runAs)
+	return ok && q == pq && sameUser && o.root == nil && n <= po.poolMaxDisks && o.kernel == po.kernel && o.agent == po.agent &&
+		o.cacheDir == po.cacheDir && o.memoryMiB == po.memoryMiB && o.withoutLVM == po.withoutLVM && o.accel == po.accel
+}
+
+// take removes a ready VM from the pool, or returns nil. A VM that
+// exited or is near the end of its idle time is dropped. A replacement
+// starts booting either way.
+func (p *Pool) take() *Session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer p.refillLocked()
+	for len(p.ready) > 0 {
+		s := p.ready[0]
+		p.ready = p.ready[1:]
+		p.notifyLocked()
+		select {
+		case <-s.exited:
+			go s.teardown()
+			continue
+		default:
+		}
+		if time.Since(s.pooled.bootedAt) > p.o.poolMaxIdle-poolIdleMargin {
+			go s.teardown()
+			continue
+		}
+		return s
+	}
+	return nil
+}
+
+func (p *Pool) notifyLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// refillLocked starts boots until ready and booting VMs make the pool's
+// size. A pooled VM that exits while it waits (its idle time is over) is
+// dropped and replaced.
+func (p *Pool) refillLocked() {
+	for !p.closed && len(p.ready)+p.booting < p.size {
+		p.booting++
+		p.notifyLocked()
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			s, err := bootPooled(p.ctx, p.o)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			p.booting--
+			p.notifyLocked()
+			if err != nil {
+				// No retry until the next Open or Wait: a boot that
+				// fails would fail again in a loop.
+				p.lastErr = err
+				if p.ctx.Err() == nil {
+					p.log.Warn("appliance: booting a pooled VM", "err", err)
+				}
+				return
+			}
+			if p.closed {
+				go s.teardown()
+				return
+			}
+			p.lastErr = nil
+			p.ready = append(p.ready, s)
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.watch(s)
+			}()
+		}()
+	}
+}
+
+// watch drops s from the ready list if its VM exits while it waits.
+func (p *Pool) watch(s *Session) {
+	select {
+	case <-s.exited:
+	case <-p.ctx.Done():
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, r := range p.ready {
+		if r == s {
+			p.ready = append(p.ready[:i], p.ready[i+1:]...)
+			p.notifyLocked()
+			go s.teardown()
+			p.refillLocked()
+			return
+		}
+	}
+}
+
+// Close stops every VM of the pool, ready or booting, and returns once
+// they are gone. Sessions already opened from the pool are the caller's
+// and stay open. Close is idempotent.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	ready := p.ready
+	p.ready = nil
+	p.notifyLocked()
+	p.mu.Unlock()
+	p.cancel()
+	for _, s := range ready {
+		s.teardown()
+	}
+	p.wg.Wait()
+	return nil
+}
+
+// pooledVM is what a Session booted for a pool has before it serves:
+// the monitor its disks are hot-plugged through, and the agent's
+// connection, which says hello once they are in.
+type pooledVM struct {
+	monitor   *qmp.Monitor
+	agentConn net.Conn
+	bootedAt  time.Time
+	slots     int
+
+	mu       sync.Mutex
+	attached bool
+
+	afterPlug func(ctx context.Context, mon *qmp.Monitor, i int) // a benchmark's probe; nil
+}
+
+// close drops the monitor and the agent's connection (the session's
+// client, when there is one, closes the latter too).
+func (v *pooledVM) close() {
+	if v == nil {
+		return
+	}
+	v.monitor.Close()
+	v.agentConn.Close()
+}
+
+// bootPooled boots a VM with no disk and room for o.poolMaxDisks, and
+// returns once its agent waits for them.
+func bootPooled(ctx context.Context, o options) (_ *Session, err error) {
+	log := o.logger()
+	app, err := initramfs.Build(ctx, initramfs.Config{Kernel: o.kernel, Agent: o.agent, CacheDir: o.cacheDir, Logger: o.log,
+		WithoutLVM: o.withoutLVM})
+	if err != nil {
+		return nil, fmt.Errorf("appliance: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.bootTimeout)
+	defer cancel()
+	if err := sweepSessions(ctx, os.TempDir(), log); err != nil {
+		log.Warn("appliance: cleaning up after dead sessions", "err", err)
+	}
+	od, err := ownerdir.Create(os.TempDir(), sessionPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("appliance: %w", err)
+	}
+	s := &Session{dir: od.Path, dirLock: od, console: newConsoleTail(consoleMax, o.log), log: log, qemuImg: o.qemuImg, policy: o.policy,
+		opTimeout: o.operationTimeout, commitTimeout: o.commitTimeout}
+	defer func() {
+		if err != nil {
+			s.teardown()
+		}
+	}()
+	spec := MachineSpec{
+		Kernel: app.Kernel, KernelELF: app.KernelELF, Initramfs: app.Initramfs, MemoryMiB: o.memoryMiB,
+		Cmdline:     applianceCmdline + " " + guestabi.HotplugParamFor(o.poolMaxIdle),
+		AgentSocket: filepath.Join(s.dir, "agent.sock"), PortName: guestabi.PortName, Console: s.console,
+		Dir: s.dir, RunAs: o.runAs, HotplugSlots: o.poolMaxDisks,
+	}
+	if log.Enabled(ctx, slog.LevelDebug) {
+		spec.Cmdline += " " + guestabi.DebugParam + "=" + guestabi.DebugOn
+	}
+	if o.extraCmdline != "" {
+		spec.Cmdline += " " + o.extraCmdline
+	}
+	if s.accel, err = s.bootAccelerated(ctx, o, app.Kernel, spec); err != nil {
+		return nil, err
+	}
+	s.pooled.slots = o.poolMaxDisks
+	return s, nil
+}
+
+// awaitAgentPort connects the pooled VM's monitor and waits until the
+// agent has opened its port, which it does before it waits for disks.
+// QEMU sends events only after the capabilities are negotiated, which
+// happens as QEMU starts, long before the guest kernel has booted and
+// loaded the port's driver.
+func (s *Session) awaitAgentPort(ctx context.Context, monitor *net.UnixConn, agentConn net.Conn) error {
+	mon, err := qmp.Connect(ctx, monitor)
+	if err != nil {
+		return err
+	}
+	if _, err := mon.WaitEvent(ctx, "VSERPORT_CHANGE", func(data json.RawMessage) bool {
+		var d struct {
+			ID   string `json:"id"`
+			Open bool   `json:"open"`
+		}
+		return json.Unmarshal(data, &d) == nil && d.ID == agentPortID && d.Open
+	}); err != nil {
+		mon.Close()
+		return fmt.Errorf("waiting for the agent: %w", err)
+	}
+	s.pooled = &pooledVM{monitor: mon, agentConn: agentConn, bootedAt: time.Now()}
+	return nil
+}
+
+// errSecondImage is a pooled VM asked to take disks a second time.
+var errSecondImage = errors.New("appliance: a pooled VM takes disks once")
+
+// attach hot-plugs checked into the pooled VM s, each on a fresh private
+// overlay, and waits for the agent's hello, which it sends once they are
+// all in. A pooled VM takes disks once: attach fails on a second call.
+func (s *Session) attach(ctx context.Context, checked []sessionDisk) error {
+	v := s.pooled
+	if v == nil {
+		return errSecondImage
+	}
+	v.mu.Lock()
+	again := v.attached
+	v.attached = true
+	v.mu.Unlock()
+	if again {
+		return errSecondImage
+	}
+	if len(checked) > v.slots {
+		return fmt.Errorf("appliance: %d disks for a pooled VM with room for %d", len(checked), v.slots)
+	}
+	for i, sd := range checked {
+		sd.overlay = filepath.Join(s.dir, fmt.Sprintf("overlay%d.qcow2", i))
+		if err := createOverlay(sd.overlay, sd.size); err != nil {
+			return err
+		}
+		s.disks = append(s.disks, sd)
+	}
+	bootErr := func(err error) error {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return &BootError{Err: err, Console: s.console.String()}
+	}
+	for i, d := range s.disks {
+		if err := s.plug(ctx, i, len(s.disks), d); err != nil {
+			return bootErr(err)
+		}
+		if v.afterPlug != nil {
+			v.afterPlug(ctx, v.monitor, i)
+		}
+	}
+	// The client does not take a context; a VM that exits or a ctx that
+	// ends must still unblock the hello.
+	conn := v.agentConn
+	helloDone := make(chan struct{})
+	defer close(helloDone)
+	go func() {
+		select {
+		case <-helloDone:
+			return
+		case <-ctx.Done():
+		case <-s.exited:
+		}
+		conn.Close()
+	}()
+	client, err := wire.NewClient(ctx, conn)
+	if err != nil {
+		return bootErr(err)
+	}
+	s.client = client
+	return nil
+}
+
+// plug hot-plugs disk i of n: both files are opened here and passed to
+// QEMU as descriptors in fd sets (the image read-only, and only that
+// way), the block nodes are those of a boot (diskNodes), and the device
+// carries the serial that tells the agent which disk of how many it is.
+func (s *Session) plug(ctx context.Context, i, n int, d sessionDisk) error {
+	mon := s.pooled.monitor
+	addFD := func(path string, flag, set int, opaque string) (string, error) {
+		f, err := os.OpenFile(path, flag|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", fmt.Errorf("appliance: %w", err)
+		}
+		defer f.Close() // QEMU holds its own copy
+		if err := mon.Execute(ctx, "add-fd", map[string]any{"fdset-id": set, "opaque": opaque}, nil, f); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("/dev/fdset/%d", set), nil
+	}
+	base, err := addFD(d.abs, os.O_RDONLY, 2*i+1, baseNode(i))
+	if err != nil {
+		return err
+	}
+	overlay, err := addFD(d.overlay, os.O_RDWR, 2*i+2, fmt.Sprintf("overlay%d", i))
+	if err != nil {
+		return err
+	}
+	nodes, err := diskNodes(i, d.Format, base, overlay)
+	if err != nil {
+		return err
+	}
+	for _, node := range nodes {
+		if err := mon.Execute(ctx, "blockdev-add", node, nil); err != nil {
+			return err
+		}
+	}
+	return mon.Execute(ctx, "device_add", map[string]any{
+		"driver": "virtio-blk-pci", "id": fmt.Sprintf("vd%d", i), "bus": HotplugBus(i),
+		"drive": diskNode(i), "serial": guestabi.HotplugDiskSerial(i, n, d.ReadOnly),
+	}, nil)
+}
+
+// defaultOptions are Open's options before any Option.
+func defaultOptions() options {
+	return options{memoryMiB: DefaultMemoryMiB, bootTimeout: DefaultBootTimeout, operationTimeout: DefaultOperationTimeout,
+		commitTimeout: DefaultCommitTimeout, qemuImg: "qemu-img", policy: imagecheck.DefaultPolicy(),
+		poolMaxDisks: DefaultPoolMaxDisks, poolMaxIdle: DefaultPoolMaxIdle}
+}
+
+func (o *options) logger() *slog.Logger {
+	if o.log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.log
+}

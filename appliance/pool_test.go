@@ -1,0 +1,455 @@
+package appliance_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/internal/qmp"
+	"github.com/guestinject/guestinject/internal/testsupport/appliancetest"
+	"github.com/guestinject/guestinject/vfs"
+)
+
+// newPool makes a pool of size VMs, waits until they are booted and
+// closes it when the test ends.
+func newPool(t testing.TB, size int, opts ...appliance.Option) *appliance.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p, err := appliance.NewPool(ctx, size, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// hostImage builds a small ext4 image whose /etc/hostname is name.
+func hostImage(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeTree(t, filepath.Join(dir, "tree"), map[string]string{"etc/hostname": name + "\n", "root/": ""})
+	img := filepath.Join(dir, "disk.raw")
+	ext4Image(t, img, filepath.Join(dir, "tree"), 32)
+	return img
+}
+
+// pooledOpen opens img through p and insists the session got a pooled VM.
+func pooledOpen(ctx context.Context, t *testing.T, p *appliance.Pool, img string, opts ...appliance.Option) *appliance.Session {
+	t.Helper()
+	s, err := p.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := appliance.BlockNodes(ctx, s); err != nil {
+		t.Fatalf("the session did not get a pooled VM: %v", err)
+	}
+	return s
+}
+
+func processGone(pid int) bool {
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// TestPoolVMServesOneImage proves the single-use rule: a pooled VM holds
+// exactly its session's disk, refuses a second set, is gone once the
+// session ends, and the next session gets another VM that has seen only
+// its own image.
+func TestPoolVMServesOneImage(t *testing.T) {
+	needE2E(t)
+	imgs := []string{hostImage(t, "first"), hostImage(t, "second")}
+	p := newPool(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var pids []int
+	for i, img := range imgs {
+		if i > 0 {
+			if err := p.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := pooledOpen(ctx, t, p, img)
+		pid := appliance.VMPid(s)
+		if slices.Contains(pids, pid) {
+			t.Fatalf("session %d got VM %d again", i, pid)
+		}
+		pids = append(pids, pid)
+		nodes, err := appliance.BlockNodes(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var named []string
+		for _, n := range nodes {
+			if !strings.HasPrefix(n, "#") { // QEMU's own names for the file nodes
+				named = append(named, n)
+			}
+		}
+		slices.Sort(named)
+		if !slices.Equal(named, []string{"base0", "disk0"}) {
+			t.Errorf("session %d: the VM holds block nodes %v, want exactly base0 and disk0", i, nodes)
+		}
+		want := []string{"first\n", "second\n"}[i]
+		if got, err := vfs.ReadFile(ctx, s, "/etc/hostname", 1<<10); err != nil || string(got) != want {
+			t.Errorf("session %d: ReadFile = %q, %v; want %q", i, got, err, want)
+		}
+		if err := appliance.AttachAgain(ctx, s); err == nil {
+			t.Errorf("session %d: the VM took a second set of disks", i)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !processGone(pid) {
+			t.Errorf("session %d: VM %d still runs after Close", i, pid)
+		}
+	}
+}
+
+// TestPoolCommitAndClose: Commit keeps the changes, Close without Commit
+// leaves the image unchanged, and neither leaves the VM running.
+func TestPoolCommitAndClose(t *testing.T) {
+	needE2E(t)
+	p := newPool(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	img := hostImage(t, "old-host")
+	s := pooledOpen(ctx, t, p, img)
+	pid := appliance.VMPid(s)
+	appliancetest.ReadWriteCommit(ctx, t, s, img)
+	if !processGone(pid) {
+		t.Errorf("VM %d still runs after Commit", pid)
+	}
+	if err := s.Commit(ctx); !errors.Is(err, vfs.ErrClosed) {
+		t.Errorf("second Commit = %v, want ErrClosed", err)
+	}
+
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	img = hostImage(t, "kept")
+	before := fileHash(t, img)
+	s = pooledOpen(ctx, t, p, img)
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("discarded\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fileHash(t, img) != before {
+		t.Error("Close without Commit changed the image")
+	}
+}
+
+// TestPoolFallsBackToBoot: with no VM ready, or options a pooled VM
+// cannot serve, Open boots a VM of its own instead of waiting.
+func TestPoolFallsBackToBoot(t *testing.T) {
+	needE2E(t)
+	img := smallImage(t)
+	p := newPool(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	pooledOpen(ctx, t, p, img)
+	// The only VM is taken; its replacement is still booting.
+	s, err := p.Open(ctx, []vfs.Disk{{Path: img, Format: "raw", ReadOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := appliance.BlockNodes(ctx, s); err == nil {
+		t.Error("a burst larger than the pool got a pooled VM")
+	}
+	if got, err := vfs.ReadFile(ctx, s, "/etc/hostname", 1<<10); err != nil || string(got) != "guest\n" {
+		t.Errorf("ReadFile = %q, %v", got, err)
+	}
+}
+
+// TestPoolCloseStopsEverything: closing the pool stops its VMs and leaves
+// no file, and a closed pool opens nothing.
+func TestPoolCloseStopsEverything(t *testing.T) {
+	needE2E(t)
+	tmp := privateTemp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	p, err := appliance.NewPool(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(processesUsing(tmp)); n != 2 {
+		t.Errorf("%d VMs run for a pool of 2", n)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, tmp)
+	if _, err := p.Open(ctx, []vfs.Disk{{Path: smallImage(t), Format: "raw"}}); !errors.Is(err, appliance.ErrPoolClosed) {
+		t.Errorf("Open on a closed pool = %v, want ErrPoolClosed", err)
+	}
+}
+
+// TestPoolRefusesLibvirtLikeLaunchers: only the direct launcher can
+// hot-plug.
+func TestPoolRefusesOtherLaunchers(t *testing.T) {
+	_, err := appliance.NewPool(context.Background(), 1, appliance.WithLauncher(bzImageOnly{}))
+	if !errors.Is(err, appliance.ErrPoolLauncher) {
+		t.Errorf("NewPool with another launcher = %v, want ErrPoolLauncher", err)
+	}
+}
+
+// TestPoolQEMUKilledMidSession: a pooled VM that dies mid-session fails
+// the Commit and leaves the image unchanged and nothing of the session.
+func TestPoolQEMUKilledMidSession(t *testing.T) {
+	needE2E(t)
+	img := smallImage(t)
+	before := fileHash(t, img)
+	tmp := privateTemp(t)
+	p := newPool(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s := pooledOpen(ctx, t, p, img)
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("changed\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(appliance.VMPid(s), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx); err == nil {
+		t.Fatal("Commit succeeded after QEMU was killed")
+	} else if !errors.Is(err, vfs.ErrIO) {
+		t.Errorf("Commit = %v, want ErrIO", err)
+	}
+	if fileHash(t, img) != before {
+		t.Error("image changed")
+	}
+	p.Close()
+	assertNothingLeft(t, tmp)
+}
+
+// TestPoolCancelDuringHotplug: a context that ends once the disk is in,
+// before the agent answers, ends Open with its error and leaves nothing
+// behind.
+func TestPoolCancelDuringHotplug(t *testing.T) {
+	needE2E(t)
+	img := smallImage(t)
+	before := fileHash(t, img)
+	tmp := privateTemp(t)
+	p := newPool(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// The context ends right after the disk's device_add, while the
+	// agent sets up.
+	appliance.SetAfterPlug(p, func(context.Context, *qmp.Monitor, int) { cancel() })
+	s, err := p.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open succeeded with its context cancelled")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Open = %v, want Canceled", err)
+	}
+	if fileHash(t, img) != before {
+		t.Error("image changed")
+	}
+	p.Close()
+	assertNothingLeft(t, tmp)
+}
+
+// TestPoolConformance runs the vfs conformance suite on pooled sessions.
+func TestPoolConformance(t *testing.T) {
+	needE2E(t)
+	if testing.Short() {
+		t.Skip("boots one VM per case; skipped with -short")
+	}
+	p := newPool(t, 2)
+	appliancetest.ConformanceWith(t, p.Open, nil, nil)
+}
+
+// TestPoolSession runs vfstest's session section on pooled sessions.
+func TestPoolSession(t *testing.T) {
+	needE2E(t)
+	p := newPool(t, 2)
+	appliancetest.SessionWith(t, p.Open, nil, nil)
+}
+
+// TestPoolGuestKernelPanicMidSession: a pooled guest whose kernel panics
+// ends its VM; Commit fails and the image is unchanged.
+func TestPoolGuestKernelPanicMidSession(t *testing.T) {
+	needE2E(t)
+	img := smallImage(t)
+	before := fileHash(t, img)
+	tmp := privateTemp(t)
+	p := newPool(t, 1, appliance.WithPoolCmdline("unknown_nmi_panic"))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := pooledOpen(ctx, t, p, img)
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("changed\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	pid := appliance.VMPid(s)
+	if err := appliance.InjectNMI(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); !processGone(pid); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("QEMU still runs after the guest kernel panicked:\n%s", s.Console())
+		}
+	}
+	if err := s.Commit(ctx); err == nil {
+		t.Fatal("Commit succeeded after the guest kernel panicked")
+	}
+	if !strings.Contains(s.Console(), "Kernel panic") {
+		t.Errorf("the console tail does not show the panic:\n%s", s.Console())
+	}
+	if fileHash(t, img) != before {
+		t.Error("image changed")
+	}
+	p.Close()
+	assertNothingLeft(t, tmp)
+}
+
+// TestPoolOperationTimeout: a pooled VM that stops answering runs out of
+// the operation timeout given to Pool.Open; the session ends, the image
+// is unchanged.
+func TestPoolOperationTimeout(t *testing.T) {
+	needE2E(t)
+	const timeout = 2 * time.Second
+	img := smallImage(t)
+	before := fileHash(t, img)
+	tmp := privateTemp(t)
+	p := newPool(t, 1)
+	ctx := context.Background()
+	s := pooledOpen(ctx, t, p, img, appliance.WithOperationTimeout(timeout))
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("changed\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	pid := appliance.VMPid(s)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := s.ReadDir(ctx, "/etc")
+	var te *appliance.TimeoutError
+	if !errors.As(err, &te) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ReadDir = %v, want a TimeoutError", err)
+	}
+	if took := time.Since(start); took < timeout {
+		t.Errorf("returned after %v, before the timeout", took)
+	}
+	if !processGone(pid) {
+		t.Error("the VM still runs after the timeout")
+	}
+	if fileHash(t, img) != before {
+		t.Error("image changed")
+	}
+	p.Close()
+	assertNothingLeft(t, tmp)
+}
+
+// poolHelperEnv carries a job for TestPoolHelperProcess.
+const poolHelperEnv = "GUESTINJECT_POOL_HELPER"
+
+// TestPoolHelperProcess is not a test: it is the child process of
+// TestPoolPanicLeavesNothingBehind. It keeps a pool of two, opens a
+// pooled session on the image named in its environment, writes to it,
+// says so, and panics with the pool and the session open.
+func TestPoolHelperProcess(t *testing.T) {
+	img := os.Getenv(poolHelperEnv)
+	if img == "" {
+		t.Skip("helper for TestPoolPanicLeavesNothingBehind")
+	}
+	p := newPool(t, 2)
+	ctx := context.Background()
+	s := pooledOpen(ctx, t, p, img)
+	if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("crashed\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("open")
+	go panic("the caller's goroutine panics with a pool open")
+	select {}
+}
+
+// TestPoolPanicLeavesNothingBehind: a process that dies with a pool and a
+// pooled session open takes every VM with it, and the next Open's sweep
+// removes every session directory; the image is unchanged.
+func TestPoolPanicLeavesNothingBehind(t *testing.T) {
+	needE2E(t)
+	img := smallImage(t)
+	before := fileHash(t, img)
+	tmp := privateTemp(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPoolHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), poolHelperEnv+"="+img)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if !strings.Contains(string(out), "open\n") {
+		t.Fatalf("helper did not open a session: %v\n%s%s", err, out, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "panic: the caller's goroutine panics") {
+		t.Fatalf("helper did not panic: %v\n%s", err, stderr.String())
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(processesUsing(tmp)) > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if pids := processesUsing(tmp); len(pids) > 0 {
+		t.Fatalf("VMs outlived the process that started them: %v", pids)
+	}
+	stale, _ := filepath.Glob(filepath.Join(tmp, "guestinject-*"))
+	if len(stale) < 2 {
+		t.Fatalf("session directories after the panic: %v, want the session's and the pool's", stale)
+	}
+	s, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "raw", ReadOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range stale {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Open left the dead process's directory %s: %v", d, err)
+		}
+	}
+	if got, err := vfs.ReadFile(context.Background(), s, "/etc/hostname", 100); err != nil || string(got) != "guest\n" {
+		t.Errorf("hostname %q, %v: the dead session's write reached the image", got, err)
+	}
+	s.Close()
+	assertNothingLeft(t, tmp)
+	if fileHash(t, img) != before {
+		t.Error("image changed")
+	}
+}
+
+// TestPoolAcceleratorProofFails: a pooled VM's boot proves KVM as a
+// session's does; a KVM that fails sends the VM to TCG, and the session
+// says so.
+func TestPoolAcceleratorProofFails(t *testing.T) {
+	needE2E(t)
+	img := accelImage(t)
+	qemu, starts := brokenKVM(t, false)
+	p := newPool(t, 1, appliance.WithCacheDir(t.TempDir()), appliance.WithLauncher(appliance.QEMU{Binary: qemu}),
+		appliance.WithAccelHost(passingHost(t)), appliance.WithBootTimeout(50*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := pooledOpen(ctx, t, p, img)
+	readHostname(ctx, t, s)
+	if c := s.Accelerator(); c.Name != "tcg" || !c.Probed || !strings.Contains(c.Reason, "KVM internal error") {
+		t.Errorf("after a failed proof: %+v", c)
+	}
+	if n := kvmStarts(t, starts); n != 1 {
+		t.Errorf("%d KVM starts, want 1", n)
+	}
+}

@@ -1,0 +1,36 @@
+package guestabi
+
+import (
+	"errors"
+	"strconv"
+	"time"
+)
+
+// HotplugParam is the kernel command line parameter of a VM booted
+// before its disks exist (a pooled appliance): the agent opens its port,
+// then waits for hot-plugged disks (see HotplugDiskSerial) at most the
+// number of seconds the parameter says, and says hello only once they
+// are all there. Without the parameter the disks are there at boot.
+const HotplugParam = "guestinject.hotplug"
+
+// maxHotplugWait bounds the wait the parameter may ask for.
+const maxHotplugWait = 7 * 24 * time.Hour
+
+// HotplugParamFor is the parameter that makes the agent wait up to wait
+// (whole seconds, at least one) for its disks.
+func HotplugParamFor(wait time.Duration) string {
+	return HotplugParam + "=" + strconv.FormatInt(int64(max(wait.Round(time.Second), time.Second)/time.Second), 10)
+}
+
+// ParseHotplugParam decodes the value of HotplugParam; "" means the
+// disks are there at boot (on is false).
+func ParseHotplugParam(s string) (wait time.Duration, on bool, err error) {
+	if s == "" {
+		return 0, false, nil
+	}
+	n, ok := decimal(s)
+	if !ok || n == 0 || time.Duration(n)*time.Second > maxHotplugWait {
+		return 0, false, errors.New("malformed " + HotplugParam)
+	}
+	return time.Duration(n) * time.Second, true, nil
+}
