@@ -36,12 +36,16 @@
 //   - vfs/vfsmock: a gomock mock of vfs.FS for interaction tests.
 //   - inject: what to put into a guest (Spec), planned and applied through
 //     any vfs.FS, with a report of every change.
+//   - inject/cidata: a standalone cloud-init NoCloud seed volume (ISO 9660
+//     or FAT32, label cidata) for callers who attach the seed instead.
 //   - imagecheck: pure-Go inspection of disk image headers and a safety
 //     policy for untrusted images, and their checked conversion to raw or
 //     qcow2 by qemu-img under resource limits (Convert).
 //   - appliance: the default backend, a single-use QEMU VM whose agent
-//     serves the guest's filesystems over a private socket; its Launcher
-//     interface is the extension point for other ways to start the VM.
+//     serves the guest's filesystems over a private socket and runs guest
+//     commands inside the VM; Pool keeps such VMs booted and hot-plugs a
+//     session's disks into one; its Launcher interface is the extension
+//     point for other ways to start the VM.
 //   - appliance/libvirt: a Launcher that has libvirt start the VM, and
 //     sessions on the disks of a defined libvirt domain (cgo).
 //   - mount: host backends for trusted images and trees: an image mounted
@@ -52,6 +56,7 @@
 //   - internal: shared machinery: in-root resolution, the agent and its
 //     wire protocol, the host/agent contract (internal/guestabi), the
 //     initramfs builder, the accelerator choice, guest /etc parsers, the
-//     confined qemu-img runner (internal/qemuimg); and,
+//     confined qemu-img runner (internal/qemuimg), the QMP client of pooled
+//     VMs (internal/qmp), cloud-init seed validation (internal/cloudinit); and,
 //     under internal/testsupport, what only the tests use.
 package guestinject
