@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -39,6 +40,10 @@ const (
 	// maxRelabelArgs bounds the bytes of paths one setfiles run takes;
 	// more paths make more runs.
 	maxRelabelArgs = 256 << 10
+	// relabelAllTimeout bounds a relabel of the whole filesystem, which
+	// takes minutes on a large guest under emulation; a relabel of the
+	// created paths has vfs.Command's default.
+	relabelAllTimeout = 30 * time.Minute
 )
 
 // setfilesPaths are where the guest's setfiles is looked for.
@@ -150,8 +155,7 @@ func (p *planner) planSELinux(ctx context.Context, spec *Spec) error {
 	}
 	item := singleItem(FieldSELinux)
 	if spec.SELinux == RelabelAll {
-		p.addRelabel(item, []string{"/"}, "whole filesystem")
-		return nil
+		return p.addRelabel(item, []string{"/"}, "whole filesystem", relabelAllTimeout)
 	}
 	paths, err := p.relabelPaths(ctx)
 	if err != nil {
@@ -169,20 +173,28 @@ func (p *planner) planSELinux(ctx context.Context, spec *Spec) error {
 	}
 	for len(top) > 0 {
 		n, size := 0, 0
-		for n < len(top) && (n == 0 || size+len(top[n])+3 <= maxRelabelArgs) {
-			size += len(top[n]) + 3
+		for n < len(top) && (n == 0 || size+len(shellQuote(top[n]))+1 <= maxRelabelArgs) {
+			size += len(shellQuote(top[n])) + 1
 			n++
 		}
-		p.addRelabel(item, top[:n], fmt.Sprintf("%d created paths", n))
+		if err := p.addRelabel(item, top[:n], fmt.Sprintf("%d created paths", n), 0); err != nil {
+			return err
+		}
 		top = top[n:]
 	}
 	return nil
 }
 
-func (p *planner) addRelabel(item Item, paths []string, what string) {
+// addRelabel adds one setfiles run on paths; timeout 0 is vfs.Command's
+// default.
+func (p *planner) addRelabel(item Item, paths []string, what string, timeout time.Duration) error {
 	detail := fmt.Sprintf("relabelled now with the guest's %s (%s policy): %s", p.selinux.setfiles, p.selinux.policy, what)
-	cmd := vfs.Command{Script: []byte(setfilesScript(p.selinux.setfiles, p.selinux.fileContexts, paths))}
+	cmd, err := vfs.Command{Script: []byte(setfilesScript(p.selinux.setfiles, p.selinux.fileContexts, paths)), Timeout: timeout}.WithDefaults()
+	if err != nil {
+		return itemErr(item, "/", fmt.Errorf("%w: %w", ErrInvalidSpec, err))
+	}
 	p.add(step{op: opRelabel, command: cmd, change: Change{Item: item, Path: "/", Action: ActionRun, Detail: detail}})
+	return nil
 }
 
 // setfilesScript runs the guest's setfiles as libguestfs's selinux-relabel

@@ -240,3 +240,34 @@ func TestSetfilesScriptStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestSELinuxRelabelSplitsLongLists: created paths beyond one run's bound
+// are relabelled by several setfiles runs, each script within
+// vfs.MaxScriptSize, together covering every path once.
+func TestSELinuxRelabelSplitsLongLists(t *testing.T) {
+	g, _ := selinuxCommandGuest(t, nil)
+	var files []File
+	long := strings.Repeat("'", 200)
+	for i := range 3000 {
+		files = append(files, File{Path: fmt.Sprintf("/etc/%s%04d", long, i), Content: []byte("x")})
+	}
+	plan, err := NewPlan(context.Background(), g, Spec{Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plan.Close()
+	runs, covered := 0, 0
+	for _, s := range plan.steps {
+		if s.op != opRelabel {
+			continue
+		}
+		runs++
+		if len(s.command.Script) > vfs.MaxScriptSize {
+			t.Errorf("script of %d bytes", len(s.command.Script))
+		}
+		covered += strings.Count(string(s.command.Script), `'/etc/'\''`)
+	}
+	if runs < 2 || covered != len(files) {
+		t.Errorf("%d runs covering %d paths, want several covering %d", runs, covered, len(files))
+	}
+}
