@@ -92,6 +92,9 @@
 // architecture) gets /.autorelabel at Apply time. RelabelAll relabels the
 // whole filesystem the same way, now or at first boot, and RelabelNone
 // neither. The Report's changes of Item FieldSELinux say which happened.
+// A relabel of the whole filesystem in the appliance does not reach what
+// the command's own mounts hide (the guest's /proc, /sys, /dev, /run and
+// /tmp directories' contents).
 // First-boot commands run once, in order, from a systemd unit (or a
 // sysvinit script) that disables itself; their output goes to
 // /var/log/guestinject-firstboot.log in the guest.

@@ -78,7 +78,7 @@ func Tarball(ctx context.Context, t testing.TB, packages []string) string {
 		}
 	}
 	tmp := tarball + ".tmp"
-	testimage.Run(t, "tar", "-cpf", tmp, "--numeric-owner", "--xattrs", "--xattrs-include=*", "-C", tree, ".")
+	testimage.Run(t, "tar", "-cpf", tmp, "--numeric-owner", "-C", tree, ".")
 	if err := os.Rename(tmp, tarball); err != nil {
 		t.Fatal(err)
 	}
