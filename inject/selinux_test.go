@@ -271,3 +271,39 @@ func TestSELinuxRelabelSplitsLongLists(t *testing.T) {
 		t.Errorf("%d runs covering %d paths, want several covering %d", runs, covered, len(files))
 	}
 }
+
+// FuzzSELinuxConfig plans a relabel against a guest whose
+// /etc/selinux/config is the input: planning never panics, and a relabel
+// planned to run now names a file_contexts inside /etc/selinux, under a
+// policy directory of one plain name.
+func FuzzSELinuxConfig(f *testing.F) {
+	f.Add([]byte("SELINUX=enforcing\nSELINUXTYPE=default\n"))
+	f.Add([]byte("SELINUX=permissive\nSELINUXTYPE=../default\n"))
+	f.Add([]byte("SELINUXTYPE='default'\nSELINUXTYPE=\"..\"\n"))
+	f.Add([]byte("SELINUX\nSELINUXTYPE=default/../default"))
+	f.Fuzz(func(t *testing.T, config []byte) {
+		g, _ := selinuxCommandGuest(t, nil)
+		ctx := context.Background()
+		if err := g.WriteFile(ctx, selinuxConfig, strings.NewReader(string(config)), vfs.WriteOptions{Policy: vfs.Replace, Perm: 0o644}); err != nil {
+			t.Fatal(err)
+		}
+		plan, err := NewPlan(ctx, g, Spec{SELinux: RelabelAll})
+		if err != nil {
+			var ie *ItemError
+			if !errors.As(err, &ie) {
+				t.Fatalf("error %v is not an *ItemError", err)
+			}
+			return
+		}
+		defer plan.Close()
+		for _, s := range plan.steps {
+			if s.op != opRelabel {
+				continue
+			}
+			script := string(s.command.Script)
+			if !strings.Contains(script, " '"+policyFileContexts+"' '/'") {
+				t.Errorf("relabel with another file_contexts:\n%s", script)
+			}
+		}
+	})
+}
