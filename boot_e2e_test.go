@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -20,20 +18,11 @@ import (
 
 	"github.com/guestinject/guestinject"
 	"github.com/guestinject/guestinject/inject"
-	"github.com/guestinject/guestinject/internal/cachefile"
+	"github.com/guestinject/guestinject/internal/testsupport/debianimage"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/internal/testsupport/testvm"
 	"github.com/guestinject/guestinject/vfs"
 )
-
-// The Debian guest the real-boot test builds: the release, the mirror the
-// machine's apt uses, and the packages beyond debootstrap's minbase.
-const (
-	bootSuite  = "bookworm"
-	bootMirror = "http://deb.debian.org/debian"
-)
-
-var bootPackages = []string{"systemd-sysv", "udev", "openssh-server", "ifupdown", "iproute2", "linux-image-cloud-amd64"}
 
 // bootMAC is the NIC's hardware address; QEMU's user network gives the
 // guest 10.0.2.15/24 behind the gateway 10.0.2.2.
@@ -61,12 +50,7 @@ func TestMACOnlyNetworkBootsDebian(t *testing.T) {
 	defer cancel()
 
 	start := time.Now()
-	tarball := debianTarball(t, ctx)
-	tree := filepath.Join(t.TempDir(), "root")
-	if err := os.Mkdir(tree, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	testimage.Run(t, "tar", "-xpf", tarball, "--numeric-owner", "-C", tree)
+	tree := debianimage.Tree(ctx, t, debianimage.Packages)
 	kernel, initrd := guestBoot(t, tree)
 	img := filepath.Join(t.TempDir(), "debian.raw")
 	testimage.Run(t, "mkfs.ext4", "-q", "-F", "-d", tree, img, "1536M")
@@ -167,57 +151,6 @@ func TestMACOnlyNetworkBootsDebian(t *testing.T) {
 	t.Logf("total %v", time.Since(start).Round(time.Second))
 }
 
-// debianTarball returns a tarball of the debootstrapped guest tree,
-// cached under the per-user cache keyed by the suite, mirror and
-// packages, so only the first run pays for debootstrap.
-func debianTarball(t *testing.T, ctx context.Context) string {
-	t.Helper()
-	dir, err := cachefile.Dir("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir = filepath.Join(dir, "debootstrap")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	key := sha256.Sum256([]byte(bootSuite + "\n" + bootMirror + "\n" + strings.Join(bootPackages, ",")))
-	tarball := filepath.Join(dir, bootSuite+"-"+hex.EncodeToString(key[:8])+".tar")
-	unlock, err := cachefile.Lock(ctx, tarball+".lock")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	if _, err := os.Stat(tarball); err == nil {
-		return tarball
-	}
-	start := time.Now()
-	tree := filepath.Join(t.TempDir(), "root")
-	cmd := exec.CommandContext(ctx, testimage.Tool("debootstrap"), "--variant=minbase", "--include="+strings.Join(bootPackages, ","), bootSuite, tree, bootMirror)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("debootstrap: %v\n%s", err, tail(out, 4000))
-	}
-	t.Logf("debootstrap took %v", time.Since(start).Round(time.Second))
-	// What the boot does not need makes every run's image larger.
-	for _, p := range []string{"usr/share/doc", "usr/share/man", "usr/share/locale", "var/cache/apt/archives", "var/lib/apt/lists"} {
-		if err := os.RemoveAll(filepath.Join(tree, p)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tmp := tarball + ".tmp"
-	testimage.Run(t, "tar", "-cpf", tmp, "--numeric-owner", "-C", tree, ".")
-	if err := os.Rename(tmp, tarball); err != nil {
-		t.Fatal(err)
-	}
-	return tarball
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
 // guestBoot copies the guest's kernel and initramfs out of its tree.
 func guestBoot(t *testing.T, tree string) (kernel, initrd string) {
 	t.Helper()
@@ -285,7 +218,7 @@ func sshLogin(t *testing.T, ctx context.Context, port int, signer ssh.Signer, co
 
 func consoleTail(name string) string {
 	b, _ := os.ReadFile(name)
-	return string(tail(b, 6000))
+	return string(debianimage.Tail(b, 6000))
 }
 
 func sshRun(t *testing.T, c *ssh.Client, cmd string) string {

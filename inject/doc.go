@@ -78,9 +78,23 @@
 //
 // Replaced files keep their extended attributes, SELinux labels included.
 // When the guest has SELinux enabled, the files and directories the plan
-// creates are relabelled at first boot by restorecon on exactly those paths
-// — the first of the first-boot scripts — or, when no first-boot hook can be
-// installed, by a full relabel requested with /.autorelabel.
+// creates are relabelled (Spec.SELinux, RelabelChanged by default). On a
+// backend that runs the guest's commands (the appliance) and a guest with
+// setfiles and its policy's file_contexts, that happens during Apply, last:
+// the guest's setfiles runs as a guest command (see RunCommand) on exactly
+// those paths, with libguestfs's flags (-F, /proc, /sys and /dev left
+// out, -m and -C where setfiles takes them); the appliance loads no
+// policy, so the labels are written as file_contexts spells them. Else
+// they are relabelled at first boot by restorecon on exactly those paths
+// — the first of the first-boot scripts — or, when no first-boot hook can
+// be installed, by a full relabel requested with /.autorelabel; a guest
+// whose setfiles turns out not to run in the appliance (another
+// architecture) gets /.autorelabel at Apply time. RelabelAll relabels the
+// whole filesystem the same way, now or at first boot, and RelabelNone
+// neither. The Report's changes of Item FieldSELinux say which happened.
+// A relabel of the whole filesystem in the appliance does not reach what
+// the command's own mounts hide (the guest's /proc, /sys, /dev, /run and
+// /tmp directories' contents).
 // First-boot commands run once, in order, from a systemd unit (or a
 // sysvinit script) that disables itself; their output goes to
 // /var/log/guestinject-firstboot.log in the guest.

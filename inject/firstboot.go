@@ -90,9 +90,14 @@ func (p *planner) planFirstBoot(ctx context.Context, spec *Spec) error {
 			return itemErrf(listItem(FieldFirstBoot, i), "", ErrInvalidSpec, "name %q: use 1 to 64 letters, digits, '.', '_' or '-'", c.Name)
 		}
 	}
-	relabel, err := p.relabelPaths(ctx)
+	relabel, relabelAll, err := p.decideSELinux(ctx, spec)
 	if err != nil {
 		return err
+	}
+	if relabelAll {
+		if err := p.planAutorelabel(ctx); err != nil {
+			return err
+		}
 	}
 	if len(spec.FirstBoot) == 0 && len(relabel) == 0 {
 		return nil
@@ -107,7 +112,7 @@ func (p *planner) planFirstBoot(ctx context.Context, spec *Spec) error {
 			return itemErr(singleItem(FieldFirstBoot), "", initErr)
 		}
 		// Only the relabel is needed: the whole-filesystem fallback.
-		return p.planFile(ctx, singleItem(FieldSELinux), File{Path: autorelabelPath, Mode: 0o644, IfExists: KeepExisting})
+		return p.planAutorelabel(ctx)
 	}
 
 	seq, err := p.nextFirstBootSeq(ctx)
@@ -138,6 +143,9 @@ func (p *planner) planFirstBoot(ctx context.Context, spec *Spec) error {
 		}
 		if err := p.planFile(ctx, s.item, File{Path: name, Content: []byte(s.body), Mode: 0o700, IfExists: FailExisting}); err != nil {
 			return err
+		}
+		if s.item.Field == FieldSELinux {
+			p.detailLast(fmt.Sprintf("relabel of %d created paths at first boot", len(relabel)))
 		}
 	}
 	item := singleItem(FieldFirstBoot)
@@ -217,28 +225,31 @@ func (p *planner) nextFirstBootSeq(ctx context.Context) (int, error) {
 	return next, nil
 }
 
-// relabelPaths returns the paths this plan creates when the guest has
-// SELinux enabled (enforcing or permissive): new files have no label and
-// the policy cannot be evaluated here. Replaced files keep their labels.
-func (p *planner) relabelPaths(ctx context.Context) ([]string, error) {
-	if len(p.created) == 0 {
-		return nil, nil
+// planAutorelabel asks for a relabel of the whole filesystem at the
+// guest's next boot.
+func (p *planner) planAutorelabel(ctx context.Context) error {
+	if err := p.planFile(ctx, singleItem(FieldSELinux), File{Path: autorelabelPath, Mode: 0o644, IfExists: KeepExisting}); err != nil {
+		return err
 	}
-	data, err := p.readEtc(ctx, selinuxConfig)
-	if err != nil {
-		return nil, itemErr(singleItem(FieldSELinux), selinuxConfig, err)
-	}
-	mode := ""
-	for line := range strings.Lines(string(data)) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "SELINUX="); ok {
-			mode = strings.ToLower(strings.Trim(strings.TrimSpace(v), `"'`))
+	p.detailLast("relabel of the whole filesystem at first boot")
+	return nil
+}
+
+// detailLast sets the Detail of the change planned last.
+func (p *planner) detailLast(detail string) {
+	if n := len(p.steps); n > 0 {
+		c := &p.steps[n-1].change
+		if c.Detail != "" {
+			detail += "; " + c.Detail
 		}
+		c.Detail = detail
 	}
-	if mode != "enforcing" && mode != "permissive" {
-		return nil, nil
-	}
-	// Only what is still there once the whole plan has run: an operation
-	// may have deleted or moved what an earlier change created.
+}
+
+// relabelPaths returns the paths this plan created that are still there
+// once the whole plan has run: an operation may have deleted or moved
+// what an earlier change created. Replaced files keep their labels.
+func (p *planner) relabelPaths(ctx context.Context) ([]string, error) {
 	var out []string
 	for _, name := range p.created {
 		if _, err := p.fsys.Lstat(ctx, name); err == nil && !slices.Contains(out, name) {

@@ -11,7 +11,7 @@ import (
 // names used in reports and error messages.
 type Field string
 
-// Fields. Each is a Spec field, except FieldSELinux.
+// Fields. Each is a Spec field.
 const (
 	FieldSSHKeys   Field = "ssh-keys"  // Spec.SSHKeys; Index and User are set
 	FieldPasswords Field = "passwords" // Spec.Passwords; Index and User are set
@@ -37,9 +37,10 @@ const (
 	// when the command's name is valid) or, with Index -1, what runs them
 	// all (the runner script, its unit or init script, the boot hook).
 	FieldFirstBoot Field = "first-boot"
-	// FieldSELinux is no Spec field: it is the first-boot relabelling of
-	// the files and directories the plan creates, which Plan adds on a
-	// guest with SELinux enabled.
+	// FieldSELinux is Spec.SELinux: the relabelling of the files and
+	// directories the plan creates (or of the whole filesystem), now with
+	// the guest's setfiles or at first boot, which Plan adds on a guest
+	// with SELinux.
 	FieldSELinux Field = "selinux"
 	// FieldReset is Spec.Reset; Name is the reset operation
 	// ("machine-id", "logfiles"...) a change serves.

@@ -184,6 +184,7 @@ const (
 	opRename
 	opLchtimes
 	opRun
+	opRelabel
 	opNone
 )
 
@@ -199,7 +200,7 @@ type step struct {
 	attr   string // name of the opSetxattr attribute
 	// baseSize is the existing size an append adds to.
 	baseSize int64
-	// command is what opRun runs.
+	// command is what opRun and opRelabel run.
 	command vfs.Command
 }
 
@@ -309,6 +310,8 @@ func (s step) run(ctx context.Context, fsys vfs.FS) (Change, error) {
 		return c, vfs.Lchtimes(ctx, fsys, c.Path, c.Atime, c.Mtime)
 	case opRun:
 		return s.runCommand(ctx, fsys)
+	case opRelabel:
+		return s.runRelabel(ctx, fsys)
 	case opNone:
 		return c, nil
 	}
@@ -322,7 +325,7 @@ func (s step) simulate(ctx context.Context, o *overlay) error {
 	switch s.op {
 	case opWrite:
 		return o.put(ctx, s.change.Path, s.data, s.src != nil, s.reopen, s.opts)
-	case opSetxattr, opNone, opRun:
+	case opSetxattr, opNone, opRun, opRelabel:
 		return nil
 	}
 	_, err := s.run(ctx, o)

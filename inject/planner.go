@@ -63,7 +63,8 @@ func (p *planner) phases() []func(context.Context, *Spec) error {
 		p.planNetwork,
 		p.planSSHKeys,
 		p.planPasswords,
-		p.planFirstBoot, // also schedules the SELinux relabel of everything above
+		p.planFirstBoot, // also decides how everything above gets its SELinux labels
+		p.planSELinux,
 	}
 }
 
@@ -128,6 +129,10 @@ type planner struct {
 	written map[string]Item
 	// created lists the new files and directories, for SELinux labelling.
 	created []string
+	// selinux is the guest's SELinux configuration; relabelNow says the
+	// relabel runs at the end of Apply with the guest's setfiles.
+	selinux    selinuxGuest
+	relabelNow bool
 	// cached guest files, read at most once.
 	etc map[string][]byte
 	// closers release what the plan holds on the host for Apply (a

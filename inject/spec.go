@@ -61,6 +61,12 @@ type Spec struct {
 	GroupMembers []GroupMember
 	// FirstBoot commands run once, in order, at the guest's first boot.
 	FirstBoot []Command
+	// SELinux says how, on a guest with an SELinux policy, the files
+	// the Spec writes get their labels: RelabelChanged (the default),
+	// RelabelAll or RelabelNone. The Report has a change of Item
+	// FieldSELinux saying which was done: a run of the guest's setfiles
+	// now, or the first-boot relabel.
+	SELinux SELinuxRelabel
 	// Now is the time recorded as a password's last change and the time
 	// a Touch without its own Time sets; zero means the current time.
 	Now time.Time

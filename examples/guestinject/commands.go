@@ -251,6 +251,13 @@ a name (lan0, lan1...) by a systemd .link file or a udev rule, both listed as
 changes. Bonds, VLANs and the IPv6 types are rendered for every tool that can
 express them; what one cannot is refused, naming the tool and the feature.
 
+SELinux: on a guest with SELinux enabled, the files and directories the
+injection creates are relabelled last, with the guest's own setfiles run in the
+appliance VM, or at the guest's first boot when that cannot run (no setfiles or
+policy file_contexts in the guest, --backend mount); the report's selinux change
+says which. --selinux-relabel relabels the whole filesystem that way,
+--no-selinux-relabel nothing.
+
 Passwords: USER:FILE and USER:file:FILE read the first line of FILE ("-" is
 standard input); USER:locked:file:FILE also locks the password. The selectors
 password:PASSWORD (a password on the command line), random and disabled are

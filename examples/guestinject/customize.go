@@ -173,7 +173,6 @@ var unsupportedCustomize = map[string]string{
 	"firstboot-install":  "use --firstboot-command with the guest's package manager",
 	"truncate-recursive": "not supported: --truncate each file",
 	"scrub":              "not supported",
-	"selinux-relabel":    "not supported",
 	"password-crypto":    "passwords are always hashed with SHA-512 crypt",
 	"sm-credentials":     "not supported",
 	"sm-register":        "not supported",

@@ -22,6 +22,9 @@ type injectArgs struct {
 	cloudInit         seedFiles
 	dryRun            bool
 	commandTimeout    time.Duration
+	// relabelAll and relabelNone are --selinux-relabel and
+	// --no-selinux-relabel.
+	relabelAll, relabelNone bool
 }
 
 func newInjectFlags(a *injectArgs) *flag.FlagSet {
@@ -33,6 +36,8 @@ func newInjectFlags(a *injectArgs) *flag.FlagSet {
 	fs.StringVar(&a.renderer, "network-renderer", "", "write the network for `NAME` (ifupdown, netplan, networkmanager, ifcfg, networkd) instead of detecting it")
 	a.cloudInit.registerInjectSeed(fs)
 	fs.DurationVar(&a.commandTimeout, "command-timeout", 0, "bound each --run-command and --run to `DURATION` (default 5m, at most 1h), every process it starts included")
+	fs.BoolVar(&a.relabelAll, "selinux-relabel", false, "on a guest with an SELinux policy, relabel the whole filesystem now with the guest's setfiles in the appliance (at first boot where that cannot run); without it, only the files the injection creates are relabelled, and only when SELinux is enabled")
+	fs.BoolVar(&a.relabelNone, "no-selinux-relabel", false, "relabel nothing for SELinux, now or at first boot")
 	fs.BoolVar(&a.dryRun, "dry-run", false, "print the plan and change nothing (the image is opened read-only)")
 	return fs
 }
@@ -79,6 +84,14 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 		return fail(err)
 	}
 	spec.Metadata = meta
+	switch {
+	case a.relabelAll && a.relabelNone:
+		return fail(usagef("--selinux-relabel and --no-selinux-relabel exclude each other"))
+	case a.relabelAll:
+		spec.SELinux = inject.RelabelAll
+	case a.relabelNone:
+		spec.SELinux = inject.RelabelNone
+	}
 	if isEmptySpec(spec) {
 		return fail(&usageError{msg: errNothingToDo.Error()})
 	}
@@ -96,7 +109,7 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 func isEmptySpec(s inject.Spec) bool {
 	return len(s.SSHKeys) == 0 && len(s.Passwords) == 0 && s.Hostname == "" && s.Network == nil &&
 		s.Metadata == nil && len(s.Files) == 0 && len(s.FirstBoot) == 0 && len(s.Operations) == 0 && s.CloudInit == nil &&
-		s.Timezone == ""
+		s.Timezone == "" && s.SELinux != inject.RelabelAll
 }
 
 func closeAll(files []*os.File) {
