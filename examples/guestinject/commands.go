@@ -232,13 +232,16 @@ Progress goes to standard error; the first run builds the appliance's agent and
 initramfs (seconds), later runs reuse them from the user cache directory.
 
 virt-customize's options work with its words where the library does the same:
---root-password, --password USER:file:F, --ssh-inject, --hostname, --mkdir,
---upload, --write, --append-line, --delete, --move, --link, --chmod, --chown,
---touch, --truncate, --firstboot, --firstboot-command and --commands-from-file.
-The file operations (--mkdir, --upload, --write, --append-line, --delete,
---move, --link, --chmod, --chown, --touch, --truncate) are planned and applied
-in the order given, each seeing the guest as the earlier ones leave it, and
---dry-run lists them in that order; --firstboot and --firstboot-command run in
+--root-password, --password USER:file:F, --ssh-inject, --hostname, --timezone,
+--mkdir, --upload, --write, --append-line, --edit, --copy-in, --tar-in,
+--delete, --move, --link, --chmod, --chown, --touch, --truncate, --run-command,
+--run, --selinux-relabel, --firstboot, --firstboot-command and
+--commands-from-file. The file operations and guest commands (--mkdir,
+--upload, --write, --append-line, --edit, --copy-in, --tar-in, --delete,
+--move, --link, --chmod, --chown, --touch, --truncate, --run-command, --run)
+are planned and applied in the order given, each seeing the guest as the
+earlier ones leave it, and --dry-run lists them in that order (up to the first
+command, then what waits for it); --firstboot and --firstboot-command run in
 the order given. The rest is not interleaved: --file and --meta are written
 before the file operations, and the host name, network, SSH keys and passwords
 after them, wherever they stand on the command line.
@@ -264,9 +267,10 @@ password:PASSWORD (a password on the command line), random and disabled are
 refused. A FILE whose name starts like a selector (file:, locked:,
 password:) or is random or disabled is written ./NAME. --ssh-inject takes
 USER:file:FILE or USER:string:KEY; USER alone (the host user's default key) is
-refused. --copy-in (a host directory tree) is not supported: --upload each file
-after a --mkdir of its directory. Neither are --run, --run-command, --install,
---edit and the other virt-customize options that run guest programs.
+refused. Guest commands (--run-command, --run) run only in the appliance VM,
+never on the host, and with --backend mount are refused. --install,
+--uninstall, --update and the other options that need the network in the VM
+are not supported.
 
 Examples:
   guestinject inject guest.qcow2 --format qcow2 --ssh-key root:id_ed25519.pub \
