@@ -1,13 +1,10 @@
 package appliance_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -390,47 +387,8 @@ func TestPoolHelperProcess(t *testing.T) {
 // removes every session directory; the image is unchanged.
 func TestPoolPanicLeavesNothingBehind(t *testing.T) {
 	needE2E(t)
-	img := smallImage(t)
-	before := fileHash(t, img)
-	tmp := privateTemp(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestPoolHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), poolHelperEnv+"="+img)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if !strings.Contains(string(out), "open\n") {
-		t.Fatalf("helper did not open a session: %v\n%s%s", err, out, stderr.String())
-	}
-	if !strings.Contains(stderr.String(), "panic: the caller's goroutine panics") {
-		t.Fatalf("helper did not panic: %v\n%s", err, stderr.String())
-	}
-	for deadline := time.Now().Add(10 * time.Second); len(processesUsing(tmp)) > 0 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if pids := processesUsing(tmp); len(pids) > 0 {
-		t.Fatalf("VMs outlived the process that started them: %v", pids)
-	}
-	stale, _ := filepath.Glob(filepath.Join(tmp, "guestinject-*"))
-	if len(stale) < 2 {
-		t.Fatalf("session directories after the panic: %v, want the session's and the pool's", stale)
-	}
-	s, err := appliance.Open(context.Background(), []vfs.Disk{{Path: img, Format: "raw", ReadOnly: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range stale {
-		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("Open left the dead process's directory %s: %v", d, err)
-		}
-	}
-	if got, err := vfs.ReadFile(context.Background(), s, "/etc/hostname", 100); err != nil || string(got) != "guest\n" {
-		t.Errorf("hostname %q, %v: the dead session's write reached the image", got, err)
-	}
-	s.Close()
-	assertNothingLeft(t, tmp)
-	if fileHash(t, img) != before {
-		t.Error("image changed")
-	}
+	// The session's directory and the pool's.
+	panicLeavesNothingBehind(t, "TestPoolHelperProcess", poolHelperEnv, 2)
 }
 
 // TestPoolAcceleratorProofFails: a pooled VM's boot proves KVM as a
