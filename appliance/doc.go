@@ -192,7 +192,10 @@
 // ready, or the session needs what a pooled VM cannot give (WithRoot,
 // which is a kernel parameter, more disks than WithPoolMaxDisks, another
 // kernel, memory, user or launcher), Pool.Open boots as Open does and
-// never waits for the pool. Pool.Close stops every VM it still holds.
+// never waits for the pool (Session.Pooled tells which). Pool.Close
+// stops every VM it still holds. examples/poolinject drives a pool as an
+// orchestrator does: many images, bounded concurrency, progress and a
+// latency summary.
 //
 // How the disks go in: each pooled VM boots with empty PCIe root ports
 // (one per disk it can take, using QEMU's ACPI PCI hot-plug, which gave

@@ -554,3 +554,7 @@ func (o *options) logger() *slog.Logger {
 	}
 	return o.log
 }
+
+// Pooled reports whether s runs on a VM of a Pool, booted before its
+// disks were known, rather than on a VM booted for it.
+func (s *Session) Pooled() bool { return s.pooled != nil }

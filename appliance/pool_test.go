@@ -56,6 +56,9 @@ func pooledOpen(ctx context.Context, t *testing.T, p *appliance.Pool, img string
 	if _, err := appliance.BlockNodes(ctx, s); err != nil {
 		t.Fatalf("the session did not get a pooled VM: %v", err)
 	}
+	if !s.Pooled() {
+		t.Fatal("Pooled() = false for a session on a pooled VM")
+	}
 	return s
 }
 
@@ -169,6 +172,9 @@ func TestPoolFallsBackToBoot(t *testing.T) {
 	defer s.Close()
 	if _, err := appliance.BlockNodes(ctx, s); err == nil {
 		t.Error("a burst larger than the pool got a pooled VM")
+	}
+	if s.Pooled() {
+		t.Error("Pooled() = true for a session that booted its own VM")
 	}
 	if got, err := vfs.ReadFile(ctx, s, "/etc/hostname", 1<<10); err != nil || string(got) != "guest\n" {
 		t.Errorf("ReadFile = %q, %v", got, err)
