@@ -65,6 +65,9 @@ func (l Launcher) Launch(ctx context.Context, spec appliance.MachineSpec) (_ app
 	if spec.Monitor != nil || spec.HotplugSlots > 0 {
 		return nil, fmt.Errorf("appliance/libvirt: %w", appliance.ErrPoolLauncher)
 	}
+	if spec.PackageProxy != nil {
+		return nil, errors.New("appliance/libvirt: the package network (appliance.WithPackageNetwork) needs the QEMU launcher")
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
