@@ -118,3 +118,13 @@ type CommandFS interface {
 	// could not run or a session that failed.
 	RunCommand(ctx context.Context, c Command) (*CommandResult, error)
 }
+
+// PackageNetworkFS is a CommandFS whose commands may have a network to
+// fetch packages through, which the caller opts into (the appliance's
+// WithPackageNetwork): they then run with http_proxy naming a proxy that
+// reaches the caller's package mirrors and nothing else.
+type PackageNetworkFS interface {
+	CommandFS
+	// PackageNetwork reports whether commands have that network.
+	PackageNetwork() bool
+}
