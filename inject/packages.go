@@ -41,7 +41,7 @@ const (
 // packageManager is a guest package manager: the program that marks it,
 // and its install and remove command lines (without the package names).
 type packageManager struct {
-	name, program     string
+	name, program      string
 	install, uninstall string
 }
 
