@@ -386,6 +386,9 @@ func (s *Session) servePackageProxy(proxy *pkgproxy.Proxy) (*os.File, error) {
 		err := proxy.ServeStream(ctx, hostEnd)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("appliance: package proxy stopped", "err", err)
+			// The stream stays read, so that QEMU never blocks writing
+			// to it; the guest gets no more answers.
+			io.Copy(io.Discard, hostEnd)
 		}
 		if r := proxy.Refusals(); len(r) > 0 {
 			s.log.Info("appliance: package proxy refused requests", "requests", r)
