@@ -125,7 +125,7 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	var proxy *pkgproxy.Proxy
 	if o.packageNetwork != nil {
 		if len(o.packageNetwork.Mirrors) == 0 {
-			return nil, errors.New("appliance: a package network without mirrors")
+			return nil, fmt.Errorf("appliance: %w: no mirrors", ErrPackageNetwork)
 		}
 		if proxy, err = pkgproxy.New(o.packageNetwork.Mirrors); err != nil {
 			return nil, fmt.Errorf("appliance: %w", err)

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -122,6 +123,10 @@ type PackageNetwork struct {
 	// loopback is reachable only when listed here.
 	Mirrors []string
 }
+
+// ErrPackageNetwork is wrapped by the errors of a package network that
+// cannot be had: no mirrors, a pool, a launcher other than QEMU.
+var ErrPackageNetwork = errors.New("package network unavailable")
 
 // WithPackageNetwork gives the session's VM a network device on QEMU's
 // user network in restricted mode (no outbound connection of its own),

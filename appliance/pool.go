@@ -102,7 +102,7 @@ func NewPool(ctx context.Context, size int, opts ...Option) (*Pool, error) {
 		o.launcher = QEMU{}
 	}
 	if o.packageNetwork != nil {
-		return nil, errors.New("appliance: a pool's VMs have no package network (WithPackageNetwork is for Open)")
+		return nil, fmt.Errorf("appliance: %w: a pool's VMs have none (WithPackageNetwork is for Open)", ErrPackageNetwork)
 	}
 	if q, ok := o.launcher.(QEMU); !ok || (q.Machine != "" && q.Machine != "q35") {
 		return nil, fmt.Errorf("appliance: %w", ErrPoolLauncher)

@@ -66,7 +66,7 @@ func (l Launcher) Launch(ctx context.Context, spec appliance.MachineSpec) (_ app
 		return nil, fmt.Errorf("appliance/libvirt: %w", appliance.ErrPoolLauncher)
 	}
 	if spec.PackageProxy != nil {
-		return nil, errors.New("appliance/libvirt: the package network (appliance.WithPackageNetwork) needs the QEMU launcher")
+		return nil, fmt.Errorf("appliance/libvirt: %w: it needs the QEMU launcher", appliance.ErrPackageNetwork)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
