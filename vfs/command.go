@@ -110,7 +110,7 @@ type CommandFS interface {
 	FS
 	// RunCommand runs c chrooted into the guest root, as root, with the
 	// guest's /bin/sh, its own /proc, /sys and minimal /dev, a private
-	// /run and /tmp, no network, and c's bounds on time, output and
+	// /run and /tmp, no network (but see PackageNetworkFS), and c's bounds on time, output and
 	// processes; every process it starts ends with it. A guest whose
 	// /bin/sh is missing or built for another architecture fails with
 	// ErrCannotRun before anything runs. A command that runs returns its
