@@ -176,9 +176,14 @@
 // (libslirp: ARP, IPv4, TCP, UDP, DHCP parsing, in the sandboxed QEMU
 // process), the proxy's HTTP parsing (Go's net/http, bounded), and the
 // mirrors, to which it can send any GET or HEAD it likes, including data
-// it encodes in the path. Commands share the VM's network namespace, so
-// a command can reconfigure the device, which gains it nothing the
-// restricted network does not give.
+// it encodes in the path, as many as its command's time limit allows.
+// The allow-list is of names and ports: a mirror's name is resolved on
+// the host at each request, so a name that resolves to an address inside
+// the host's network reaches that address. Commands share the VM's
+// network namespace, so a command can reconfigure the device, which
+// gains it nothing the restricted network does not give. Package managers
+// must use one connection at a time (inject's Install sets apt's
+// Queue-Mode=access and dnf's max_parallel_downloads=1).
 //
 // The host trusts none of this: a command runs as root in a VM that may
 // be the guest's from then on. The host bounds the call with its own

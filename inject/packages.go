@@ -48,12 +48,13 @@ type packageManager struct {
 // packageManagers in the order they are looked for.
 var packageManagers = []packageManager{
 	{"apt", "/usr/bin/apt-get",
-		// One request at a time: the proxy stream carries one connection
-		// at a time. The guest's changed configuration files are kept.
-		"DEBIAN_FRONTEND=noninteractive; export DEBIAN_FRONTEND; apt-get -q -o Acquire::http::Pipeline-Depth=0 update && " +
-			"apt-get -q -y -o Acquire::http::Pipeline-Depth=0 -o Dpkg::Options::=--force-confold install",
+		// One connection for every http source, one request at a time:
+		// the proxy stream carries one connection at a time. The
+		// guest's changed configuration files are kept.
+		"DEBIAN_FRONTEND=noninteractive; export DEBIAN_FRONTEND; apt-get -q -o Acquire::Queue-Mode=access -o Acquire::http::Pipeline-Depth=0 update && " +
+			"apt-get -q -y -o Acquire::Queue-Mode=access -o Acquire::http::Pipeline-Depth=0 -o Dpkg::Options::=--force-confold install",
 		"DEBIAN_FRONTEND=noninteractive; export DEBIAN_FRONTEND; apt-get -q -y remove"},
-	{"dnf", "/usr/bin/dnf", "dnf -y install", "dnf -y remove"},
+	{"dnf", "/usr/bin/dnf", "dnf -y --setopt=max_parallel_downloads=1 install", "dnf -y remove"},
 	{"zypper", "/usr/bin/zypper", "zypper -n install", "zypper -n remove"},
 	{"apk", "/sbin/apk", "apk add", "apk del"},
 	{"apk", "/usr/sbin/apk", "apk add", "apk del"},

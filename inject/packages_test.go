@@ -42,11 +42,11 @@ func TestInstallRunsTheGuestsPackageManager(t *testing.T) {
 		want     string
 	}{
 		{[]string{"/usr/bin/apt-get", "/usr/bin/dnf"}, Operation{Install: &Install{Packages: []string{"thepkg", "bash=5.2-15"}}},
-			"DEBIAN_FRONTEND=noninteractive; export DEBIAN_FRONTEND; apt-get -q -o Acquire::http::Pipeline-Depth=0 update && " +
-				"apt-get -q -y -o Acquire::http::Pipeline-Depth=0 -o Dpkg::Options::=--force-confold install 'thepkg' 'bash=5.2-15'"},
+			"DEBIAN_FRONTEND=noninteractive; export DEBIAN_FRONTEND; apt-get -q -o Acquire::Queue-Mode=access -o Acquire::http::Pipeline-Depth=0 update && " +
+				"apt-get -q -y -o Acquire::Queue-Mode=access -o Acquire::http::Pipeline-Depth=0 -o Dpkg::Options::=--force-confold install 'thepkg' 'bash=5.2-15'"},
 		{[]string{"/usr/bin/apt-get"}, Operation{Uninstall: &Uninstall{Packages: []string{"nano"}}},
 			"DEBIAN_FRONTEND=noninteractive; export DEBIAN_FRONTEND; apt-get -q -y remove 'nano'"},
-		{[]string{"/usr/bin/dnf"}, Operation{Install: &Install{Packages: []string{"python3-foo.x86_64"}}}, "dnf -y install 'python3-foo.x86_64'"},
+		{[]string{"/usr/bin/dnf"}, Operation{Install: &Install{Packages: []string{"python3-foo.x86_64"}}}, "dnf -y --setopt=max_parallel_downloads=1 install 'python3-foo.x86_64'"},
 		{[]string{"/usr/bin/zypper"}, Operation{Uninstall: &Uninstall{Packages: []string{"vim"}}}, "zypper -n remove 'vim'"},
 		{[]string{"/usr/sbin/apk"}, Operation{Install: &Install{Packages: []string{"curl"}}}, "apk add 'curl'"},
 	} {
