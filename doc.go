@@ -57,6 +57,7 @@
 //     wire protocol, the host/agent contract (internal/guestabi), the
 //     initramfs builder, the accelerator choice, guest /etc parsers, the
 //     confined qemu-img runner (internal/qemuimg), the QMP client of pooled
-//     VMs (internal/qmp), cloud-init seed validation (internal/cloudinit); and,
+//     VMs (internal/qmp), cloud-init seed validation (internal/cloudinit), the
+//     host's proxy of the opt-in package network (internal/pkgproxy); and,
 //     under internal/testsupport, what only the tests use.
 package guestinject

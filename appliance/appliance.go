@@ -15,11 +15,14 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/guestinject/guestinject/imagecheck"
 
 	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/ownerdir"
+	"github.com/guestinject/guestinject/internal/pkgproxy"
 	"github.com/guestinject/guestinject/internal/wire"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -80,6 +83,8 @@ type Session struct {
 	teardownOnce sync.Once
 
 	pooled *pooledVM // set for a VM booted without disks (see Pool)
+
+	proxyStop func() // ends the package proxy (WithPackageNetwork)
 }
 
 type sessionDisk struct {
@@ -116,6 +121,15 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	}
 	if len(disks) == 0 {
 		return nil, errors.New("appliance: no disks")
+	}
+	var proxy *pkgproxy.Proxy
+	if o.packageNetwork != nil {
+		if len(o.packageNetwork.Mirrors) == 0 {
+			return nil, fmt.Errorf("appliance: %w: no mirrors", ErrPackageNetwork)
+		}
+		if proxy, err = pkgproxy.New(o.packageNetwork.Mirrors); err != nil {
+			return nil, fmt.Errorf("appliance: %w", err)
+		}
 	}
 	var rootParam string
 	if o.root != nil {
@@ -170,6 +184,15 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	}
 	if rootParam != "" {
 		spec.Cmdline += " " + rootParam
+	}
+	if proxy != nil {
+		guestEnd, err := s.servePackageProxy(proxy)
+		if err != nil {
+			return nil, err
+		}
+		defer guestEnd.Close()
+		spec.PackageProxy = guestEnd
+		spec.Cmdline += " " + guestabi.NetworkParam + "=" + guestabi.NetworkOn
 	}
 	for i, sd := range checked {
 		sd.overlay = filepath.Join(s.dir, fmt.Sprintf("overlay%d.qcow2", i))
@@ -331,11 +354,53 @@ func (s *Session) teardown() {
 			s.client.Close()
 		}
 		s.pooled.close()
+		if s.proxyStop != nil {
+			s.proxyStop()
+		}
 		if err := os.RemoveAll(s.dir); err != nil {
 			s.log.Warn("appliance: removing the session directory", "dir", s.dir, "err", err)
 		}
 		s.dirLock.Unlock()
 	})
+}
+
+// servePackageProxy serves proxy on the host end of a new socket pair
+// until teardown, and returns the end the VM gets.
+func (s *Session) servePackageProxy(proxy *pkgproxy.Proxy) (*os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("appliance: package proxy: %w", err)
+	}
+	// Non-blocking, so that Go's poller serves it and Close ends a Read.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, fmt.Errorf("appliance: package proxy: %w", err)
+	}
+	hostEnd := os.NewFile(uintptr(fds[0]), "package-proxy")
+	guestEnd := os.NewFile(uintptr(fds[1]), "package-proxy-vm")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := proxy.ServeStream(ctx, hostEnd)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("appliance: package proxy stopped", "err", err)
+			// The stream stays read, so that QEMU never blocks writing
+			// to it; the guest gets no more answers.
+			io.Copy(io.Discard, hostEnd)
+		}
+		if r := proxy.Refusals(); len(r) > 0 {
+			s.log.Info("appliance: package proxy refused requests", "requests", r)
+		}
+	}()
+	s.proxyStop = func() {
+		cancel()
+		hostEnd.Close()
+		<-done
+		proxy.Close()
+	}
+	return guestEnd, nil
 }
 
 // killVM stops the VM and returns once it is gone. A call blocked on the

@@ -42,3 +42,10 @@ func (s *Session) RunCommand(ctx context.Context, c vfs.Command) (*vfs.CommandRe
 	}
 	return res, nil
 }
+
+var _ vfs.PackageNetworkFS = (*Session)(nil)
+
+// PackageNetwork implements vfs.PackageNetworkFS: whether the session was
+// opened WithPackageNetwork, so that its commands reach the caller's
+// package mirrors through the host's proxy.
+func (s *Session) PackageNetwork() bool { return s.proxyStop != nil }

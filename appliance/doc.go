@@ -106,7 +106,8 @@
 // # The VM
 //
 // The default launcher (QEMU) runs qemu-system-x86_64 directly: no
-// default devices, no user config, no network, the seccomp sandbox on,
+// default devices, no user config, no network (unless WithPackageNetwork,
+// below), the seccomp sandbox on,
 // under the accelerator chosen for the session (below), 256 MiB of memory. QEMU opens no
 // host path of the session: the images (read-only), the overlays, the
 // kernel and the initramfs are opened by the host and inherited as
@@ -149,12 +150,40 @@
 // that mount, since making it would change the guest); it chroots and
 // becomes /bin/sh -c, or /bin/sh on a script written to the private
 // /tmp. The command runs as root, with no network (the VM has none) and
-// a fixed environment. When the shell ends, or at the time limit when the
+// a fixed environment; in a session opened WithPackageNetwork it shares
+// the VM's network namespace instead, with http_proxy naming the host's
+// package proxy. When the shell ends, or at the time limit when the
 // agent kills it and the cgroup, the kernel kills every process left in
 // the namespace, and the mounts go with it: the guest root the session
 // serves, and Commit checks and merges, holds none of them. Standard
 // output and error share one pipe; the agent keeps the first MaxOutput
 // bytes and counts the rest.
+//
+// # The package network
+//
+// WithPackageNetwork, off by default, is the one way a session's VM gets a
+// network: a virtio-net device (its module loaded, and the device given
+// 10.0.2.15/24 by the agent, only then) on QEMU's user network with
+// restrict=on, so the guest opens no connection of its own, not even to
+// the host's loopback at the gateway 10.0.2.2. A guestfwd rule hands the
+// guest's connections to 10.0.2.100:80 to one socket of this process,
+// where internal/pkgproxy serves them as one HTTP/1.1 stream: GET and HEAD
+// for the caller's mirror hosts and ports are forwarded (names resolved on
+// the host), everything else is answered 403. QEMU carries all the guest's
+// connections to that address on the one stream, one after another; a
+// guest that opens several at once garbles only its own requests. What it
+// still widens: the guest reaches QEMU's user-mode network stack
+// (libslirp: ARP, IPv4, TCP, UDP, DHCP parsing, in the sandboxed QEMU
+// process), the proxy's HTTP parsing (Go's net/http, bounded), and the
+// mirrors, to which it can send any GET or HEAD it likes, including data
+// it encodes in the path, as many as its command's time limit allows.
+// The allow-list is of names and ports: a mirror's name is resolved on
+// the host at each request, so a name that resolves to an address inside
+// the host's network reaches that address. Commands share the VM's
+// network namespace, so a command can reconfigure the device, which
+// gains it nothing the restricted network does not give. Package managers
+// must use one connection at a time (inject's Install sets apt's
+// Queue-Mode=access and dnf's max_parallel_downloads=1).
 //
 // The host trusts none of this: a command runs as root in a VM that may
 // be the guest's from then on. The host bounds the call with its own

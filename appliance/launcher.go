@@ -62,6 +62,12 @@ type MachineSpec struct {
 	// into (see Pool). A launcher that cannot do both fails.
 	Monitor      *os.File
 	HotplugSlots int
+	// PackageProxy, when set, is QEMU's end of a socket pair: the VM gets
+	// a virtio-net device on a restricted user network whose only
+	// reachable address, guestabi.ProxyAddr:guestabi.ProxyPort, forwards
+	// to it (see WithPackageNetwork). A launcher that cannot do this
+	// fails.
+	PackageProxy *os.File
 }
 
 // HotplugBus is the id of the i-th PCIe root port of a VM booted with

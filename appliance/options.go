@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 
@@ -41,6 +42,7 @@ type options struct {
 	poolMaxDisks            int           // disks a pooled VM can take (NewPool)
 	poolMaxIdle             time.Duration // how long a pooled VM waits for them (NewPool)
 	extraCmdline            string        // appended to a pooled VM's kernel command line (tests)
+	packageNetwork          *PackageNetwork
 }
 
 // Option configures Open.
@@ -111,3 +113,33 @@ func WithRunAs(uid, gid uint32) Option {
 // an *OverlayLimitError and the images unchanged. 0, the default, sets no
 // bound beyond the disks' virtual sizes.
 func WithOverlayLimit(bytes int64) Option { return func(o *options) { o.overlayLimit = bytes } }
+
+// PackageNetwork is the opt-in network a session's guest commands use to
+// fetch packages (see WithPackageNetwork).
+type PackageNetwork struct {
+	// Mirrors are the http:// URLs of the package mirrors the guest may
+	// fetch from; only their hosts and ports are reachable, through the
+	// host's proxy. At least one is needed; a mirror on the host's
+	// loopback is reachable only when listed here.
+	Mirrors []string
+}
+
+// ErrPackageNetwork is wrapped by the errors of a package network that
+// cannot be had: no mirrors, a pool, a launcher other than QEMU.
+var ErrPackageNetwork = errors.New("package network unavailable")
+
+// WithPackageNetwork gives the session's VM a network device on QEMU's
+// user network in restricted mode (no outbound connection of its own),
+// where one address, guestabi.ProxyAddr port 80, reaches an HTTP proxy in
+// this process that forwards GET and HEAD requests to n.Mirrors and
+// refuses everything else. Guest commands then run in the VM's network
+// namespace with http_proxy set to it. Off by default: it exposes QEMU's
+// user-mode network stack (libslirp) and the proxy to the hostile guest,
+// and lets it send requests of its choosing to the mirrors. The QEMU
+// launcher only; Open fails with other launchers and NewPool refuses it.
+func WithPackageNetwork(n PackageNetwork) Option {
+	return func(o *options) {
+		n.Mirrors = append([]string(nil), n.Mirrors...)
+		o.packageNetwork = &n
+	}
+}

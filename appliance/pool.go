@@ -101,6 +101,9 @@ func NewPool(ctx context.Context, size int, opts ...Option) (*Pool, error) {
 	if o.launcher == nil {
 		o.launcher = QEMU{}
 	}
+	if o.packageNetwork != nil {
+		return nil, fmt.Errorf("appliance: %w: a pool's VMs have none (WithPackageNetwork is for Open)", ErrPackageNetwork)
+	}
 	if q, ok := o.launcher.(QEMU); !ok || (q.Machine != "" && q.Machine != "q35") {
 		return nil, fmt.Errorf("appliance: %w", ErrPoolLauncher)
 	}

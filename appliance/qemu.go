@@ -19,6 +19,7 @@ import (
 
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/internal/firmware"
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // QEMU launches appliances by running qemu-system-x86_64 directly: no
@@ -150,6 +151,7 @@ type launchFiles struct {
 	kernel, initramfs string
 	agentFD           int
 	monitorFD         int
+	packageProxyFD    int
 	addFD             []string // -add-fd values
 	disks             []launchDisk
 }
@@ -208,6 +210,13 @@ func (q QEMU) openFiles(spec MachineSpec, fds *inheritedFiles, private bool) (*l
 			return nil, err
 		}
 		lf.monitorFD = fds.add(mon)
+	}
+	if spec.PackageProxy != nil {
+		proxy, err := dupFile(spec.PackageProxy)
+		if err != nil {
+			return nil, err
+		}
+		lf.packageProxyFD = fds.add(proxy)
 	}
 	return lf, nil
 }
@@ -304,6 +313,16 @@ func (q QEMU) args(spec MachineSpec, lf *launchFiles) ([]string, error) {
 		"-chardev", "socket,id=agent,fd=" + strconv.Itoa(lf.agentFD),
 		"-device", "virtio-serial-pci,id=serial0",
 		"-device", "virtserialport,chardev=agent,id=" + agentPortID + ",name=" + spec.PortName,
+	}
+	if spec.PackageProxy != nil {
+		// restrict=on: the guest opens no connection of its own, to the
+		// host's loopback (the gateway) or anywhere; the one guestfwd
+		// address is the host's proxy. No IPv6, whose stack restrict
+		// would also have to cover.
+		args = append(args,
+			"-chardev", "socket,id=pkgproxy,fd="+strconv.Itoa(lf.packageProxyFD),
+			"-netdev", fmt.Sprintf("user,id=pkgnet,restrict=on,ipv6=off,guestfwd=tcp:%s:%d-chardev:pkgproxy", guestabi.ProxyAddr, guestabi.ProxyPort),
+			"-device", "virtio-net-pci,netdev=pkgnet")
 	}
 	if fw := firmware.Path(q.Firmware); fw != "" {
 		args = append(args, "-bios", fw)

@@ -156,6 +156,14 @@
 // vfs.ErrCannotRun; one whose /bin/sh is for another architecture fails
 // with it when the backend checks the program, before the command runs.
 //
+// Install and Uninstall (virt-customize --install, --uninstall) are guest
+// commands too: the guest's package manager (apt-get, dnf, zypper or apk,
+// found in the guest as the earlier operations leave it) with the named
+// packages, whose names are checked (a letter or digit first, no shell
+// or option syntax). They need the package network, an opt-in of the
+// appliance (a vfs.PackageNetworkFS whose PackageNetwork is true): without
+// it planning fails with ErrUnsupported.
+//
 // A command's effects cannot be planned, so a Spec with commands is
 // planned in segments (see Plan): the dry run plans and lists everything
 // up to the first command and the command itself, and Plan.Deferred

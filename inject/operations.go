@@ -33,6 +33,8 @@ type Operation struct {
 	TarIn      *TarIn      `json:"tar_in,omitempty"`
 	RunCommand *RunCommand `json:"run_command,omitempty"`
 	Run        *Run        `json:"run,omitempty"`
+	Install    *Install    `json:"install,omitempty"`
+	Uninstall  *Uninstall  `json:"uninstall,omitempty"`
 }
 
 // Delete removes a file, symlink or special node (unlinked, never
@@ -161,6 +163,7 @@ func (op Operation) kind() string {
 		{op.AppendLine != nil, "append-line"}, {op.Edit != nil, "edit"},
 		{op.CopyIn != nil, "copy-in"}, {op.TarIn != nil, "tar-in"},
 		{op.RunCommand != nil, "run-command"}, {op.Run != nil, "run"},
+		{op.Install != nil, "install"}, {op.Uninstall != nil, "uninstall"},
 	} {
 		if k.set {
 			kinds = append(kinds, k.name)
@@ -217,6 +220,9 @@ func (p *planner) planOperations(ctx context.Context, spec *Spec) error {
 		case op.RunCommand != nil, op.Run != nil:
 			p.nextOp++
 			return p.planCommand(ctx, item, op)
+		case op.Install != nil, op.Uninstall != nil:
+			p.nextOp++
+			return p.planPackages(ctx, item, op)
 		}
 		if err != nil {
 			return err

@@ -25,6 +25,9 @@ const (
 // naming the item and path, wrapping the sentinels of this package, of vfs
 // and of io/fs.
 func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
+	if err := checkPackageOps(fsys, &spec); err != nil {
+		return nil, err
+	}
 	if err := checkCommands(fsys, &spec); err != nil {
 		return nil, err
 	}

@@ -23,6 +23,8 @@ needs=(
 	genisoimage         genisoimage
 	isoinfo             genisoimage
 	debootstrap         debootstrap
+	dpkg-deb            dpkg
+	dpkg-scanpackages   dpkg-dev
 	ifquery             ifupdown
 	netplan             netplan.io
 	/usr/lib/python3/dist-packages/yaml python3-yaml

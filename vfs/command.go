@@ -110,11 +110,21 @@ type CommandFS interface {
 	FS
 	// RunCommand runs c chrooted into the guest root, as root, with the
 	// guest's /bin/sh, its own /proc, /sys and minimal /dev, a private
-	// /run and /tmp, no network, and c's bounds on time, output and
+	// /run and /tmp, no network (but see PackageNetworkFS), and c's bounds on time, output and
 	// processes; every process it starts ends with it. A guest whose
 	// /bin/sh is missing or built for another architecture fails with
 	// ErrCannotRun before anything runs. A command that runs returns its
 	// result whatever its exit status; the error is for a command that
 	// could not run or a session that failed.
 	RunCommand(ctx context.Context, c Command) (*CommandResult, error)
+}
+
+// PackageNetworkFS is a CommandFS whose commands may have a network to
+// fetch packages through, which the caller opts into (the appliance's
+// WithPackageNetwork): they then run with http_proxy naming a proxy that
+// reaches the caller's package mirrors and nothing else.
+type PackageNetworkFS interface {
+	CommandFS
+	// PackageNetwork reports whether commands have that network.
+	PackageNetwork() bool
 }

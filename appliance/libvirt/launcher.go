@@ -65,6 +65,9 @@ func (l Launcher) Launch(ctx context.Context, spec appliance.MachineSpec) (_ app
 	if spec.Monitor != nil || spec.HotplugSlots > 0 {
 		return nil, fmt.Errorf("appliance/libvirt: %w", appliance.ErrPoolLauncher)
 	}
+	if spec.PackageProxy != nil {
+		return nil, fmt.Errorf("appliance/libvirt: %w: it needs the QEMU launcher", appliance.ErrPackageNetwork)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

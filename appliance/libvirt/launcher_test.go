@@ -184,6 +184,21 @@ func TestAccelerator(t *testing.T) {
 	}
 }
 
+// TestRefusesPackageNetwork: libvirt's launcher gives no VM the package
+// network, and says so before it connects to anything.
+func TestRefusesPackageNetwork(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = applibvirt.Launcher{URI: "test:///nonexistent"}.Launch(context.Background(),
+		appliance.MachineSpec{Dir: t.TempDir(), PackageProxy: f})
+	if !errors.Is(err, appliance.ErrPackageNetwork) {
+		t.Errorf("Launch of a VM with the package network = %v, want ErrPackageNetwork", err)
+	}
+}
+
 // TestRefusesHotplug: libvirt's launcher cannot boot a VM for a pool, and
 // says so before it connects to anything.
 func TestRefusesHotplug(t *testing.T) {

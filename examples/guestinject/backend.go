@@ -12,6 +12,7 @@ import (
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/internal/bytesize"
+	"github.com/guestinject/guestinject/internal/pkgproxy"
 	"github.com/guestinject/guestinject/mount"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -33,6 +34,8 @@ type backendArgs struct {
 	accel   string
 	// maxOverlay bounds the appliance's overlays (WithOverlayLimit).
 	maxOverlay sizeFlag
+	// packageMirrors opt into the package network (WithPackageNetwork).
+	packageMirrors listFlag
 	// used is the accelerator the appliance ran under, once opened.
 	used *appliance.AcceleratorChoice
 }
@@ -47,7 +50,21 @@ func (b *backendArgs) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.accel, "accel", "", "the appliance's accelerator: auto (KVM once a boot proves it works here, else TCG), kvm (fail when KVM cannot work) or tcg (default $GUESTINJECT_ACCEL, else auto)")
 }
 
+// registerPackageNetwork adds --package-mirror, for the commands that run
+// the guest's package manager.
+func (b *backendArgs) registerPackageNetwork(fs *flag.FlagSet) {
+	fs.Var(&b.packageMirrors, "package-mirror", "give the appliance VM the package network, reaching only the http:// mirror `URL` (repeatable) through a proxy in this process: QEMU's user network with no outbound connection of its own, off by default since it widens what the guest can reach (QEMU's network stack, the proxy, the mirrors)")
+}
+
 func (b *backendArgs) validate() error {
+	for _, m := range b.packageMirrors {
+		if _, err := pkgproxy.MirrorAddr(m); err != nil {
+			return usagef("--package-mirror: %v", err)
+		}
+	}
+	if len(b.packageMirrors) > 0 && b.name != backendAppliance {
+		return usagef("--package-mirror gives the QEMU appliance a network; --backend %s cannot have it", b.name)
+	}
 	if _, err := appliance.ParseAccelerator(b.accel); err != nil {
 		return usagef("--accel: %v", err)
 	}
@@ -103,6 +120,9 @@ func (b *backendArgs) applianceOptions(t target, log *slog.Logger) []appliance.O
 	}
 	if b.maxOverlay.bytes != 0 {
 		opts = append(opts, appliance.WithOverlayLimit(b.maxOverlay.bytes))
+	}
+	if len(b.packageMirrors) > 0 {
+		opts = append(opts, appliance.WithPackageNetwork(appliance.PackageNetwork{Mirrors: b.packageMirrors}))
 	}
 	return opts
 }

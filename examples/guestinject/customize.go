@@ -159,6 +159,8 @@ var customizeOptions = map[string]custOption{
 		}
 		return nil
 	}},
+	"install":            {"PKGS", "install the comma-separated packages `PKGS` now with the guest's package manager (apt-get, dnf, zypper or apk) in the appliance VM; needs the package network (--package-mirror), through which only the listed mirrors are reachable, from the guest's own repository configuration; repeatable", checkPackageList},
+	"uninstall":          {"PKGS", "remove the comma-separated packages `PKGS` now with the guest's package manager, as --install; repeatable", checkPackageList},
 	"run":                {"SCRIPT", "run the host shell `SCRIPT` now in the guest, as --run-command does; repeatable", func(string) error { return nil }},
 	"commands-from-file": {"FILE", "read customization options from `FILE`, virt-customize's format: \"option argument\" a line, # comments, blank lines, a trailing \\ continues a line; they take this option's place in the order", func(string) error { return nil }},
 }
@@ -167,9 +169,7 @@ var customizeOptions = map[string]custOption{
 // have, with the reason.
 var unsupportedCustomize = map[string]string{
 	"copy":               "copying inside the guest is not supported",
-	"install":            "installing packages is not supported: --firstboot-command can run the package manager at first boot",
 	"update":             "updating packages is not supported: --firstboot-command can run the package manager at first boot",
-	"uninstall":          "removing packages is not supported",
 	"firstboot-install":  "use --firstboot-command with the guest's package manager",
 	"truncate-recursive": "not supported: --truncate each file",
 	"scrub":              "not supported",
@@ -656,6 +656,10 @@ func addCustomize(spec *inject.Spec, meta *[]string, o custOpt, stdin io.Reader)
 		op(inject.Operation{Truncate: &inject.Truncate{Path: v}})
 	case "run-command":
 		op(inject.Operation{RunCommand: &inject.RunCommand{Command: v}})
+	case "install":
+		op(inject.Operation{Install: &inject.Install{Packages: splitPackageList(v)}})
+	case "uninstall":
+		op(inject.Operation{Uninstall: &inject.Uninstall{Packages: splitPackageList(v)}})
 	case "run":
 		data, err := readSmallFile(v, nil)
 		if err != nil {
@@ -666,4 +670,22 @@ func addCustomize(spec *inject.Spec, meta *[]string, o custOpt, stdin io.Reader)
 		return nil, bad(fmt.Errorf("not a customization option"))
 	}
 	return nil, nil
+}
+
+// splitPackageList splits virt-customize's comma-separated package list.
+func splitPackageList(s string) []string {
+	var pkgs []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			pkgs = append(pkgs, p)
+		}
+	}
+	return pkgs
+}
+
+func checkPackageList(s string) error {
+	if len(splitPackageList(s)) == 0 {
+		return fmt.Errorf("no packages")
+	}
+	return nil
 }

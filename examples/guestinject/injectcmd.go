@@ -31,11 +31,12 @@ func newInjectFlags(a *injectArgs) *flag.FlagSet {
 	fs := newFlagSet("inject")
 	a.imageArgs.register(fs)
 	a.backend.register(fs)
+	a.backend.registerPackageNetwork(fs)
 	registerCustomize(fs, &a.customize)
 	fs.StringVar(&a.network, "network", "", "configure the network from `FILE`: OpenStack network_data.json (.json) or guestinject's YAML (.yaml)")
 	fs.StringVar(&a.renderer, "network-renderer", "", "write the network for `NAME` (ifupdown, netplan, networkmanager, ifcfg, networkd) instead of detecting it")
 	a.cloudInit.registerInjectSeed(fs)
-	fs.DurationVar(&a.commandTimeout, "command-timeout", 0, "bound each --run-command and --run to `DURATION` (default 5m, at most 1h), every process it starts included")
+	fs.DurationVar(&a.commandTimeout, "command-timeout", 0, "bound each --run-command, --run, --install and --uninstall to `DURATION` (default 5m, at most 1h), every process it starts included")
 	fs.BoolVar(&a.relabelAll, "selinux-relabel", false, "on a guest with an SELinux policy, relabel the whole filesystem now with the guest's setfiles in the appliance (at first boot where that cannot run); without it, only the files the injection creates are relabelled, and only when SELinux is enabled")
 	fs.BoolVar(&a.relabelNone, "no-selinux-relabel", false, "relabel nothing for SELinux, now or at first boot")
 	fs.BoolVar(&a.dryRun, "dry-run", false, "print the plan and change nothing (the image is opened read-only)")
@@ -101,6 +102,10 @@ func (a *injectArgs) buildSpec(stdin io.Reader) (inject.Spec, []*os.File, error)
 			op.RunCommand.Limits.Timeout = a.commandTimeout
 		case op.Run != nil:
 			op.Run.Limits.Timeout = a.commandTimeout
+		case op.Install != nil:
+			op.Install.Limits.Timeout = a.commandTimeout
+		case op.Uninstall != nil:
+			op.Uninstall.Limits.Timeout = a.commandTimeout
 		}
 	}
 	return spec, opened, nil

@@ -23,6 +23,8 @@ var moduleGroups = []moduleGroup{
 	// The agent mounts FAT with codepage=437 and iocharset=ascii (long
 	// names still UTF-8 through utf8=1), so exactly these NLS tables.
 	{"vfat", []string{"vfat", "nls_cp437", "nls_ascii"}, false},
+	// Loaded only for a session with the package network.
+	{guestabi.NetGroup, []string{"virtio_net"}, false},
 }
 
 type moduleGroup struct {

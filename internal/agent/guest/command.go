@@ -58,6 +58,12 @@ type Runner struct {
 	// bounds its processes (pids.max). "" runs commands without a process
 	// bound, as tests on a host without cgroup v2 do.
 	Cgroups string
+	// Proxy, when set, is the HTTP proxy URL of the appliance's package
+	// network: commands then run in the agent's network namespace, which
+	// reaches that proxy and nothing else, with http_proxy set to it.
+	// Otherwise each command has a network namespace of its own, with
+	// only a loopback that is down.
+	Proxy string
 
 	seq atomic.Uint64
 }
@@ -67,6 +73,7 @@ type helperRequest struct {
 	Dir    string `json:"dir"`
 	Shell  string `json:"shell,omitempty"`
 	Script []byte `json:"script,omitempty"`
+	Proxy  string `json:"proxy,omitempty"`
 }
 
 // Run runs c, whose limits are set, and reports how it ended. A guest
@@ -80,7 +87,7 @@ func (r *Runner) Run(ctx context.Context, c vfs.Command) (*wire.CommandResult, e
 	if exe == "" {
 		exe = "/proc/self/exe"
 	}
-	req, err := json.Marshal(helperRequest{Dir: r.Dir, Shell: c.Shell, Script: c.Script})
+	req, err := json.Marshal(helperRequest{Dir: r.Dir, Shell: c.Shell, Script: c.Script, Proxy: r.Proxy})
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +125,9 @@ func (r *Runner) Run(ctx context.Context, c vfs.Command) (*wire.CommandResult, e
 			Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET,
 			Pdeathsig:  syscall.SIGKILL,
 		},
+	}
+	if r.Proxy != "" {
+		cmd.SysProcAttr.Cloneflags &^= unix.CLONE_NEWNET
 	}
 	if cg != nil {
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.fd.Fd())

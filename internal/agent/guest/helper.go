@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -53,7 +54,16 @@ func RunCommandHelper() {
 	os.Exit(127)
 }
 
-var helperArgs []string
+var (
+	helperArgs []string
+	helperEnv  []string
+)
+
+// proxyEnv is the environment that points a command's HTTP clients (apt,
+// dnf's libcurl, zypper, apk, wget, curl) at the package proxy.
+func proxyEnv(proxy string) []string {
+	return []string{"http_proxy=" + proxy, "HTTP_PROXY=" + proxy, "no_proxy=", "NO_PROXY="}
+}
 
 func prepareCommand() error {
 	unix.CloseOnExec(helperStatusFD)
@@ -114,6 +124,10 @@ func prepareCommand() error {
 			scratch = where
 		}
 	}
+	helperEnv = commandEnv
+	if req.Proxy != "" {
+		helperEnv = append(slices.Clip(commandEnv), proxyEnv(req.Proxy)...)
+	}
 	helperArgs = []string{"sh", "-c", req.Shell}
 	if req.Script != nil {
 		if scratch == "" {
@@ -139,7 +153,7 @@ func prepareCommand() error {
 }
 
 func execShell() error {
-	err := unix.Exec(Shell, helperArgs, commandEnv)
+	err := unix.Exec(Shell, helperArgs, helperEnv)
 	return fmt.Errorf("executing %s: %w", Shell, err)
 }
 

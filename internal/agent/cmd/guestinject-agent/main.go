@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"time"
 
@@ -86,6 +87,14 @@ func run() error {
 		return err
 	}
 	timer.step("core modules loaded")
+	proxy := ""
+	if guest.Cmdline(guestabi.NetworkParam) == guestabi.NetworkOn {
+		if err := setupNetwork(mods); err != nil {
+			return err
+		}
+		proxy = guestabi.ProxyURL
+		timer.step("network configured")
+	}
 	portPath, err := waitFor("virtio-serial port "+guestabi.PortName, func() string {
 		return guest.FindPort("/sys/class/virtio-ports", "/dev", guestabi.PortName)
 	})
@@ -142,7 +151,7 @@ func run() error {
 		Inspect: func(ctx context.Context) *wire.Inspection { return inspection },
 	}
 	if setupErr == nil {
-		runner := &guest.Runner{Root: g.FS, Dir: guest.RootMount, Cgroups: cgroupDir}
+		runner := &guest.Runner{Root: g.FS, Dir: guest.RootMount, Cgroups: cgroupDir, Proxy: proxy}
 		cgErr := guest.SetupCgroups(cgroupDir)
 		hooks.Run = func(ctx context.Context, c vfs.Command) (*wire.CommandResult, error) {
 			if cgErr != nil {
@@ -205,6 +214,20 @@ func setupRoot(mods guest.Modules) *guest.Guest {
 }
 
 // waitFor polls find until it returns something or portWait passes.
+// setupNetwork loads the network device's modules and configures the
+// device the host asked for with guestabi.NetworkParam.
+func setupNetwork(mods guest.Modules) error {
+	if err := mods.Load(guestabi.NetGroup); err != nil {
+		return err
+	}
+	dev, err := waitFor("network device", func() string { return guest.FindNetDevice("/sys/class/net") })
+	if err != nil {
+		return err
+	}
+	prefix := netip.PrefixFrom(netip.MustParseAddr(guestabi.GuestAddr), guestabi.NetPrefixLen)
+	return guest.ConfigureNetDevice(dev, prefix)
+}
+
 func waitFor(what string, find func() string) (string, error) {
 	deadline := time.Now().Add(portWait)
 	for {
