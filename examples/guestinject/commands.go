@@ -268,9 +268,10 @@ refused. A FILE whose name starts like a selector (file:, locked:,
 password:) or is random or disabled is written ./NAME. --ssh-inject takes
 USER:file:FILE or USER:string:KEY; USER alone (the host user's default key) is
 refused. Guest commands (--run-command, --run) run only in the appliance VM,
-never on the host, and with --backend mount are refused. --install,
---uninstall, --update and the other options that need the network in the VM
-are not supported.
+never on the host, and with --backend mount are refused. --install and
+--uninstall run the guest's package manager there too, and need the package
+network (--package-mirror URL): the VM reaches the listed http mirrors through
+a host proxy and nothing else. --update is not supported.
 
 Examples:
   guestinject inject guest.qcow2 --format qcow2 --ssh-key root:id_ed25519.pub \
