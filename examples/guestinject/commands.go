@@ -235,8 +235,8 @@ virt-customize's options work with its words where the library does the same:
 --root-password, --password USER:file:F, --ssh-inject, --hostname, --timezone,
 --mkdir, --upload, --write, --append-line, --edit, --copy-in, --tar-in,
 --delete, --move, --link, --chmod, --chown, --touch, --truncate, --run-command,
---run, --selinux-relabel, --firstboot, --firstboot-command and
---commands-from-file. The file operations and guest commands (--mkdir,
+--run, --install, --uninstall, --selinux-relabel, --firstboot,
+--firstboot-command and --commands-from-file. The file operations and guest commands (--mkdir,
 --upload, --write, --append-line, --edit, --copy-in, --tar-in, --delete,
 --move, --link, --chmod, --chown, --touch, --truncate, --run-command, --run)
 are planned and applied in the order given, each seeing the guest as the
