@@ -157,16 +157,11 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 
 	ctx, cancel := context.WithTimeout(ctx, o.bootTimeout)
 	defer cancel()
-	if err := sweepSessions(ctx, os.TempDir(), log); err != nil {
-		log.Warn("appliance: cleaning up after dead sessions", "err", err)
-	}
-	od, err := ownerdir.Create(os.TempDir(), sessionPrefix)
+	s, err := newSession(ctx, o, log)
 	if err != nil {
-		return nil, fmt.Errorf("appliance: %w", err)
+		return nil, err
 	}
-	dir := od.Path
-	s := &Session{dir: dir, dirLock: od, console: newConsoleTail(consoleMax, o.log), log: log, qemuImg: o.qemuImg, policy: o.policy,
-		opTimeout: o.operationTimeout, commitTimeout: o.commitTimeout, overlayLimit: o.overlayLimit}
+	dir := s.dir
 	defer func() {
 		if err != nil {
 			s.teardown()
@@ -612,4 +607,26 @@ func (s *Session) Lchtimes(ctx context.Context, name string, atime, mtime time.T
 // Sync asks the agent to flush the guest filesystems into the overlays.
 func (s *Session) Sync(ctx context.Context) error {
 	return call(s, ctx, "sync", "/", s.client.Sync)
+}
+
+// newSession removes the directories dead sessions left, makes this
+// session's, and gives the session o's settings.
+func newSession(ctx context.Context, o options, log *slog.Logger) (*Session, error) {
+	if err := sweepSessions(ctx, os.TempDir(), log); err != nil {
+		log.Warn("appliance: cleaning up after dead sessions", "err", err)
+	}
+	od, err := ownerdir.Create(os.TempDir(), sessionPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("appliance: %w", err)
+	}
+	s := &Session{dir: od.Path, dirLock: od, console: newConsoleTail(consoleMax, o.log), log: log}
+	s.setOptions(o)
+	return s, nil
+}
+
+// setOptions takes the settings of o that belong to the session rather
+// than to its VM, so that a pooled VM, booted before the session's options
+// were known, gets them as a booted one does.
+func (s *Session) setOptions(o options) {
+	s.qemuImg, s.policy, s.opTimeout, s.commitTimeout, s.overlayLimit = o.qemuImg, o.policy, o.operationTimeout, o.commitTimeout, o.overlayLimit
 }

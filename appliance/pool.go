@@ -17,7 +17,6 @@ import (
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/initramfs"
-	"github.com/guestinject/guestinject/internal/ownerdir"
 	"github.com/guestinject/guestinject/internal/qmp"
 	"github.com/guestinject/guestinject/internal/wire"
 	"github.com/guestinject/guestinject/vfs"
@@ -204,7 +203,7 @@ func (p *Pool) Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (*Ses
 		p.log.Debug("appliance: pool empty, booting")
 		return Open(ctx, disks, all...)
 	}
-	s.qemuImg, s.policy, s.opTimeout, s.commitTimeout = o.qemuImg, o.policy, o.operationTimeout, o.commitTimeout
+	s.setOptions(o)
 	s.pooled.afterPlug = p.afterPlug
 	if o.log != nil {
 		s.log = o.log
@@ -383,15 +382,10 @@ func bootPooled(ctx context.Context, o options) (_ *Session, err error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.bootTimeout)
 	defer cancel()
-	if err := sweepSessions(ctx, os.TempDir(), log); err != nil {
-		log.Warn("appliance: cleaning up after dead sessions", "err", err)
-	}
-	od, err := ownerdir.Create(os.TempDir(), sessionPrefix)
+	s, err := newSession(ctx, o, log)
 	if err != nil {
-		return nil, fmt.Errorf("appliance: %w", err)
+		return nil, err
 	}
-	s := &Session{dir: od.Path, dirLock: od, console: newConsoleTail(consoleMax, o.log), log: log, qemuImg: o.qemuImg, policy: o.policy,
-		opTimeout: o.operationTimeout, commitTimeout: o.commitTimeout}
 	defer func() {
 		if err != nil {
 			s.teardown()

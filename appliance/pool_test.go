@@ -1,6 +1,7 @@
 package appliance_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -415,5 +416,32 @@ func TestPoolAcceleratorProofFails(t *testing.T) {
 	}
 	if n := kvmStarts(t, starts); n != 1 {
 		t.Errorf("%d KVM starts, want 1", n)
+	}
+}
+
+// TestPoolOverlayLimit: WithOverlayLimit given to Pool.Open bounds a
+// pooled session as it bounds a booted one: Commit refuses an overlay
+// over the limit and the image is unchanged.
+func TestPoolOverlayLimit(t *testing.T) {
+	needE2E(t)
+	img := smallImage(t)
+	before := fileHash(t, img)
+	p := newPool(t, 1)
+	ctx := context.Background()
+	const limit = 8 << 20
+	s := pooledOpen(ctx, t, p, img, appliance.WithOverlayLimit(limit))
+	big := make([]byte, 24<<20)
+	for i := range big {
+		big[i] = byte(i*7 + i>>9)
+	}
+	if err := s.WriteFile(ctx, "/big", bytes.NewReader(big), vfs.WriteOptions{Perm: 0o644, UID: -1, GID: -1}); err != nil {
+		t.Fatal(err)
+	}
+	var le *appliance.OverlayLimitError
+	if err := s.Commit(ctx); !errors.As(err, &le) || le.Limit != limit {
+		t.Fatalf("commit: %v, want an *OverlayLimitError with limit %d", err, limit)
+	}
+	if fileHash(t, img) != before {
+		t.Error("the image changed")
 	}
 }
