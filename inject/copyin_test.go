@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -204,7 +205,7 @@ p /var/one
 	}
 	t.Run("a device node", func(t *testing.T) {
 		if os.Geteuid() != 0 {
-			t.Skip("mknod needs root")
+			testimage.Need(t, "root (mknod)")
 		}
 		wantPlanErr(t, openMemGuest(t, opsLayout), Spec{Operations: []Operation{{CopyIn: &CopyIn{Source: filepath.Join(devTree, "t"), Dir: "/root"}}}}, ErrUnsupported, vfs.ErrNotRegular)
 	})
