@@ -279,14 +279,10 @@ func (r *resetter) removeAll(ctx context.Context, name string, info fs.FileInfo,
 // removeFile removes one file, link or special node; a directory there is
 // left and reported.
 func (r *resetter) removeFile(ctx context.Context, name string) error {
-	dir, _ := vfs.Split(name)
-	if ok, err := r.realDir(ctx, dir); !ok {
-		return err
-	}
-	info, err := r.p.lstat(ctx, name)
+	info, err := r.lstatInRealDir(ctx, name)
 	switch {
 	case err != nil:
-		return itemErr(r.item, name, err)
+		return err
 	case info == nil:
 	case isRealDir(info):
 		r.keep(name, info, "a directory: only a file is removed here")
@@ -299,18 +295,25 @@ func (r *resetter) removeFile(ctx context.Context, name string) error {
 // truncateFile empties one regular file; a link or special node there is
 // left and reported.
 func (r *resetter) truncateFile(ctx context.Context, name string) error {
-	dir, _ := vfs.Split(name)
-	if ok, err := r.realDir(ctx, dir); !ok {
-		return err
-	}
-	info, err := r.p.lstat(ctx, name)
-	if err != nil {
-		return itemErr(r.item, name, err)
-	}
+	info, err := r.lstatInRealDir(ctx, name)
 	if info != nil {
 		r.truncateNode(name, info)
 	}
-	return nil
+	return err
+}
+
+// lstatInRealDir describes name, or returns nil when it is missing or
+// when a directory on its way is a link (which realDir reports as kept).
+func (r *resetter) lstatInRealDir(ctx context.Context, name string) (fs.FileInfo, error) {
+	dir, _ := vfs.Split(name)
+	if ok, err := r.realDir(ctx, dir); !ok {
+		return nil, err
+	}
+	info, err := r.p.lstat(ctx, name)
+	if err != nil {
+		return nil, itemErr(r.item, name, err)
+	}
+	return info, nil
 }
 
 // truncateNode truncates a regular file and reports anything else as
