@@ -104,7 +104,8 @@ func Write(ctx context.Context, name string, seed inject.CloudInitSeed, opts Opt
 }
 
 // writeISO builds the volume from a private workspace directory, as
-// go-diskfs takes its input, then sets the volume descriptors' dates.
+// go-diskfs takes its input, then sets the volume descriptors' dates and
+// the Rock Ridge times to mtime.
 func writeISO(ctx context.Context, out *os.File, files []inject.SeedFile, mtime time.Time) error {
 	ws, err := os.MkdirTemp("", "guestinject-cidata-")
 	if err != nil {
@@ -137,6 +138,9 @@ func writeISO(ctx context.Context, out *os.File, files []inject.SeedFile, mtime 
 		return err
 	}
 	if err := setVolumeDates(out, mtime); err != nil {
+		return err
+	}
+	if err := setRockRidgeTimes(out, mtime); err != nil {
 		return err
 	}
 	return padToVolumeSize(out)
