@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -79,6 +80,13 @@ func run() error {
 		return err
 	}
 	timer := &stepTimer{on: guest.Cmdline(guestabi.DebugParam) == guestabi.DebugOn, last: time.Now()}
+	if timer.on {
+		// How long the kernel took before it ran the agent: the boot's
+		// first phase, which the host cannot see from outside.
+		if up, err := os.ReadFile("/proc/uptime"); err == nil {
+			fmt.Fprintf(os.Stderr, "guestinject-agent: started at uptime %s\n", strings.Fields(string(up))[0])
+		}
+	}
 	mods, err := guest.ReadModules()
 	if err != nil {
 		return err
@@ -108,7 +116,7 @@ func run() error {
 	defer port.Close()
 	timer.step("port found")
 
-	g := setupRoot(mods)
+	g := setupRoot(mods, timer)
 	timer.step("root mounted")
 	setupErr := g.Err
 	// Without a root, fsys stays nil: Serve then answers the inspection,
@@ -177,7 +185,7 @@ func run() error {
 // setupRoot finds the volumes, chooses and mounts the guest root and the
 // filesystems its fstab names, and opens it in-root. The result always
 // describes what was found; its Err says why there is no root.
-func setupRoot(mods guest.Modules) *guest.Guest {
+func setupRoot(mods guest.Modules, timer *stepTimer) *guest.Guest {
 	name, err := guestabi.ParseRootParam(guest.Cmdline(guestabi.RootParam))
 	if err != nil {
 		return &guest.Guest{Err: err}
@@ -190,9 +198,11 @@ func setupRoot(mods guest.Modules) *guest.Guest {
 		// A pooled VM: the host plugs the disks in when a session takes
 		// it, however long after the boot, within the bound it set.
 		fmt.Fprintln(os.Stderr, "guestinject-agent: waiting for disks")
+		timer.step("booted")
 		if err := guest.WaitHotplugDisks("/sys/block", hotplugWait); err != nil {
 			return &guest.Guest{Err: err}
 		}
+		timer.step("disks plugged")
 	}
 	var vols []guest.Volume
 	_, err = waitFor("disks", func() string {
@@ -206,6 +216,7 @@ func setupRoot(mods guest.Modules) *guest.Guest {
 	if err != nil {
 		return &guest.Guest{Err: err}
 	}
+	timer.step("volumes scanned")
 	g := guest.Setup(context.Background(), vols, name, mods)
 	if g.LVMErr != nil {
 		fmt.Fprintf(os.Stderr, "guestinject-agent: %v\n", g.LVMErr)
