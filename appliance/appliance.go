@@ -83,6 +83,10 @@ type Session struct {
 	teardownOnce sync.Once
 
 	pooled *pooledVM // set for a VM booted without disks (see Pool)
+	// afterExit, a test hook, sees the overlays once the VM has exited
+	// and before Commit checks them: what a compromised VM could have
+	// written by then.
+	afterExit func(overlays []string)
 
 	proxyStop func() // ends the package proxy (WithPackageNetwork)
 }
@@ -442,6 +446,13 @@ func (s *Session) Commit(ctx context.Context) (err error) {
 	}
 	if s.exitErr != nil {
 		return fmt.Errorf("appliance: commit: %w%s", s.exitErr, s.consoleNote())
+	}
+	if s.afterExit != nil {
+		var overlays []string
+		for _, d := range s.disks {
+			overlays = append(overlays, d.overlay)
+		}
+		s.afterExit(overlays)
 	}
 	if err := s.checkOverlayLimit(); err != nil {
 		return err

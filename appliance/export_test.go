@@ -24,6 +24,11 @@ func WithoutLVMTools() Option { return func(o *options) { o.withoutLVM = true } 
 // device_add, with the VM's monitor: benchmarks time the guest from there.
 func SetAfterPlug(p *Pool, f func(ctx context.Context, mon *qmp.Monitor, i int)) { p.afterPlug = f }
 
+// SetAfterExit makes s call f with its overlays' paths once its VM has
+// exited during Commit, before they are checked: a test rewrites them
+// there as a compromised VM could have.
+func SetAfterExit(s *Session, f func(overlays []string)) { s.afterExit = f }
+
 // VMPid is the process id of the session's QEMU, 0 when it has none.
 func VMPid(s *Session) int {
 	if m, ok := s.machine.(*qemuMachine); ok {

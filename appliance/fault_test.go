@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -354,36 +353,6 @@ func TestRootOnlyFiles(t *testing.T) {
 	}
 }
 
-// tamperingLauncher runs QEMU and, once the VM has powered off, rewrites
-// the first overlay's header as a compromised VM could.
-type tamperingLauncher struct {
-	appliance.QEMU
-	tamper func(t *testing.T, overlay string)
-	t      *testing.T
-}
-
-func (l tamperingLauncher) Launch(ctx context.Context, spec appliance.MachineSpec) (appliance.Machine, error) {
-	m, err := l.QEMU.Launch(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-	return &tamperingMachine{Machine: m, tamper: func() { l.tamper(l.t, spec.Disks[0].Overlay) }}, nil
-}
-
-type tamperingMachine struct {
-	appliance.Machine
-	tamper func()
-	once   sync.Once
-}
-
-func (m *tamperingMachine) Wait(ctx context.Context) error {
-	err := m.Machine.Wait(ctx)
-	if err == nil {
-		m.once.Do(m.tamper)
-	}
-	return err
-}
-
 // patchQcow2 applies edit to the first cluster of the qcow2 file at path.
 func patchQcow2(t *testing.T, path string, edit func(h []byte)) {
 	t.Helper()
@@ -406,8 +375,9 @@ func patchQcow2(t *testing.T, path string, edit func(h []byte)) {
 }
 
 // TestCommitRefusesTamperedOverlay has the "VM" name a host file in its
-// overlay's header, or change its size, and checks that Commit refuses to
-// merge: the image and the host file are unchanged.
+// overlay's header, or change its size, once it has exited, and checks
+// that Commit refuses to merge: the image and the host file are unchanged.
+// A cold session and a pooled one are checked alike.
 func TestCommitRefusesTamperedOverlay(t *testing.T) {
 	needE2E(t)
 	victimDir := t.TempDir()
@@ -416,7 +386,7 @@ func TestCommitRefusesTamperedOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	be := binary.BigEndian
-	for name, edit := range map[string]func(h []byte){
+	edits := map[string]func(h []byte){
 		"data file": func(h []byte) {
 			// Incompatible feature "external data file", and the
 			// extension naming it, in place of any extensions.
@@ -435,34 +405,57 @@ func TestCommitRefusesTamperedOverlay(t *testing.T) {
 		"virtual size": func(h []byte) {
 			be.PutUint64(h[24:], be.Uint64(h[24:])*2)
 		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			img := smallImage(t)
-			before, victimBefore := fileHash(t, img), fileHash(t, victim)
-			tmp := privateTemp(t)
-			l := tamperingLauncher{t: t, tamper: func(t *testing.T, overlay string) { patchQcow2(t, overlay, edit) }}
-			ctx := context.Background()
-			s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}}, appliance.WithLauncher(l))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("tampered\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
-				t.Fatal(err)
-			}
-			err = s.Commit(ctx)
-			if !errors.Is(err, appliance.ErrOverlayRefused) {
-				t.Fatalf("Commit = %v, want ErrOverlayRefused", err)
-			}
-			t.Logf("Commit: %v", err)
-			if fileHash(t, img) != before {
-				t.Error("image changed")
-			}
-			if fileHash(t, victim) != victimBefore {
-				t.Error("host file changed")
-			}
-			assertNothingLeft(t, tmp)
-		})
+	}
+	ctx := context.Background()
+	var pool *appliance.Pool
+	for _, pooled := range []bool{false, true} {
+		if pooled {
+			pool = newPool(t, 1)
+		}
+		for name, edit := range edits {
+			t.Run(map[bool]string{false: "cold", true: "pooled"}[pooled]+"/"+name, func(t *testing.T) {
+				img := smallImage(t)
+				before, victimBefore := fileHash(t, img), fileHash(t, victim)
+				// A pooled VM's directory is made at its boot: only a
+				// cold session's is in this test's TMPDIR.
+				var tmp string
+				open := appliance.Open
+				if !pooled {
+					tmp = privateTemp(t)
+				} else {
+					if err := pool.Wait(ctx); err != nil {
+						t.Fatal(err)
+					}
+					open = pool.Open
+				}
+				s, err := open(ctx, []vfs.Disk{{Path: img, Format: "raw"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if s.Pooled() != pooled {
+					t.Fatalf("Pooled() = %v", s.Pooled())
+				}
+				appliance.SetAfterExit(s, func(overlays []string) { patchQcow2(t, overlays[0], edit) })
+				if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("tampered\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
+					t.Fatal(err)
+				}
+				err = s.Commit(ctx)
+				if !errors.Is(err, appliance.ErrOverlayRefused) {
+					t.Fatalf("Commit = %v, want ErrOverlayRefused", err)
+				}
+				t.Logf("Commit: %v", err)
+				if fileHash(t, img) != before {
+					t.Error("image changed")
+				}
+				if fileHash(t, victim) != victimBefore {
+					t.Error("host file changed")
+				}
+				if tmp != "" {
+					assertNothingLeft(t, tmp)
+				}
+			})
+		}
 	}
 }
 

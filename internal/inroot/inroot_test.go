@@ -46,7 +46,7 @@ type tree struct {
 // stands for the canary's host path. At the end of the test it checks that
 // nothing in the canary changed and that no temporary file is left in the
 // guest.
-func newTree(t *testing.T, layout string) *tree {
+func newTree(t *testing.T, layout string, opts ...inroot.Option) *tree {
 	t.Helper()
 	base := t.TempDir()
 	tr := &tree{T: t, ctx: t.Context(), guest: filepath.Join(base, "root"), canary: filepath.Join(base, "canary")}
@@ -66,7 +66,7 @@ func newTree(t *testing.T, layout string) *tree {
 		t.Fatal(err)
 	}
 	before := vfstest.SnapshotHost(t, tr.canary, "")
-	tr.root, err = inroot.Open(tr.guest)
+	tr.root, err = inroot.Open(tr.guest, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,6 +432,56 @@ func TestWriteAtomicAndClean(t *testing.T) {
 	}
 	if info, err := os.Stat(tr.host("etc/shadow")); err != nil || info.Mode() != 0o604 {
 		t.Errorf("mode after replace: %v, %v", info, err)
+	}
+}
+
+// WithoutSync changes only when data reaches the disk: writes stay atomic,
+// refuse what they refused and leave no temporary file.
+func TestWithoutSync(t *testing.T) {
+	tr := newTree(t, `f /etc/shadow mode=0640 data="old\n"
+l /etc/link target={{canary}}/secret`, inroot.WithoutSync())
+	errBroken := errors.New("broken source")
+	r := io.MultiReader(strings.NewReader("partial"), &errReader{errBroken})
+	wantErr(t, tr.root.WriteFile(tr.ctx, "/etc/shadow", r, file(0o600)), "/etc/shadow", errBroken)
+	wantErr(t, tr.write("/etc/link", "x", file(0o644)), "/etc/link", vfs.ErrIsSymlink)
+	if err := tr.write("/etc/shadow", "new\n", file(0o600)); err != nil {
+		t.Fatal(err)
+	}
+	excl := file(0o644)
+	excl.Policy = vfs.Exclusive
+	if err := tr.write("/etc/fresh", "fresh\n", excl); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, tr.write("/etc/fresh", "again\n", excl), "/etc/fresh", fs.ErrExist)
+	if err := tr.root.Rename(tr.ctx, "/etc/fresh", "/etc/moved"); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"etc/shadow": "new\n", "etc/moved": "fresh\n"} {
+		if got := tr.hostContent(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// BenchmarkWriteFile compares a small write with and without its syncs,
+// in a directory of the host's temporary filesystem.
+func BenchmarkWriteFile(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		opts []inroot.Option
+	}{{"sync", nil}, {"without-sync", []inroot.Option{inroot.WithoutSync()}}} {
+		b.Run(c.name, func(b *testing.B) {
+			root, err := inroot.Open(b.TempDir(), c.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer root.Close()
+			for b.Loop() {
+				if err := root.WriteFile(b.Context(), "/f", strings.NewReader("data\n"), file(0o644)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -241,8 +241,10 @@ func (r *Root) Rename(ctx context.Context, oldname, newname string) error {
 		}
 		return pathErr(op, oldname, err)
 	}
-	_ = syncDir(ndir)
-	_ = syncDir(odir)
+	if !r.noSync {
+		_ = syncDir(ndir)
+		_ = syncDir(odir)
+	}
 	r.logChange(ctx, op, oldname, "newname", newname)
 	return nil
 }

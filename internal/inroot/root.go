@@ -20,6 +20,8 @@ import (
 type Root struct {
 	dir string
 	log *slog.Logger // nil: no logging
+	// noSync leaves writes and renames to the kernel (WithoutSync).
+	noSync bool
 
 	mu     sync.Mutex
 	fd     int // O_PATH|O_DIRECTORY descriptor of the root
@@ -42,6 +44,16 @@ type Option func(*Root)
 // and owner changes, removals, symlinks, attributes) at debug level.
 func WithLogger(l *slog.Logger) Option {
 	return func(r *Root) { r.log = l }
+}
+
+// WithoutSync makes writes and renames return without syncing the file
+// and its directory. It is for a root whose filesystems are made durable
+// as a whole before anyone relies on them: the appliance unmounts every
+// filesystem before its VM ends, and a VM that ends any other way has its
+// overlay thrown away, so syncing each file there only waits for the
+// guest's journal, many times over.
+func WithoutSync() Option {
+	return func(r *Root) { r.noSync = true }
 }
 
 // Open opens the host directory dir as a guest root. dir itself is a host

@@ -54,7 +54,7 @@ func (r *Root) WriteFile(ctx context.Context, name string, rd io.Reader, opts vf
 			return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: the existing file has %d bytes, limit %d", vfs.ErrTooLarge, old.st.Size, opts.MaxSize)}
 		}
 	}
-	w := &tempWriter{ctx: ctx, dirfd: dirfd, limit: opts.MaxSize}
+	w := &tempWriter{ctx: ctx, dirfd: dirfd, limit: opts.MaxSize, sync: !r.noSync}
 	if err := w.create(); err != nil {
 		return pathErr(op, name, err)
 	}
@@ -145,6 +145,8 @@ type tempWriter struct {
 	writeErr error
 	// done is set once the temporary has been renamed into place.
 	done bool
+	// sync makes commit sync the file and its directory.
+	sync bool
 }
 
 func (w *tempWriter) fd() int { return int(w.f.Fd()) }
@@ -241,11 +243,14 @@ func (w *tempWriter) chown(uid, gid int) error {
 	return unix.Fchown(w.fd(), uid, gid)
 }
 
-// commit syncs the temporary file and moves it to base, replacing what is
-// there unless exclusive, then syncs the directory.
+// commit moves the temporary file to base, replacing what is there unless
+// exclusive; when w.sync is set, it syncs the file before and the
+// directory after.
 func (w *tempWriter) commit(base string, exclusive bool) error {
-	if err := w.f.Sync(); err != nil {
-		return err
+	if w.sync {
+		if err := w.f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err := w.f.Close(); err != nil {
 		return err
@@ -262,6 +267,9 @@ func (w *tempWriter) commit(base string, exclusive bool) error {
 		return err
 	}
 	w.done = true
+	if !w.sync {
+		return nil
+	}
 	return syncDir(w.dirfd)
 }
 

@@ -79,7 +79,9 @@ func Setup(ctx context.Context, vols []Volume, name *guestabi.RootName, mods Mod
 		g.Err = err
 		return g
 	}
-	r, err := inroot.Open(RootMount)
+	// The Shutdown that precedes every Commit unmounts the filesystems,
+	// which makes them durable; nothing is kept otherwise.
+	r, err := inroot.Open(RootMount, inroot.WithoutSync())
 	if err != nil {
 		Unmount(RootMount)
 		g.Err = err
