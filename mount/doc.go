@@ -30,10 +30,10 @@
 //     for Image.ReadOnly) to just the chosen volume of that file, so the
 //     kernel's partition parsers never see the image. A read-only raw
 //     image is bound directly.
-//   - The filesystem is mounted nodev, nosuid and noexec (and read-only
-//     for Image.ReadOnly) on a mount point of mode 0700 inside a private
-//     0700 session directory, and every guest path is resolved inside it
-//     with openat2 RESOLVE_IN_ROOT, as DirFS does.
+//   - The filesystem is mounted nodev, nosuid, noexec and noatime (and
+//     read-only for Image.ReadOnly) on a mount point of mode 0700 inside a
+//     private 0700 session directory, and every guest path is resolved
+//     inside it with openat2 RESOLVE_IN_ROOT, as DirFS does.
 //
 // # Changes, Commit and Close
 //

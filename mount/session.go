@@ -263,7 +263,9 @@ func open(ctx context.Context, image vfs.Disk, inPlace bool, opts []OpenOption) 
 		return nil, pathErr(err)
 	}
 	target := s.dir.file(mountPointName)
-	mflags := uintptr(unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC)
+	// noatime: reading a file must not write its access time into the
+	// image.
+	mflags := uintptr(unix.MS_NODEV | unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_NOATIME)
 	if image.ReadOnly {
 		mflags |= unix.MS_RDONLY
 	}
