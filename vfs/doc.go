@@ -35,9 +35,12 @@
 // Use ReadFile with a limit to read guest files whose size the guest controls.
 //
 // WriteFile is atomic for every policy: the new content goes to a temporary
-// file in the same directory, is synced, gets its mode and owner, and is then
-// renamed over the name (or linked without replacing, for Exclusive). A failed
-// or cancelled write leaves the old file, or no file, and no temporary behind.
+// file in the same directory, gets its mode and owner, and is then renamed
+// over the name (or linked without replacing, for Exclusive). A failed or
+// cancelled write leaves the old file, or no file, and no temporary behind.
+// When a write is durable is the backend's to say: the host directory and
+// mount backends sync each file and its directory, the appliance makes all
+// of them durable at once when Commit unmounts the guest's filesystems.
 //
 // # Errors
 //
