@@ -185,8 +185,19 @@ type VM struct {
 	// ModuleLoad the guest's time loading them.
 	ModuleBytes int64
 	ModuleLoad  time.Duration
+	// Modules are the modules the init loaded, in order.
+	Modules []Module
 	// Ready is the time from starting QEMU to the init looking for disks.
 	Ready time.Duration
+}
+
+// Module is a module the init loaded: its file's name and size, and the
+// guest's time in finit_module, which includes the probe of the devices
+// it drives that are there at the time.
+type Module struct {
+	Name  string
+	Bytes int64
+	Took  time.Duration
 }
 
 type line struct {
@@ -264,7 +275,31 @@ func (h *Harness) Boot(ctx context.Context, v Variant) (_ *VM, err error) {
 		return nil, fmt.Errorf("hotplugprobe: %q: %w", ready.text, err)
 	}
 	vm.ModuleLoad = time.Duration(us) * time.Microsecond
+	if vm.Modules, err = vm.loaded(); err != nil {
+		return nil, err
+	}
 	return vm, nil
+}
+
+// loaded reads the init's module lines.
+func (vm *VM) loaded() ([]Module, error) {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	var mods []Module
+	for _, l := range vm.lines[:vm.next] {
+		rest, ok := strings.CutPrefix(l.text, "probe: module ")
+		if !ok {
+			continue
+		}
+		f := fields(rest)
+		size, err1 := strconv.ParseInt(f["bytes"], 10, 64)
+		us, err2 := strconv.ParseInt(f["us"], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("hotplugprobe: %q: %w", l.text, err)
+		}
+		mods = append(mods, Module{Name: strings.Fields(rest)[0], Bytes: size, Took: time.Duration(us) * time.Microsecond})
+	}
+	return mods, nil
 }
 
 // fields reads the key=value words of a probe line.

@@ -46,6 +46,14 @@ func TestHarness(t *testing.T) {
 			if (vm.ModuleBytes > 0) != (len(v.Modules) > 0) {
 				t.Errorf("%d module bytes loaded for modules %v", vm.ModuleBytes, v.Modules)
 			}
+			var sum int64
+			for _, m := range vm.Modules {
+				sum += m.Bytes
+				t.Logf("%s: module %s, %d bytes, %v", v.Name, m.Name, m.Bytes, m.Took)
+			}
+			if sum != vm.ModuleBytes {
+				t.Errorf("modules %+v sum to %d bytes, ready line says %d", vm.Modules, sum, vm.ModuleBytes)
+			}
 
 			const bound = 1500 * time.Millisecond
 			wctx, wcancel := context.WithTimeout(ctx, bound)
