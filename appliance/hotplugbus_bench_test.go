@@ -22,7 +22,8 @@ import (
 // rotates, since the machine is shared and its load drifts. Per variant
 // NAME it reports medians: NAME-hotplug-ms from the start of
 // blockdev-add+device_add to the guest naming the disk, NAME-boot-ms from
-// starting QEMU to the init's first line, NAME-ready-ms to the init
+// starting QEMU to the init's first line, NAME-kernel-ms the guest
+// kernel's uptime then (its part of the boot), NAME-ready-ms to the init
 // having loaded the variant's modules (the driver's probe of what is
 // there at boot included), NAME-modload-ms the guest's time in
 // finit_module, and NAME-module-KiB the modules' size.
@@ -36,7 +37,7 @@ func BenchmarkHotplugBus(b *testing.B) {
 	}
 	serial := guestabi.HotplugDiskSerial(0, 1, false)
 	variants := hotplugprobe.Variants()
-	type samples struct{ boot, ready, modload, hotplug []time.Duration }
+	type samples struct{ boot, kernel, ready, modload, hotplug []time.Duration }
 	got := make([]samples, len(variants))
 	moduleBytes := make([]int64, len(variants))
 	b.ResetTimer()
@@ -51,7 +52,8 @@ func BenchmarkHotplugBus(b *testing.B) {
 				b.Fatal(err)
 			}
 			s := &got[i]
-			s.boot, s.ready, s.modload = append(s.boot, vm.Boot), append(s.ready, vm.Ready), append(s.modload, vm.ModuleLoad)
+			s.boot, s.kernel = append(s.boot, vm.Boot), append(s.kernel, vm.KernelBoot)
+			s.ready, s.modload = append(s.ready, vm.Ready), append(s.modload, vm.ModuleLoad)
 			moduleBytes[i] = vm.ModuleBytes
 			if v.Device != nil {
 				d, err := vm.Plug(ctx, 0, img, serial)
@@ -71,6 +73,7 @@ func BenchmarkHotplugBus(b *testing.B) {
 	for i, v := range variants {
 		s := got[i]
 		b.ReportMetric(medianMs(s.boot), v.Name+"-boot-ms")
+		b.ReportMetric(medianMs(s.kernel), v.Name+"-kernel-ms")
 		b.ReportMetric(medianMs(s.ready), v.Name+"-ready-ms")
 		if len(v.Modules) > 0 {
 			b.ReportMetric(medianMs(s.modload), v.Name+"-modload-ms")
@@ -79,7 +82,18 @@ func BenchmarkHotplugBus(b *testing.B) {
 		if len(s.hotplug) > 0 {
 			b.ReportMetric(medianMs(s.hotplug), v.Name+"-hotplug-ms")
 		}
+		b.Logf("%s: hotplug %v; kernel %v; modules %v", v.Name, sorted(s.hotplug), sorted(s.kernel), sorted(s.modload))
 	}
+}
+
+// sorted returns ds rounded to the millisecond, in order.
+func sorted(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // medianMs is the median of ds in milliseconds.

@@ -179,8 +179,10 @@ type VM struct {
 	changed chan struct{} // closed and replaced when a line arrives
 	next    int           // first line not yet consumed
 
-	// Boot is the time from starting QEMU to the init's first line.
-	Boot time.Duration
+	// Boot is the time from starting QEMU to the init's first line, and
+	// KernelBoot the guest kernel's uptime then (CLOCK_BOOTTIME: the
+	// kernel's part, without QEMU's start and the firmware).
+	Boot, KernelBoot time.Duration
 	// ModuleBytes is the size of the modules the init loaded, and
 	// ModuleLoad the guest's time loading them.
 	ModuleBytes int64
@@ -261,6 +263,11 @@ func (h *Harness) Boot(ctx context.Context, v Variant) (_ *VM, err error) {
 		return nil, err
 	}
 	vm.Boot = first.at.Sub(start)
+	bootUs, err := strconv.ParseInt(fields(first.text)["boot-us"], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("hotplugprobe: %q: %w", first.text, err)
+	}
+	vm.KernelBoot = time.Duration(bootUs) * time.Microsecond
 	ready, err := vm.wait(ctx, "probe: ready ")
 	if err != nil {
 		return nil, err

@@ -40,8 +40,8 @@ func TestHarness(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer vm.Close()
-			if vm.Boot <= 0 || vm.Ready < vm.Boot {
-				t.Errorf("boot %v, ready %v", vm.Boot, vm.Ready)
+			if vm.KernelBoot <= 0 || vm.Boot < vm.KernelBoot || vm.Ready < vm.Boot {
+				t.Errorf("kernel boot %v, boot %v, ready %v", vm.KernelBoot, vm.Boot, vm.Ready)
 			}
 			if (vm.ModuleBytes > 0) != (len(v.Modules) > 0) {
 				t.Errorf("%d module bytes loaded for modules %v", vm.ModuleBytes, v.Modules)
@@ -77,7 +77,7 @@ func TestHarness(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v\n%s", err, vm.Transcript())
 			}
-			t.Logf("%s: %s in %v, attrs %q; boot %v, modules %d bytes in %v", v.Name, d.Name, d.Latency, d.Attrs, vm.Boot, vm.ModuleBytes, vm.ModuleLoad)
+			t.Logf("%s: %s in %v, attrs %q; boot %v (kernel %v), modules %d bytes in %v", v.Name, d.Name, d.Latency, d.Attrs, vm.Boot, vm.KernelBoot, vm.ModuleBytes, vm.ModuleLoad)
 			if !strings.HasPrefix(d.Name, v.DiskPrefix) || d.Latency <= 0 {
 				t.Errorf("disk %q after %v, want a %s* disk", d.Name, d.Latency, v.DiskPrefix)
 			}

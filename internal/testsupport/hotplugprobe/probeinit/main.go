@@ -2,7 +2,7 @@
 // (package hotplugprobe). It runs nothing else and writes only to the
 // console, one line per event, each starting with "probe: ":
 //
-//	probe: init                                    first thing, for the boot time
+//	probe: init boot-us=T                          first thing, for the boot time
 //	probe: module NAME bytes=N us=T                each module of the group loaded
 //	probe: ready modules=K bytes=N us=T disks=A,B  modules loaded, disks at boot
 //	probe: disk NAME us=T                          a new disk, bound to its driver
@@ -12,7 +12,8 @@
 // The group is the one named by the probe.modules kernel parameter in
 // the initramfs's module list (none when absent); us= are guest
 // microseconds, for a module the time its finit_module took, for a disk
-// the time since ready. It polls /sys/block every millisecond, as a
+// the time since ready, and boot-us the kernel's CLOCK_BOOTTIME when the
+// init starts (the kernel's part of the boot: no firmware, no QEMU). It polls /sys/block every millisecond, as a
 // minimal agent would, and never powers off: the host kills the VM.
 package main
 
@@ -24,6 +25,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/guestinject/guestinject/internal/agent/guest"
 )
@@ -38,7 +41,9 @@ const ModulesParam = "probe.modules"
 var serialFiles = []string{"serial", "device/serial", "device/vpd_pg80", "device/vpd_pg83", "device/wwid"}
 
 func main() {
-	fmt.Println("probe: init")
+	var boot unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot)
+	fmt.Printf("probe: init boot-us=%d\n", time.Duration(boot.Nano()).Microseconds())
 	if err := run(); err != nil {
 		fmt.Printf("probe: error %v\n", err)
 	}
