@@ -2,6 +2,7 @@ package appliance_test
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,6 +41,10 @@ func BenchmarkHotplugBus(b *testing.B) {
 	type samples struct{ boot, kernel, ready, modload, hotplug []time.Duration }
 	got := make([]samples, len(variants))
 	moduleBytes := make([]int64, len(variants))
+	perModule := make([]map[string][]time.Duration, len(variants))
+	for i := range perModule {
+		perModule[i] = map[string][]time.Duration{}
+	}
 	b.ResetTimer()
 	for n := range b.N {
 		for k := range variants {
@@ -55,6 +60,9 @@ func BenchmarkHotplugBus(b *testing.B) {
 			s.boot, s.kernel = append(s.boot, vm.Boot), append(s.kernel, vm.KernelBoot)
 			s.ready, s.modload = append(s.ready, vm.Ready), append(s.modload, vm.ModuleLoad)
 			moduleBytes[i] = vm.ModuleBytes
+			for _, m := range vm.Modules {
+				perModule[i][m.Name] = append(perModule[i][m.Name], m.Took)
+			}
 			if v.Device != nil {
 				d, err := vm.Plug(ctx, 0, img, serial)
 				if err != nil {
@@ -83,6 +91,9 @@ func BenchmarkHotplugBus(b *testing.B) {
 			b.ReportMetric(medianMs(s.hotplug), v.Name+"-hotplug-ms")
 		}
 		b.Logf("%s: hotplug %v; kernel %v; modules %v", v.Name, sorted(s.hotplug), sorted(s.kernel), sorted(s.modload))
+		for _, m := range slices.Sorted(maps.Keys(perModule[i])) {
+			b.Logf("%s: module %s: median %.1f ms", v.Name, m, medianMs(perModule[i][m]))
+		}
 	}
 }
 
