@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -323,7 +324,7 @@ func fields(text string) map[string]string {
 // maxTranscript bounds the console lines a VM keeps.
 const maxTranscript = 10000
 
-func (vm *VM) read(out interface{ Read([]byte) (int, error) }) {
+func (vm *VM) read(out io.Reader) {
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		vm.mu.Lock()
@@ -435,7 +436,11 @@ func (vm *VM) WaitDisk(ctx context.Context) (Disk, error) {
 	if err != nil {
 		return Disk{}, err
 	}
-	name := strings.Fields(strings.TrimPrefix(l.text, "probe: disk "))[0]
+	f := strings.Fields(strings.TrimPrefix(l.text, "probe: disk "))
+	if len(f) == 0 {
+		return Disk{}, fmt.Errorf("hotplugprobe: %q names no disk", l.text)
+	}
+	name := f[0]
 	d := Disk{Name: name, At: l.at, Attrs: map[string]string{}}
 	for {
 		a, err := vm.wait(ctx, "probe: ")
