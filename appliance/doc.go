@@ -228,7 +228,9 @@
 //
 // How the disks go in: each pooled VM boots with empty PCIe root ports
 // (one per disk it can take, using QEMU's ACPI PCI hot-plug, which gave
-// the guest a disk sooner than native PCIe hot-plug under TCG) and a QMP
+// the guest a disk sooner than native PCIe hot-plug under TCG; virtio-scsi,
+// sooner still, was measured and not taken: BenchmarkHotplugBus and
+// BENCHMARKS.md) and a QMP
 // monitor that is one end of a socket pair QEMU inherits, so no path
 // exists that another process could connect to (internal/qmp). The
 // images and overlays are opened by the host and passed over it as

@@ -80,3 +80,6 @@ func ReadyVMPids(p *Pool) []int {
 	}
 	return pids
 }
+
+// KernelCmdline is the kernel command line every appliance boots.
+const KernelCmdline = applianceCmdline

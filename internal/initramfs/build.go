@@ -54,6 +54,11 @@ type Config struct {
 	// so tests can see what a guest on LVM looks like to an appliance
 	// built without it.
 	WithoutLVM bool
+	// ExtraModules are more module groups to include, each module with
+	// its dependencies, for the VMs of tests that need drivers the
+	// appliance does not (the hot-plug bus harness's virtio_scsi). A
+	// module the kernel has neither built in nor loadable is an error.
+	ExtraModules []ModuleGroup
 
 	// bootDir and modulesRoot are /boot and /lib/modules; tests change them.
 	bootDir, modulesRoot string
@@ -117,6 +122,9 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	groups := moduleGroups
 	if lvmFiles != nil {
 		groups = append(slices.Clone(groups), moduleGroup{group: guestabi.DMGroup, modules: dmModules})
+	}
+	for _, g := range cfg.ExtraModules {
+		groups = append(slices.Clone(groups), moduleGroup{group: g.Group, modules: g.Modules, required: true})
 	}
 	mods, copies, err := km.plan(groups)
 	if err != nil {

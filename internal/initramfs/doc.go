@@ -14,7 +14,9 @@
 // Within a group the list is in load order, dependencies first, computed
 // here from the kernel's modules.dep; built-in modules are left out.
 // Compressed modules are copied as they are and loaded with
-// MODULE_INIT_COMPRESSED_FILE.
+// MODULE_INIT_COMPRESSED_FILE. Config.ExtraModules adds groups of the
+// caller's for test VMs with an /init of their own (the hot-plug bus
+// harness's SCSI stack); the agent loads none of them.
 //
 // Build chooses the kernel (Config.Kernel, $GUESTINJECT_KERNEL, or the
 // newest /boot/vmlinuz-* whose /lib/modules/<version>/modules.dep exists;

@@ -350,3 +350,43 @@ func TestCPIOPadding(t *testing.T) {
 		t.Error("absolute archive name accepted")
 	}
 }
+
+func TestExtraModules(t *testing.T) {
+	t.Setenv(KernelEnv, "")
+	cfg := fakeSystem(t, []string{"6.1.0-9-amd64"})
+	plain, err := Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ExtraModules = []ModuleGroup{{Group: "probe", Modules: []string{"virtio_blk", "ext4"}}}
+	app, err := Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.Initramfs == plain.Initramfs {
+		t.Error("extra modules reused the archive without them")
+	}
+	b, err := os.ReadFile(app.Initramfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods, err := guestabi.ParseModuleList(readCPIO(t, b)[strings.TrimPrefix(guestabi.ModuleListPath, "/")].data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range mods {
+		if m.Group == "probe" {
+			got = append(got, filepath.Base(m.Path))
+		}
+	}
+	// Dependencies first; ext4 is built in, so nothing to load for it.
+	if want := []string{"virtio_ring.ko", "virtio.ko", "virtio_blk.ko"}; !slices.Equal(got, want) {
+		t.Errorf("probe group = %v, want %v", got, want)
+	}
+
+	cfg.ExtraModules = []ModuleGroup{{Group: "probe", Modules: []string{"virtio_scsi"}}}
+	if _, err := Build(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "virtio_scsi") {
+		t.Errorf("Build with a module the kernel lacks = %v, want an error naming it", err)
+	}
+}

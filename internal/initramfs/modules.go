@@ -27,6 +27,14 @@ var moduleGroups = []moduleGroup{
 	{guestabi.NetGroup, []string{"virtio_net"}, false},
 }
 
+// ModuleGroup names kernel modules an initramfs holds beyond the
+// appliance's, listed under Group in its module list (their dependencies
+// too, in load order).
+type ModuleGroup struct {
+	Group   string
+	Modules []string
+}
+
 type moduleGroup struct {
 	group    string
 	modules  []string

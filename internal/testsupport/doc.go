@@ -5,5 +5,7 @@
 // from conformance layouts (memlayout), the cases every appliance launcher
 // runs (appliancetest), a libvirt daemon for the tests that need one
 // (libvirttest), the in-root resolver's hostile-tree helpers
-// (inroottest) and the accelerator of a test's own VM (testvm). Production code never imports them.
+// (inroottest), the accelerator of a test's own VM (testvm) and the
+// harness that times disk hot-plug on each bus the pool could use
+// (hotplugprobe). Production code never imports them.
 package testsupport
