@@ -13,8 +13,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/internal/agent"
 	"github.com/guestinject/guestinject/internal/inroot"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage/novaguest"
 	"github.com/guestinject/guestinject/internal/wire"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -250,5 +253,41 @@ func TestOpenKeepsNoHandleForFilesReadWhole(t *testing.T) {
 		if _, err := c.Open(context.Background(), "/hosts"); err != nil {
 			t.Fatalf("open %d: %v", i, err)
 		}
+	}
+}
+
+// TestNovaPlanReadsEachFileInOneCall plans the Nova-style injection over
+// the wire: every guest file it reads (/etc/passwd, group, shadow, hosts,
+// os-release, network/interfaces...) fits in the Open answer, so the plan
+// sends no read and no close at all.
+func TestNovaPlanReadsEachFileInOneCall(t *testing.T) {
+	dir := t.TempDir()
+	testimage.WriteTree(t, dir, novaguest.Files)
+	// The modes novaguest.Image sets; the plan refuses a world-readable
+	// shadow or root home.
+	for name, mode := range map[string]fs.FileMode{"etc/shadow": 0o640, "root": 0o700} {
+		if err := os.Chmod(filepath.Join(dir, name), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := inroot.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, log := overLoggedWire(t, root)
+	if _, err := inject.NewPlan(context.Background(), c, novaguest.Spec()); err != nil {
+		t.Fatal(err)
+	}
+	ops := log.ops(t)
+	count := map[wire.Op]int{}
+	for _, op := range ops {
+		count[op]++
+	}
+	t.Logf("%d requests: %v", len(ops), count)
+	if count[wire.OpOpen] < 6 {
+		t.Errorf("the plan opened %d files, want the guest's /etc files read", count[wire.OpOpen])
+	}
+	if count[wire.OpRead] != 0 || count[wire.OpCloseFile] != 0 {
+		t.Errorf("the plan sent %d reads and %d closes, want none", count[wire.OpRead], count[wire.OpCloseFile])
 	}
 }
