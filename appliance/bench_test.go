@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/inject"
 	"github.com/guestinject/guestinject/internal/testsupport/appliancetest"
+	"github.com/guestinject/guestinject/internal/testsupport/testimage/novaguest"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -61,6 +63,30 @@ func BenchmarkWriteCommit(b *testing.B) {
 	ctx := context.Background()
 	for b.Loop() {
 		if err := appliancetest.WriteCommit(ctx, nil, img); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNovaPlan measures the planning of the Nova-style injection
+// (novaguest.Spec) on an open session: the guest reads (passwd, group,
+// shadow, hosts, os-release, ...) are wire round trips to the agent, on
+// the critical path of every injection, cold or pooled.
+func BenchmarkNovaPlan(b *testing.B) {
+	needE2E(b)
+	img := filepath.Join(b.TempDir(), "debian.raw")
+	novaguest.Image(b, img, 128)
+	ctx := context.Background()
+	s, err := appliance.Open(ctx, []vfs.Disk{{Path: img, Format: "raw"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := inject.NewPlan(ctx, s, novaguest.Spec()); err != nil {
+		b.Fatal(err) // and warms the guest's page cache
+	}
+	for b.Loop() {
+		if _, err := inject.NewPlan(ctx, s, novaguest.Spec()); err != nil {
 			b.Fatal(err)
 		}
 	}

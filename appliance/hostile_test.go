@@ -433,6 +433,89 @@ func sessionLies() []sessionLie {
 			want:   vfs.ErrIO,
 		},
 		{
+			name: "open answer whose end disagrees with the file's size",
+			lie: func(t *testing.T, a *liarAgent, _ string) {
+				a.serve(func(id uint32, req wire.Request) bool {
+					if req.Op != wire.OpOpen {
+						return false
+					}
+					a.w.Write(wire.FrameData, id, []byte(strings.Repeat("x", 100)))
+					a.answer(id, wire.Response{EOF: true, Info: &wire.FileInfo{Name: "hostname", Size: 10, Mode: 0o644}})
+					return true
+				}, nil)
+			},
+			drive: func(t *testing.T, s *appliance.Session) error {
+				_, err := vfs.ReadFile(context.Background(), s, "/etc/hostname", 1<<20)
+				return err
+			},
+			within: time.Second,
+			want:   vfs.ErrIO,
+		},
+		{
+			name: "open answer with a chunk past its bound",
+			lie: func(t *testing.T, a *liarAgent, _ string) {
+				a.serve(func(id uint32, req wire.Request) bool {
+					if req.Op != wire.OpOpen {
+						return false
+					}
+					a.w.Write(wire.FrameData, id, make([]byte, wire.ChunkSize))
+					a.answer(id, wire.Response{EOF: true, Info: &wire.FileInfo{Name: "hostname", Size: wire.ChunkSize, Mode: 0o644}})
+					return true
+				}, nil)
+			},
+			drive: func(t *testing.T, s *appliance.Session) error {
+				_, err := vfs.ReadFile(context.Background(), s, "/etc/hostname", 1<<20)
+				return err
+			},
+			within: time.Second,
+			want:   vfs.ErrIO,
+		},
+		{
+			name: "open answer for a directory with data",
+			lie: func(t *testing.T, a *liarAgent, _ string) {
+				a.serve(func(id uint32, req wire.Request) bool {
+					if req.Op != wire.OpOpen {
+						return false
+					}
+					a.w.Write(wire.FrameData, id, []byte("root:x:0:0\n"))
+					a.answer(id, wire.Response{EOF: true, Info: &wire.FileInfo{Name: "passwd", Size: 11, Mode: uint32(fs.ModeDir | 0o755)}})
+					return true
+				}, nil)
+			},
+			drive: func(t *testing.T, s *appliance.Session) error {
+				_, err := vfs.ReadFile(context.Background(), s, "/etc/passwd", 1<<20)
+				return err
+			},
+			within: time.Second,
+			want:   vfs.ErrIO,
+		},
+		{
+			name: "open answered whole, then data for it",
+			lie: func(t *testing.T, a *liarAgent, _ string) {
+				a.serve(func(id uint32, req wire.Request) bool {
+					if req.Op != wire.OpOpen {
+						return false
+					}
+					a.w.Write(wire.FrameData, id, []byte("guest\n"))
+					a.answer(id, wire.Response{EOF: true, Info: &wire.FileInfo{Name: "hostname", Size: 6, Mode: 0o644}})
+					a.w.Write(wire.FrameData, id, []byte("more"))
+					return true
+				}, nil)
+			},
+			drive: func(t *testing.T, s *appliance.Session) error {
+				ctx := context.Background()
+				data, err := vfs.ReadFile(ctx, s, "/etc/hostname", 1<<20)
+				if err != nil || string(data) != "guest\n" {
+					t.Fatalf("ReadFile = %q, %v", data, err)
+				}
+				// The frame after the answer is caught by the next call.
+				_, err = s.Stat(ctx, "/etc")
+				return err
+			},
+			within: time.Second,
+			want:   vfs.ErrIO,
+		},
+		{
 			name: "acknowledges Shutdown but never powers off",
 			opts: []appliance.Option{appliance.WithCommitTimeout(time.Second)},
 			lie: func(t *testing.T, a *liarAgent, _ string) {

@@ -48,7 +48,27 @@ type overlay struct {
 	// lstats and links cache the guest's answers by guest path.
 	lstats map[string]lstatResult
 	links  map[string]string
+	// contents caches the guest's small files read whole, by guest path:
+	// operations read /etc/passwd and /etc/group one after another, and
+	// each read is a round trip to an appliance. contentBytes is their
+	// total, bounded by maxCachedContents.
+	contents     map[string]cachedContent
+	contentBytes int
 }
+
+// cachedContent is a guest file read whole while planning.
+type cachedContent struct {
+	data []byte
+	info fs.FileInfo
+}
+
+// Bounds of the cache of guest files: a file is kept when it is no
+// larger than maxCachedFile (every configuration file a plan reads),
+// until the cache holds maxCachedContents.
+const (
+	maxCachedFile     = 64 << 10
+	maxCachedContents = 4 << 20
+)
 
 type lstatResult struct {
 	info fs.FileInfo
@@ -81,7 +101,8 @@ var (
 )
 
 func newOverlay(lower vfs.FS) *overlay {
-	return &overlay{lower: lower, nodes: map[string]*onode{}, kids: map[string]map[string]bool{}, lstats: map[string]lstatResult{}, links: map[string]string{}}
+	return &overlay{lower: lower, nodes: map[string]*onode{}, kids: map[string]map[string]bool{}, lstats: map[string]lstatResult{}, links: map[string]string{},
+		contents: map[string]cachedContent{}}
 }
 
 // lowerLstat is the guest's Lstat of name, asked once; errors are
@@ -352,11 +373,14 @@ func (o *overlay) Open(ctx context.Context, name string) (vfs.File, error) {
 	}
 	switch n := p.node; {
 	case n == nil || (!n.hasData && !n.streamed):
+		if c, ok := o.contents[p.lower]; ok {
+			return &plannedFile{Reader: bytes.NewReader(c.data), info: c.info}, nil
+		}
 		f, err := o.lower.Open(ctx, p.lower)
 		if err != nil {
 			return nil, &fs.PathError{Op: op, Path: name, Err: unwrapPathErr(err)}
 		}
-		return f, nil
+		return o.remember(p.lower, f), nil
 	case n.streamed && n.reopen != nil:
 		_, base := vfs.Split(p.path)
 		return &streamedFile{Reader: n.reopen(), info: &nodeInfo{name: base, n: *n}}, nil
@@ -750,6 +774,50 @@ type plannedFile struct {
 
 func (f *plannedFile) Stat() (fs.FileInfo, error) { return f.info, nil }
 func (f *plannedFile) Close() error               { return nil }
+
+// remember returns f, which keeps its content in o.contents under lower
+// when it is read whole, small enough and while the cache has room.
+func (o *overlay) remember(lower string, f vfs.File) vfs.File {
+	info, err := f.Stat()
+	if err != nil || info.Size() > maxCachedFile || o.contentBytes+maxCachedFile > maxCachedContents {
+		return f
+	}
+	return &recordingFile{File: f, done: func(data []byte) {
+		if _, ok := o.contents[lower]; !ok && o.contentBytes+len(data) <= maxCachedContents {
+			o.contents[lower] = cachedContent{data: data, info: info}
+			o.contentBytes += len(data)
+		}
+	}}
+}
+
+// recordingFile is a guest file whose content is kept as it is read; a
+// read to its end within maxCachedFile bytes hands the content to done.
+type recordingFile struct {
+	vfs.File
+	data []byte
+	over bool // more than maxCachedFile, or a read failed: nothing is kept
+	done func(data []byte)
+}
+
+func (f *recordingFile) Read(p []byte) (int, error) {
+	n, err := f.File.Read(p)
+	if f.over {
+		return n, err
+	}
+	if len(f.data)+n > maxCachedFile {
+		f.over, f.data = true, nil
+		return n, err
+	}
+	f.data = append(f.data, p[:n]...)
+	switch {
+	case err == io.EOF:
+		f.over = true // handed over once
+		f.done(f.data)
+	case err != nil:
+		f.over, f.data = true, nil
+	}
+	return n, err
+}
 
 // streamedFile is streamed content read again while planning.
 type streamedFile struct {

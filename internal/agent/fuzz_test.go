@@ -43,6 +43,16 @@ func FuzzServe(f *testing.F) {
 		func(w *wire.Writer) error { return w.Write(wire.FrameData, 1, []byte("data")) },
 		func(w *wire.Writer) error { return w.Write(wire.FrameDataEnd, 1, nil) }))
 	f.Add(frames(f, req(1, wire.Request{Op: wire.OpOpen, Name: "/f"}), req(2, wire.Request{Op: wire.OpRead, Handle: 1, Size: 10})))
+	// An upload, then Opens with a first chunk of every kind of size.
+	f.Add(frames(f, req(1, wire.Request{Op: wire.OpWriteFile, Name: "/f", Mode: 0o644, UID: -1, GID: -1}),
+		func(w *wire.Writer) error { return w.Write(wire.FrameData, 1, []byte("data")) },
+		func(w *wire.Writer) error { return w.Write(wire.FrameDataEnd, 1, nil) },
+		req(2, wire.Request{Op: wire.OpOpen, Name: "/f", Size: wire.FirstChunkSize}),
+		req(3, wire.Request{Op: wire.OpOpen, Name: "/f", Size: 2}),
+		req(4, wire.Request{Op: wire.OpRead, Handle: 1, Size: 10}),
+		req(5, wire.Request{Op: wire.OpOpen, Name: "/f", Size: -1}),
+		req(6, wire.Request{Op: wire.OpOpen, Name: "/f", Size: 1 << 62}),
+		req(7, wire.Request{Op: wire.OpCloseFile, Handle: 1})))
 	f.Add(frames(f, req(1, wire.Request{Op: wire.OpInspect, Name: "/"}), req(2, wire.Request{Op: wire.OpInspect})))
 	f.Add(frames(f, req(1, wire.Request{Op: wire.OpMkdirAll, Name: "/a/b", Mode: 0o755}), func(w *wire.Writer) error { return w.Write(wire.FrameCancel, 1, nil) }))
 	f.Add(frames(f, req(1, wire.Request{Op: wire.OpLchtimes, Name: "/", Atime: &wire.Timespec{Sec: 1, Nsec: 2}, Mtime: &wire.Timespec{Sec: -1 << 62, Nsec: 999999999}})))

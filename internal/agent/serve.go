@@ -276,23 +276,7 @@ func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp w
 			}
 		}
 	case wire.OpOpen:
-		if len(s.files) >= MaxOpenFiles {
-			err = &fs.PathError{Op: "open", Path: req.Name, Err: fmt.Errorf("%w: more than %d open files", vfs.ErrNotSupported, MaxOpenFiles)}
-			break
-		}
-		var f vfs.File
-		if f, err = s.fsys.Open(ctx, req.Name); err != nil {
-			break
-		}
-		var info fs.FileInfo
-		if info, err = f.Stat(); err != nil {
-			f.Close()
-			break
-		}
-		s.nextHandle++
-		s.files[s.nextHandle] = f
-		fi := wire.InfoFrom(info)
-		resp.Handle, resp.Info = s.nextHandle, &fi
+		resp, err = s.open(ctx, req, c)
 	case wire.OpRead:
 		f, ok := s.files[req.Handle]
 		if !ok {
@@ -359,6 +343,54 @@ func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp w
 		err = &fs.PathError{Op: string(req.Op), Path: req.Name, Err: vfs.ErrNotSupported}
 	}
 	return resp
+}
+
+// open serves OpOpen: the file's info and its first req.Size bytes (at
+// most ChunkSize) in Data frames before the answer. A file read to its end
+// that holds what its size says is closed at once and answered with EOF
+// and no handle, so the host needs no other call for it; any other keeps
+// a handle, and the host reads on as with OpRead.
+func (s *server) open(ctx context.Context, req *wire.Request, c *call) (wire.Response, error) {
+	if len(s.files) >= MaxOpenFiles {
+		return wire.Response{}, &fs.PathError{Op: "open", Path: req.Name, Err: fmt.Errorf("%w: more than %d open files", vfs.ErrNotSupported, MaxOpenFiles)}
+	}
+	f, err := s.fsys.Open(ctx, req.Name)
+	if err != nil {
+		return wire.Response{}, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return wire.Response{}, err
+	}
+	fi := wire.InfoFrom(info)
+	resp := wire.Response{Info: &fi}
+	if req.Size > 0 && info.Mode().IsRegular() {
+		buf := make([]byte, min(req.Size, wire.ChunkSize))
+		n, err := io.ReadFull(f, buf)
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			// A file whose size says otherwise (one that changed,
+			// or a pseudo-file) ends with a read of its own.
+			resp.EOF = int64(n) == info.Size()
+		case err != nil:
+			f.Close()
+			return wire.Response{}, err
+		}
+		if n > 0 {
+			if err := s.send(wire.FrameData, c.id, buf[:n]); err != nil {
+				f.Close()
+				return wire.Response{}, err
+			}
+		}
+	}
+	if resp.EOF {
+		return resp, f.Close()
+	}
+	s.nextHandle++
+	s.files[s.nextHandle] = f
+	resp.Handle = s.nextHandle
+	return resp, nil
 }
 
 // sessionOp reports whether op is served without a guest root.

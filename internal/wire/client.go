@@ -127,9 +127,9 @@ func (c *Client) fail(err error) error {
 }
 
 // call sends req, then the upload if any, and returns the response and
-// the data the agent sent before it: only reads may receive data, at most
-// min(req.Size, ChunkSize) bytes in non-empty frames, and the Response
-// ends it (the agent sends no DataEnd). It holds c.mu.
+// the data the agent sent before it: only reads and opens may receive
+// data, at most min(req.Size, ChunkSize) bytes in non-empty frames, and
+// the Response ends it (the agent sends no DataEnd). It holds c.mu.
 //
 // The call returns when ctx ends, whatever the agent does. A frame the
 // agent has not taken whole by then is finished later: its rest, and the
@@ -204,7 +204,7 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 		}
 		switch f.Type {
 		case FrameData:
-			if req.Op != OpRead || len(f.Payload) == 0 || len(data)+len(f.Payload) > min(req.Size, ChunkSize) {
+			if !sendsData(req.Op) || len(f.Payload) == 0 || len(data)+len(f.Payload) > min(req.Size, ChunkSize) {
 				return nil, nil, ioErr(c.fail(protocolErr("data the call did not ask for")))
 			}
 			data = append(data, f.Payload...)
@@ -231,6 +231,10 @@ func (c *Client) call(ctx context.Context, op, name string, req *Request, upload
 		}
 	}
 }
+
+// sendsData reports whether the agent answers op with Data frames before
+// its Response.
+func sendsData(op Op) bool { return op == OpRead || op == OpOpen }
 
 // cancelWriteWait is how long a call whose context has ended still tries
 // to hand the agent its Cancel before leaving it owed: a few bytes that an
@@ -295,8 +299,8 @@ func (c *Client) flush(ctx context.Context) error {
 // what is owed and waits for the cancelled call's answer, until ctx ends
 // (all is then left to the call after) or until CancelGrace after the
 // Cancel, when the agent is taken for wedged and the connection given up.
-// Data that a cancelled read had under way is dropped, within the read's
-// bound. It holds c.mu.
+// Data that a cancelled read or open had under way is dropped, within
+// the call's bound. It holds c.mu.
 func (c *Client) drain(ctx context.Context) error {
 	if c.pending.id == 0 {
 		return nil
@@ -329,7 +333,7 @@ func (c *Client) drain(ctx context.Context) error {
 			return c.fail(protocolErr("frame for request %d while %d is cancelled", f.ID, c.pending.id))
 		case f.Type == FrameData:
 			dropped += len(f.Payload)
-			if c.pending.op != OpRead || len(f.Payload) == 0 || dropped > ChunkSize {
+			if !sendsData(c.pending.op) || len(f.Payload) == 0 || dropped > ChunkSize {
 				return c.fail(protocolErr("data the cancelled call did not ask for"))
 			}
 		case f.Type == FrameResponse:
@@ -531,30 +535,45 @@ func (c *Client) ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error
 	return entries, nil
 }
 
-// Open implements vfs.FS. The file is read in chunks on demand.
+// Open implements vfs.FS. The answer carries the file's info and its
+// first FirstChunkSize bytes, and says whether that is all of it: a small
+// file is then read, stat'ed and closed without another round trip (the
+// agent has closed it already), and a larger one is read on in chunks on
+// demand.
 func (c *Client) Open(ctx context.Context, name string) (vfs.File, error) {
-	resp, _, err := c.call(ctx, "open", name, &Request{Op: OpOpen, Name: name}, nil, 0)
+	resp, data, err := c.call(ctx, "open", name, &Request{Op: OpOpen, Name: name, Size: FirstChunkSize}, nil, 0)
 	if err != nil {
 		return nil, err
 	}
-	if resp.Info == nil || resp.Handle == 0 {
-		return nil, c.badAnswer("open", name, "no handle or file info")
+	if resp.Info == nil {
+		return nil, c.badAnswer("open", name, "no file info")
 	}
 	if err := resp.Info.Check(false); err != nil || !fs.FileMode(resp.Info.Mode).IsRegular() {
 		return nil, c.badAnswer("open", name, "opened file is not a regular file")
 	}
-	return &remoteFile{c: c, ctx: ctx, name: name, handle: resp.Handle, info: resp.Info.FileInfo()}, nil
+	switch {
+	case resp.EOF && resp.Handle != 0:
+		return nil, c.badAnswer("open", name, "a handle for a file read to its end")
+	case resp.EOF && int64(len(data)) != resp.Info.Size:
+		// The agent closed the file: what it sent is all there is, and
+		// it must be what the file's info says.
+		return nil, c.badAnswer("open", name, fmt.Sprintf("%d bytes up to the end of a file of %d", len(data), resp.Info.Size))
+	case !resp.EOF && resp.Handle == 0:
+		return nil, c.badAnswer("open", name, "no handle")
+	}
+	return &remoteFile{c: c, ctx: ctx, name: name, handle: resp.Handle, info: resp.Info.FileInfo(), buf: data, eof: resp.EOF}, nil
 }
 
-// remoteFile reads a file held open by the agent.
+// remoteFile reads a file held open by the agent, or, when handle is 0,
+// one the agent read whole and closed at Open.
 type remoteFile struct {
 	c      *Client
 	ctx    context.Context // of the Open call; io.Reader has no context
 	name   string
 	handle uint32
 	info   fs.FileInfo
-	buf    []byte
-	eof    bool
+	buf    []byte // read ahead, not yet returned
+	eof    bool   // buf holds the rest of the file
 	closed bool
 }
 
@@ -587,6 +606,9 @@ func (f *remoteFile) Close() error {
 		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
 	}
 	f.closed = true
+	if f.handle == 0 {
+		return nil // the agent closed it when it reached the end
+	}
 	ctx := f.ctx
 	if ctx.Err() != nil {
 		// A cancelled Open context must not leak the agent's handle,

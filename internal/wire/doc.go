@@ -22,6 +22,16 @@
 //     up; a read asks for at most ChunkSize bytes, and the agent's
 //     Response, which says whether the file has ended, follows its Data
 //     frames with no DataEnd.
+//   - An open is answered as a read of the file's first FirstChunkSize
+//     bytes plus the file's info: when that reached the end of a file
+//     whose size it matches, the agent has closed the file and gives no
+//     handle, so reading a small file whole (every /etc file a plan
+//     reads) is one round trip instead of open, read and close — each a
+//     millisecond or more under emulation. The host refuses an end that
+//     disagrees with the size, a handle with it or none without it, data
+//     past the bound or for a file that is not regular, and any frame of
+//     the call after its answer; a larger file reads on in ChunkSize
+//     reads.
 //   - Every request carries an id; Cancel names the id to stop, and the
 //     agent answers every request exactly once.
 //   - A Hello exchange fixes the protocol version before anything else.

@@ -11,10 +11,11 @@ import (
 
 // Version is the protocol version this package speaks. Version 2 added
 // OpRename, version 3 OpLchtimes and FileInfo.Atime, version 4 OpRun and
-// CodeCannotRun; the Hello exchange refuses a peer of another version, so
-// a host never promises vfs.RenameFS, vfs.TimesFS or vfs.CommandFS over an
-// agent that lacks it.
-const Version = 4
+// CodeCannotRun, version 5 the first chunk of a file in the answer to
+// OpOpen; the Hello exchange refuses a peer of another version, so a host
+// never promises vfs.RenameFS, vfs.TimesFS or vfs.CommandFS over an agent
+// that lacks it, nor counts on an Open answer it would not send.
+const Version = 5
 
 // Limits that bound what a peer can make the other side allocate.
 const (
@@ -22,6 +23,11 @@ const (
 	MaxPayload = 4 << 20
 	// ChunkSize bounds the payload of a Data frame.
 	ChunkSize = 256 << 10
+	// FirstChunkSize is how much of a file the host asks OpOpen to send
+	// with its answer: every configuration file a plan reads fits, so
+	// reading one whole is a single round trip, and an Open of a large
+	// file that is only partly read costs little more.
+	FirstChunkSize = 64 << 10
 	// MaxDirEntries bounds the entries of one ReadDir answer.
 	MaxDirEntries = 1 << 16
 	// headerSize is the length, type and id.

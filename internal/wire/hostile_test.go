@@ -184,6 +184,44 @@ func openAnswer(size int64) string {
 	return fmt.Sprintf(`{"handle":1,"info":{"name":"hostname","size":%d,"mode":420,"mtime":0,"uid":0,"gid":0}}`, size)
 }
 
+// openWhole is the agent's answer to an Open that read a file to its end:
+// no handle, the info with mode and size, and EOF.
+func openWhole(mode fs.FileMode, size int64) string {
+	return fmt.Sprintf(`{"eof":true,"info":{"name":"hostname","size":%d,"mode":%d,"mtime":0,"uid":0,"gid":0}}`, size, uint32(mode))
+}
+
+// openWith answers the next request, an Open, with Data frames of chunks
+// and then the body.
+func (a *fakeAgent) openWith(body string, chunks ...[]byte) uint32 {
+	id, _, ok := a.request()
+	if ok {
+		for _, c := range chunks {
+			a.raw(frameBytes(FrameData, id, c))
+		}
+		a.raw(frameBytes(FrameResponse, id, []byte(body)))
+	}
+	return id
+}
+
+// readHostname opens /etc/hostname, reads it whole and closes it; the
+// content must be "guest\n".
+func readHostname(ctx context.Context, c *Client) error {
+	f, err := c.Open(ctx, "/etc/hostname")
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	if string(data) != "guest\n" {
+		f.Close()
+		return fmt.Errorf("read %q", data)
+	}
+	return f.Close()
+}
+
 func hostileCases() []hostileCase {
 	resp := func(id uint32, body string) []byte { return frameBytes(FrameResponse, id, []byte(body)) }
 	answerWith := func(body string) func(*testing.T, *fakeAgent) {
@@ -351,6 +389,111 @@ func hostileCases() []hostileCase {
 			_, err := c.Lgetxattr(ctx, "/a", "user.a")
 			return err
 		}, want: vfs.ErrIO},
+
+		// Open answers that carry the file's first chunk.
+		{name: "open read whole costs one call", lie: func(_ *testing.T, a *fakeAgent) {
+			// Any other call (a read, a close) would wait for an
+			// answer that never comes, past the deadline.
+			a.openWith(openWhole(0o644, 6), []byte("guest\n"))
+			a.hang()
+		}, call: readHostname, want: nil},
+		{name: "open chunk then reads", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(openAnswer(6), []byte("gue"))
+			id, req, _ := a.request()
+			if req.Op == OpRead && req.Handle == 1 {
+				a.raw(frameBytes(FrameData, id, []byte("st\n")))
+				a.raw(resp(id, `{"eof":true}`))
+			}
+			if id, req, _ := a.request(); req.Op == OpCloseFile && req.Handle == 1 {
+				a.raw(resp(id, `{}`))
+			}
+			a.hang()
+		}, call: readHostname, want: nil},
+		{name: "open chunk past the first-chunk bound", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(openAnswer(FirstChunkSize+1), make([]byte, FirstChunkSize), []byte("x"))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open chunk of a whole data frame", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(openWhole(0o644, ChunkSize), make([]byte, ChunkSize))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open chunk in a frame past ChunkSize", lie: afterRequest(rawFrame(ChunkSize+1, FrameData, 1, nil)), call: readAll, want: vfs.ErrIO},
+		{name: "open chunk in empty frames forever", lie: func(_ *testing.T, a *fakeAgent) {
+			id, _, _ := a.request()
+			empty := frameBytes(FrameData, id, nil)
+			for {
+				if _, err := a.conn.Write(empty); err != nil {
+					return
+				}
+			}
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open chunk then silence", lie: func(t *testing.T, a *fakeAgent) {
+			id, _, _ := a.request()
+			a.raw(frameBytes(FrameData, id, []byte("guest\n")))
+			a.stall(t)
+		}, call: readAll, want: context.DeadlineExceeded},
+		{name: "open end of file short of its size", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(openWhole(0o644, 10), []byte("guest\n"))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open end of file past its size", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(openWhole(0o644, 0), []byte("guest\n"))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open end of file of 8 EiB", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(openWhole(0o644, 1<<63-1), []byte("guest\n"))
+			a.hang()
+		}, call: readHostname, want: vfs.ErrIO},
+		{name: "open end of file with a negative size", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(openWhole(0o644, -6), []byte("guest\n"))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open chunk with a negative size", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(openAnswer(-1), []byte("guest\n"))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open end of file with a handle", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(`{"eof":true,"handle":1,"info":{"name":"hostname","size":6,"mode":420,"mtime":0,"uid":0,"gid":0}}`, []byte("guest\n"))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open without end of file or handle", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(`{"info":{"name":"hostname","size":6,"mode":420,"mtime":0,"uid":0,"gid":0}}`, []byte("guest\n"))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open end of file without info", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(`{"eof":true}`, []byte("guest\n"))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open of a directory with data", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(openWhole(fs.ModeDir|0o755, 6), []byte("guest\n"))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open of a fifo with data", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(openWhole(fs.ModeNamedPipe|0o644, 6), []byte("guest\n"))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open of a device with data and a handle", lie: func(_ *testing.T, a *fakeAgent) {
+			a.openWith(fmt.Sprintf(`{"handle":1,"info":{"name":"sda","size":6,"mode":%d,"mtime":0,"uid":0,"gid":0}}`, uint32(fs.ModeDevice|0o600)), []byte("guest\n"))
+			a.hang()
+		}, call: readAll, want: vfs.ErrIO},
+		{name: "open end of file then data for it", lie: func(_ *testing.T, a *fakeAgent) {
+			id := a.openWith(openWhole(0o644, 6), []byte("guest\n"))
+			a.raw(frameBytes(FrameData, id, []byte("more")))
+			a.raw(resp(id, `{"eof":true}`))
+			a.hang()
+		}, call: func(ctx context.Context, c *Client) error {
+			// The file was whole at its answer; what follows is a
+			// frame of a finished call, caught by the next one.
+			if err := readHostname(ctx, c); err != nil {
+				return fmt.Errorf("the answer was refused: %w", err)
+			}
+			return stat(ctx, c)
+		}, want: vfs.ErrIO},
+		{name: "open chunk then data after the answer", lie: func(_ *testing.T, a *fakeAgent) {
+			id := a.openWith(openAnswer(10), []byte("guest"))
+			a.raw(frameBytes(FrameData, id, []byte("\n")))
+			a.hang()
+		}, call: readHostname, want: vfs.ErrIO},
 
 		// Floods.
 		{name: "read answered with more than asked", lie: func(_ *testing.T, a *fakeAgent) {
@@ -563,6 +706,11 @@ func hostileSeeds() [][]byte {
 		resp(`{"target":"/etc\u0000/shadow"}`),
 		resp(`{"names":["user.a\u0000b",""]}`),
 		append(resp(openAnswer(10)), append(frameBytes(FrameData, 2, nil), frameBytes(FrameData, 2, make([]byte, ChunkSize))...)...),
+		append(frameBytes(FrameData, 1, []byte("guest\n")), resp(openWhole(0o644, 10))...),
+		append(frameBytes(FrameData, 1, []byte("guest\n")), resp(openWhole(0o644, -6))...),
+		append(frameBytes(FrameData, 1, []byte("guest\n")), resp(openWhole(fs.ModeDir|0o755, 6))...),
+		append(frameBytes(FrameData, 1, make([]byte, FirstChunkSize)), append(frameBytes(FrameData, 1, []byte("x")), resp(openAnswer(FirstChunkSize+1))...)...),
+		append(frameBytes(FrameData, 1, []byte("guest\n")), append(resp(openWhole(0o644, 6)), frameBytes(FrameData, 1, []byte("more"))...)...),
 	}
 }
 

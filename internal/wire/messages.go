@@ -28,7 +28,7 @@ const (
 	OpLstat     Op = "lstat"
 	OpReadlink  Op = "readlink"
 	OpReadDir   Op = "readdir"
-	OpOpen      Op = "open"  // answers with a handle and the file's info
+	OpOpen      Op = "open"  // Size: answers as OpRead with the first Size bytes, the file's info and a handle, none when EOF (the agent closed the file)
 	OpRead      Op = "read"  // Handle, Size: answers with Data frames of at most Size bytes in all, then a Response (EOF at the end); no DataEnd
 	OpCloseFile Op = "close" // Handle
 	OpMkdirAll  Op = "mkdirall"
@@ -112,7 +112,7 @@ type Response struct {
 	Names   List[string, xattrNamesBound]   `json:"names,omitempty"`
 	Value   []byte                          `json:"value,omitempty"`
 	Handle  uint32                          `json:"handle,omitempty"`
-	EOF     bool                            `json:"eof,omitempty"` // a read reached the end of the file
+	EOF     bool                            `json:"eof,omitempty"` // a read or open reached the end of the file
 	// Inspection answers OpInspect.
 	Inspection *Inspection `json:"inspection,omitempty"`
 	// Command answers OpRun.

@@ -215,6 +215,10 @@ func FuzzClient(f *testing.F) {
 	f.Add(frameBytes(FrameResponse, 1, []byte(`{"entries":[{"name":"a","size":0,"mode":2147484141,"mtime":0,"uid":0,"gid":0}]}`)))
 	f.Add(append(frameBytes(FrameResponse, 1, []byte(`{"handle":1,"info":{"name":"a","size":3,"mode":420,"mtime":0,"uid":0,"gid":0}}`)),
 		append(frameBytes(FrameData, 2, []byte("abc")), frameBytes(FrameResponse, 2, []byte(`{"eof":true}`))...)...))
+	// Stat, ReadDir, then an Open answered with the whole file.
+	f.Add(append(append(frameBytes(FrameResponse, 1, []byte(`{"info":{"name":"a","size":1,"mode":420,"mtime":0,"uid":0,"gid":0}}`)),
+		frameBytes(FrameResponse, 2, []byte(`{"entries":[]}`))...),
+		append(frameBytes(FrameData, 3, []byte("abc")), frameBytes(FrameResponse, 3, []byte(`{"eof":true,"info":{"name":"a","size":3,"mode":420,"mtime":0,"uid":0,"gid":0}}`))...)...))
 	f.Add(frameBytes(FrameResponse, 1, []byte(`{"err":{"code":4,"op":"x","path":"/y","msg":"m"}}`)))
 	f.Add(frameBytes(FrameResponse, 1, []byte(`{"inspection":{"root":0,"os":{"id":"debian","pretty_name":"Debian 12"},`+
 		`"filesystems":[{"device":"/dev/vda2","disk":0,"partition":2,"type":"ext4","mount_point":"/"},{"device":"/dev/vda3","disk":0,"partition":3,"mount_point":"/home"}],`+
@@ -249,8 +253,16 @@ func FuzzClient(f *testing.F) {
 			}
 		}
 		if file, err := c.Open(ctx, "/a"); err == nil {
-			data, _ := io.ReadAll(io.LimitReader(file, 1<<20))
-			_ = data
+			info, err := file.Stat()
+			if err != nil || !info.Mode().IsRegular() || info.Size() < 0 {
+				t.Fatalf("open returned a file with info %v, %v", info, err)
+			}
+			if _, err := io.ReadAll(io.LimitReader(file, 1<<20)); err != nil {
+				var pe *fs.PathError
+				if !errors.As(err, &pe) || pe.Path != "/a" {
+					t.Fatalf("read error is not a PathError for /a: %v", err)
+				}
+			}
 			file.Close()
 		}
 		if in, err := c.Inspect(ctx); err == nil {
