@@ -115,14 +115,14 @@ func TestParseLVReportRejects(t *testing.T) {
 }
 
 func TestActivateLVMWithoutTools(t *testing.T) {
-	vols, err := ActivateLVM(context.Background(), nil, pvVolumes)
+	vols, err := ActivateLVM(context.Background(), Modules{}, pvVolumes)
 	if !errors.Is(err, guestabi.ErrNoLVMTools) || len(vols) != 0 {
 		t.Fatalf("ActivateLVM = %v, %v; want ErrNoLVMTools (this test runs outside the appliance)", vols, err)
 	}
 	if !strings.Contains(err.Error(), "/dev/vda2") || !strings.Contains(err.Error(), "install lvm2") {
 		t.Errorf("error does not name the PVs and the remedy: %v", err)
 	}
-	if vols, err := ActivateLVM(context.Background(), nil, pvVolumes[:1]); vols != nil || err != nil {
+	if vols, err := ActivateLVM(context.Background(), Modules{}, pvVolumes[:1]); vols != nil || err != nil {
 		t.Errorf("without PVs: %v, %v; want nothing", vols, err)
 	}
 }
