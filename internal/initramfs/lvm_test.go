@@ -236,15 +236,3 @@ func TestArchiveWithoutLVM(t *testing.T) {
 		t.Error("adding the LVM tools reused the archive without them")
 	}
 }
-
-func TestParentDirs(t *testing.T) {
-	for p, want := range map[string][]string{
-		"/lib64/ld-linux-x86-64.so.2": {"lib64"},
-		"/lvm/lib/libc.so.6":          {"lvm", "lvm/lib"},
-		"/init":                       nil,
-	} {
-		if got := parentDirs(p); !slices.Equal(got, want) {
-			t.Errorf("parentDirs(%s) = %v, want %v", p, got, want)
-		}
-	}
-}
