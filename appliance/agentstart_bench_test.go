@@ -56,8 +56,8 @@ type uptimeRecorder struct {
 const agentStartPrefix = "guestinject-agent: started at uptime "
 
 func (u *uptimeRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (u *uptimeRecorder) WithAttrs([]slog.Attr) slog.Handler      { return u }
-func (u *uptimeRecorder) WithGroup(string) slog.Handler           { return u }
+func (u *uptimeRecorder) WithAttrs([]slog.Attr) slog.Handler       { return u }
+func (u *uptimeRecorder) WithGroup(string) slog.Handler            { return u }
 
 func (u *uptimeRecorder) Handle(_ context.Context, r slog.Record) error {
 	r.Attrs(func(a slog.Attr) bool {
