@@ -211,3 +211,21 @@ func TestInspectionReportsLVMFailure(t *testing.T) {
 		}
 	}
 }
+
+// The LVM filter accepts exactly the guest devices it is given, so the
+// payload disk, which ScanVolumes never lists, is never scanned.
+func TestLVMConfigNamesOnlyGuestDevices(t *testing.T) {
+	config := lvmConfig([]string{"/dev/vda2", "/dev/vdb"})
+	want := `filter=["a|^/dev/vda2$|","a|^/dev/vdb$|","r|.*|"]`
+	if !strings.Contains(config, want) || !strings.Contains(config, "global_"+want) {
+		t.Errorf("config %s\nlacks %s", config, want)
+	}
+	if none := lvmConfig(nil); !strings.Contains(none, `filter=["r|.*|"]`) {
+		t.Errorf("without devices: %s, want everything rejected", none)
+	}
+	for _, bad := range []string{"/dev/vda$|", "/dev/mapper/x", "/dev/vd", "/dev/sda1"} {
+		if lvmDevice.MatchString(bad) {
+			t.Errorf("lvmDevice accepts %q", bad)
+		}
+	}
+}
