@@ -173,7 +173,8 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 	}()
 
 	spec := MachineSpec{
-		Kernel: app.Kernel, KernelELF: app.KernelELF, Initramfs: app.Initramfs, MemoryMiB: o.memoryMiB,
+		Kernel: app.Kernel, KernelELF: app.KernelELF, Initramfs: app.Initramfs, Payload: app.Payload,
+		MemoryMiB:   o.memoryMiB,
 		Cmdline:     applianceCmdline,
 		AgentSocket: filepath.Join(dir, "agent.sock"), PortName: guestabi.PortName, Console: s.console,
 		Dir: dir, RunAs: o.runAs,

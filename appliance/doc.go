@@ -110,7 +110,8 @@
 // below), the seccomp sandbox on,
 // under the accelerator chosen for the session (below), 256 MiB of memory. QEMU opens no
 // host path of the session: the images (read-only), the overlays, the
-// kernel and the initramfs are opened by the host and inherited as
+// kernel, the initramfs and the payload disk (read-only, see
+// MachineSpec.Payload) are opened by the host and inherited as
 // descriptors, and the agent's socket arrives connected. When the caller
 // is root, QEMU starts unprivileged — the seccomp sandbox forbids it to
 // drop privileges itself — under a uid and gid of its own per session,
@@ -277,7 +278,9 @@
 // The appliance boots a kernel of the host (WithKernel, $GUESTINJECT_KERNEL,
 // or the newest /boot/vmlinuz-* whose modules are installed; it must be
 // readable by the caller) with an initramfs built on first use into
-// os.UserCacheDir()/guestinject and reused after. The agent in it is built
+// os.UserCacheDir()/guestinject and reused after, and a read-only payload
+// disk built with it that holds what the agent loads only on demand (the
+// modules beyond the core ones, the LVM tools; see MachineSpec.Payload). The agent in it is built
 // from this module's source with the go command (CGO_ENABLED=0): from the
 // source tree when running in it, as tests do, or else from the module
 // cache copy of the version the program depends on, which needs the go

@@ -16,8 +16,8 @@ func WithAccelHost(h accel.Host) Option { return func(o *options) { o.accelHost 
 // accel.ProbeTimeout.
 func WithProbeTimeout(d time.Duration) Option { return func(o *options) { o.probeTimeout = d } }
 
-// WithoutLVMTools boots an initramfs built without the LVM tools, as on a
-// host without lvm2.
+// WithoutLVMTools boots an appliance whose payload disk has no LVM
+// tools, as on a host without lvm2.
 func WithoutLVMTools() Option { return func(o *options) { o.withoutLVM = true } }
 
 // SetAfterPlug makes every VM p hands out call f right after disk i's

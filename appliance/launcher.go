@@ -34,6 +34,14 @@ type MachineSpec struct {
 	// through its PVH entry point, much faster under TCG; a launcher may
 	// boot it instead of Kernel.
 	KernelELF string
+	// Payload is the read-only raw disk image of what the agent loads
+	// only on demand (kernel modules beyond the core ones, the LVM
+	// tools), built with the initramfs and useless without it. The VM
+	// gets it at boot as a virtio disk with serial guestabi.PayloadSerial,
+	// read-only everywhere, and never as one of Disks nor in a hot-plug
+	// slot. "" attaches none, and the agent then fails when it needs
+	// something from it; a launcher that cannot attach it fails.
+	Payload   string
 	MemoryMiB int
 	// Accelerator is "kvm" or "tcg" ("" means "tcg"), decided by Open
 	// (see WithAccelerator): a launcher uses exactly this one and never

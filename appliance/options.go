@@ -34,7 +34,7 @@ type options struct {
 	qemuImg                 string
 	policy                  imagecheck.Policy
 	root                    *vfs.Root
-	withoutLVM              bool // build the initramfs without the LVM tools (tests)
+	withoutLVM              bool // build the payload without the LVM tools (tests)
 	accel                   Accelerator
 	accelHost               accel.Host    // where the KVM checks look (tests)
 	probeTimeout            time.Duration // of a proving boot; 0 is accel.ProbeTimeout
@@ -57,8 +57,8 @@ func WithKernel(path string) Option { return func(o *options) { o.kernel = path 
 // from the module's source; see the package documentation.
 func WithAgent(path string) Option { return func(o *options) { o.agent = path } }
 
-// WithCacheDir keeps built agents and initramfs archives in dir instead of
-// os.UserCacheDir()/guestinject.
+// WithCacheDir keeps built agents, initramfs archives and payload disks
+// in dir instead of os.UserCacheDir()/guestinject.
 func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
 
 // WithLauncher starts the VM with l instead of running QEMU directly.

@@ -392,7 +392,8 @@ func bootPooled(ctx context.Context, o options) (_ *Session, err error) {
 		}
 	}()
 	spec := MachineSpec{
-		Kernel: app.Kernel, KernelELF: app.KernelELF, Initramfs: app.Initramfs, MemoryMiB: o.memoryMiB,
+		Kernel: app.Kernel, KernelELF: app.KernelELF, Initramfs: app.Initramfs, Payload: app.Payload,
+		MemoryMiB:   o.memoryMiB,
 		Cmdline:     applianceCmdline + " " + guestabi.HotplugParamFor(o.poolMaxIdle),
 		AgentSocket: filepath.Join(s.dir, "agent.sock"), PortName: guestabi.PortName, Console: s.console,
 		Dir: s.dir, RunAs: o.runAs, HotplugSlots: o.poolMaxDisks,

@@ -101,8 +101,9 @@ func TestPoolVMServesOneImage(t *testing.T) {
 			}
 		}
 		slices.Sort(named)
-		if !slices.Equal(named, []string{"base0", "disk0"}) {
-			t.Errorf("session %d: the VM holds block nodes %v, want exactly base0 and disk0", i, nodes)
+		// The payload disk is there from the boot, never hot-plugged.
+		if !slices.Equal(named, []string{"base0", "disk0", "payload"}) {
+			t.Errorf("session %d: the VM holds block nodes %v, want exactly base0, disk0 and the payload", i, nodes)
 		}
 		want := []string{"first\n", "second\n"}[i]
 		if got, err := vfs.ReadFile(ctx, s, "/etc/hostname", 1<<10); err != nil || string(got) != want {

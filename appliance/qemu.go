@@ -154,6 +154,7 @@ type launchFiles struct {
 	packageProxyFD    int
 	addFD             []string // -add-fd values
 	disks             []launchDisk
+	payload           string // fd set of the payload image, "" for none
 }
 
 type launchDisk struct{ base, overlay string }
@@ -191,6 +192,12 @@ func (q QEMU) openFiles(spec MachineSpec, fds *inheritedFiles, private bool) (*l
 			return nil, err
 		}
 		lf.disks = append(lf.disks, ld)
+	}
+	if spec.Payload != "" {
+		// Read-only and only that way, like the images.
+		if lf.payload, err = fdset(spec.Payload, os.O_RDONLY, "payload"); err != nil {
+			return nil, err
+		}
 	}
 	conn, err := dialUnix(spec.AgentSocket)
 	if err != nil {
@@ -349,6 +356,15 @@ func (q QEMU) args(spec MachineSpec, lf *launchFiles) ([]string, error) {
 		}
 		args = append(args, "-device", fmt.Sprintf("virtio-blk-pci,drive=%s,serial=%s", diskNode(i), d.Serial))
 	}
+	if lf.payload != "" {
+		// On the root bus from the start, so never in a hot-plug slot.
+		j, err := json.Marshal(payloadNode(lf.payload))
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "-blockdev", string(j),
+			"-device", fmt.Sprintf("virtio-blk-pci,drive=%s,serial=%s", payloadNodeName, guestabi.PayloadSerial))
+	}
 	if spec.Monitor != nil || spec.HotplugSlots > 0 {
 		if spec.Monitor == nil || spec.HotplugSlots <= 0 || machine != "q35" {
 			return nil, errors.New("appliance: launcher: hot-plug needs a monitor, slots and the q35 machine")
@@ -396,6 +412,16 @@ func diskNodes(i int, format imagecheck.Format, base, overlay string) ([]map[str
 		"file":    map[string]any{"driver": "file", "filename": overlay, "cache": map[string]any{"no-flush": true}},
 		"backing": baseNode(i)}
 	return []map[string]any{baseN, overlayN}, nil
+}
+
+// payloadNodeName is the block node of the payload disk.
+const payloadNodeName = "payload"
+
+// payloadNode is the payload disk's block node: raw, read-only in the
+// format driver and the file alike, on the fd set name.
+func payloadNode(name string) map[string]any {
+	return map[string]any{"driver": "raw", "node-name": payloadNodeName, "read-only": true,
+		"file": map[string]any{"driver": "file", "filename": name, "read-only": true}}
 }
 
 // commaSafe doubles commas, QEMU's escape inside option values.

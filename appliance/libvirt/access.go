@@ -48,8 +48,8 @@ func (h hostFacts) runsAsOtherUser() bool {
 // directories. So the private directory becomes searchable — not
 // listable — by QEMU's group alone (0710), the agent socket, which the
 // host removes once connected and libvirt therefore leaves alone, is
-// opened to that group (0660), and the kernel and initramfs
-// are copied into it, because the cache they come from may sit in a home
+// opened to that group (0660), and the kernel, initramfs and payload
+// disk are copied into it, because the cache they come from may sit in a home
 // directory QEMU cannot enter, and relabelling private copies leaves the
 // shared cache alone. The images stay where they are and as they are
 // (libvirt is told not to relabel them): QEMU's user must be able to
@@ -61,7 +61,7 @@ func stageBootFiles(spec appliance.MachineSpec, host hostFacts) (bootFiles, erro
 	if spec.KernelELF != "" {
 		kernel = spec.KernelELF
 	}
-	boot := bootFiles{kernel: kernel, initramfs: spec.Initramfs, consoleLog: filepath.Join(spec.Dir, "console.log")}
+	boot := bootFiles{kernel: kernel, initramfs: spec.Initramfs, payload: spec.Payload, consoleLog: filepath.Join(spec.Dir, "console.log")}
 	if !host.runsAsOtherUser() {
 		return boot, nil
 	}
@@ -85,6 +85,12 @@ func stageBootFiles(spec appliance.MachineSpec, host hostFacts) (bootFiles, erro
 	}
 	if err := copyFile(spec.Initramfs, boot.initramfs); err != nil {
 		return bootFiles{}, err
+	}
+	if spec.Payload != "" {
+		boot.payload = filepath.Join(spec.Dir, "payload")
+		if err := copyFile(spec.Payload, boot.payload); err != nil {
+			return bootFiles{}, err
+		}
 	}
 	groups := groupsOf(host.qemuUID, host.qemuGID)
 	for _, d := range spec.Disks {

@@ -28,6 +28,9 @@
 //     a format or a backing name from any header; the image is a backing
 //     node, which QEMU opens read-only; the overlay, scratch until Commit,
 //     ignores the guest's flushes (cache='unsafe');
+//   - the payload disk (appliance.MachineSpec.Payload) as a raw <disk>
+//     with <readonly/> and serial guestabi.PayloadSerial, after the
+//     guest disks (at most 25 of them);
 //   - a dynamic security label for every security driver the host runs
 //     (SELinux or AppArmor sVirt, and DAC: QEMU runs as libvirt's QEMU
 //     user, not as the caller);
@@ -46,8 +49,8 @@
 // session's private directory searchable, not listable, by QEMU's group
 // (0710), opens the agent socket to that group (0660; libvirt is told not
 // to relabel it, since the host removes it once connected), and copies
-// the kernel and initramfs into the private directory, because the cache
-// they come from may sit in a home directory QEMU cannot enter. Libvirt
+// the kernel, initramfs and payload disk into the private directory,
+// because the cache they come from may sit in a home directory QEMU cannot enter. Libvirt
 // never gives a read-only image back after relabelling it, so the
 // caller's images are marked relabel="no" for DAC and are not touched:
 // QEMU's user must be able to read them and search their directories,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/imagecheck"
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // hostFacts is what a launch needs to know about the hypervisor behind a
@@ -93,6 +94,7 @@ func (f *hostFacts) parseDomainCaps(domCapsXML string) error {
 // private copies of them, and the firmware ("" for libvirt's default).
 type bootFiles struct {
 	kernel, initramfs, consoleLog, firmware string
+	payload                                 string // "" for none
 }
 
 // machineType is the appliance's machine: on q35 the guest sets up PCI
@@ -134,8 +136,8 @@ func pciAddress(slot uint) *libvirtxml.DomainAddress {
 // name from any header; the image is a backing node, which QEMU opens
 // read-only.
 func buildDomain(name string, spec appliance.MachineSpec, boot bootFiles, host hostFacts) (*libvirtxml.Domain, error) {
-	if len(spec.Disks) > 26 {
-		return nil, fmt.Errorf("%d disks: at most 26", len(spec.Disks))
+	if len(spec.Disks) > maxDisks {
+		return nil, fmt.Errorf("%d disks: at most %d", len(spec.Disks), maxDisks)
 	}
 	port0 := uint(0)
 	var loader *libvirtxml.DomainLoader
@@ -195,7 +197,30 @@ func buildDomain(name string, spec appliance.MachineSpec, boot bootFiles, host h
 		}
 		d.Devices.Disks = append(d.Devices.Disks, disk)
 	}
+	if boot.payload != "" {
+		d.Devices.Disks = append(d.Devices.Disks, payloadDisk(boot.payload))
+	}
 	return d, nil
+}
+
+// maxDisks bounds the guest disks: one target name (vda to vdy) and one
+// root bus slot each after the virtio-serial controller, vdz and the
+// slot after the last guest disk's being the payload's.
+const maxDisks = 25
+
+// payloadDisk is the payload image (appliance.MachineSpec.Payload): raw,
+// read-only, with the serial that tells the agent it is no guest disk,
+// on the root bus slot after every guest disk's.
+func payloadDisk(file string) libvirtxml.DomainDisk {
+	return libvirtxml.DomainDisk{
+		Device:   "disk",
+		Driver:   &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw"},
+		Source:   &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: file}},
+		ReadOnly: &libvirtxml.DomainDiskReadOnly{},
+		Target:   &libvirtxml.DomainDiskTarget{Dev: "vdz", Bus: "virtio"},
+		Serial:   guestabi.PayloadSerial,
+		Address:  pciAddress(firstSlot + 1 + maxDisks),
+	}
 }
 
 // secLabels asks every active security driver for a fresh label of its

@@ -8,6 +8,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/guestinject/guestinject/appliance"
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 const testCaps = `<capabilities><host><secmodel><model>none</model><doi>0</doi></secmodel>
@@ -55,7 +56,8 @@ func TestBuildDomain(t *testing.T) {
 		},
 	}
 	host := hostFacts{domainType: "qemu", secModels: []string{"selinux", "dac"}, qemuUID: 1, qemuGID: 2, cpuMaximum: true}
-	def, err := buildDomain("n", spec, bootFiles{kernel: "/d/vmlinuz", initramfs: "/d/initramfs", consoleLog: "/d/console.log", firmware: "/fw/qboot.rom"}, host)
+	def, err := buildDomain("n", spec, bootFiles{kernel: "/d/vmlinuz", initramfs: "/d/initramfs", consoleLog: "/d/console.log", firmware: "/fw/qboot.rom",
+		payload: "/d/payload"}, host)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +96,14 @@ func TestBuildDomain(t *testing.T) {
 		t.Errorf("serial = %+v", s)
 	}
 	disks := got.Devices.Disks
-	if len(disks) != 2 {
-		t.Fatalf("%d disks", len(disks))
+	if len(disks) != 3 {
+		t.Fatalf("%d disks, want two guest disks and the payload", len(disks))
+	}
+	payload := disks[2]
+	disks = disks[:2]
+	if payload.Driver.Type != "raw" || payload.Source.File.File != "/d/payload" || payload.ReadOnly == nil ||
+		payload.Serial != guestabi.PayloadSerial || payload.BackingStore != nil {
+		t.Errorf("payload disk = %+v, want the payload raw, read-only, with serial %s", payload, guestabi.PayloadSerial)
 	}
 	// Every PCI device sits on the root bus, at a slot of its own.
 	slots := map[uint]string{}
@@ -118,6 +126,7 @@ func TestBuildDomain(t *testing.T) {
 	if len(slots) != 1 {
 		t.Errorf("controllers = %+v, want one virtio-serial controller", got.Devices.Controllers)
 	}
+	onRootBus("payload", payload.Address)
 	for i, d := range disks {
 		md := spec.Disks[i]
 		if d.Driver.Type != "qcow2" || d.Source.File.File != md.Overlay || d.Serial != md.Serial || d.ReadOnly != nil {

@@ -6,8 +6,9 @@
 // hot-plugged into a VM booted without them), the disk serials that tell
 // the agent which disk is which, whether it may be written and, when
 // hot-plugged, how many there are,
-// the kernel module manifest the initramfs carries and the places of the
-// LVM tools in it, the sentinel errors and the problem and issue codes
+// the kernel module manifest the initramfs carries, the payload disk's
+// serial, format and reader (ReadPayloadIndex) and the places of the LVM
+// tools it holds, the sentinel errors and the problem and issue codes
 // that carry them across the wire, and the limits on text from the guest.
 //
 // It is a package of its own so that neither side imports the other's

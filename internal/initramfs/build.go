@@ -33,7 +33,7 @@ const AgentPackage = ModulePath + "/internal/agent/cmd/guestinject-agent"
 
 // formatVersion changes whenever the archive layout changes, so stale
 // cache entries are never used.
-const formatVersion = "1"
+const formatVersion = "2"
 
 // Config says which kernel and agent to use and where to cache.
 // The zero value chooses everything itself.
@@ -77,11 +77,16 @@ type Appliance struct {
 	// CONFIG_PVH or uses a compression this package does not decode.
 	KernelELF string
 	Initramfs string // archive path in the cache
+	// Payload is the read-only disk image in the cache that holds what
+	// the agent loads on demand (see guestabi.PayloadSerial): the module
+	// groups other than guestabi.CoreGroup and the LVM tools.
+	Payload string
 }
 
-// Build returns the kernel and an initramfs for it holding the agent as
-// /init and the kernel modules the appliance needs, building the archive
-// into the cache unless an identical one is there.
+// Build returns the kernel, an initramfs for it holding the agent as
+// /init and the core kernel modules, and the payload disk with the rest
+// of what the appliance may need, building both into the cache unless
+// identical ones are there.
 func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	if cfg.bootDir == "" {
 		cfg.bootDir = "/boot"
@@ -166,19 +171,27 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	agentSum := sha256.Sum256(agent)
 	key.Write(agentSum[:])
 	fmt.Fprintf(key, "lvm %x\n", lvmKey)
-	name := fmt.Sprintf("initramfs-%s-%s.cpio", k.Version, hex.EncodeToString(key.Sum(nil))[:20])
-	out := filepath.Join(cache, name)
-	app := &Appliance{Kernel: k.Path, KernelVersion: k.Version, Initramfs: out}
+	id := hex.EncodeToString(key.Sum(nil))[:20]
+	out := filepath.Join(cache, fmt.Sprintf("initramfs-%s-%s.cpio", k.Version, id))
+	payloadOut := filepath.Join(cache, fmt.Sprintf("payload-%s-%s.img", k.Version, id))
+	app := &Appliance{Kernel: k.Path, KernelVersion: k.Version, Initramfs: out, Payload: payloadOut}
 	if app.KernelELF, err = extractELF(k, cache); err != nil {
 		// Not fatal: the bzImage boots too, only slower.
 		log.Debug("booting the compressed kernel", "reason", err)
 		app.KernelELF = ""
 	}
-	if _, err := os.Stat(out); err == nil {
+	_, errInitramfs := os.Stat(out)
+	_, errPayload := os.Stat(payloadOut)
+	if errInitramfs == nil && errPayload == nil {
 		return app, nil
 	}
 
 	start := time.Now()
+	onDemand, manifest := payloadPlan(mods, copies, lvmFiles, k.Version+"-"+id)
+	payload, err := buildPayload(manifest, onDemand)
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	cw := &cpioWriter{w: &buf}
 	dirs := map[string]bool{}
@@ -194,30 +207,28 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	cw.charDev("dev/console", 0o600, 5, 1) // so the kernel gives /init a console
 	cw.file("init", 0o755, agent)
 	cw.file(strings.TrimPrefix(guestabi.ModuleListPath, "/"), 0o644, guestabi.FormatModuleList(mods))
-	for _, a := range archives {
-		data, err := os.ReadFile(copies[a])
+	cw.file(strings.TrimPrefix(guestabi.PayloadManifestPath, "/"), 0o644, manifest.Format())
+	for _, m := range mods {
+		if m.Group != guestabi.CoreGroup {
+			continue
+		}
+		data, err := os.ReadFile(copies[m.Path])
 		if err != nil {
 			return nil, fmt.Errorf("initramfs: module: %w", err)
 		}
-		cw.file(strings.TrimPrefix(a, "/"), 0o644, data)
-	}
-	for _, f := range lvmFiles {
-		data, err := os.ReadFile(f.host)
-		if err != nil {
-			return nil, fmt.Errorf("initramfs: LVM tools: %w", err)
-		}
-		for _, d := range parentDirs(f.archive) {
-			mkdir(d)
-		}
-		cw.file(strings.TrimPrefix(f.archive, "/"), f.mode, data)
+		cw.file(strings.TrimPrefix(m.Path, "/"), 0o644, data)
 	}
 	if err := cw.close(); err != nil {
+		return nil, err
+	}
+	// The payload first: an initramfs in the cache means both are there.
+	if err := writeAtomic(payloadOut, payload); err != nil {
 		return nil, err
 	}
 	if err := writeAtomic(out, buf.Bytes()); err != nil {
 		return nil, err
 	}
-	log.Debug("initramfs built", "path", out, "bytes", buf.Len(), "took", time.Since(start))
+	log.Debug("initramfs built", "path", out, "bytes", buf.Len(), "payload", payloadOut, "payload-bytes", len(payload), "took", time.Since(start))
 	return app, nil
 }
 

@@ -1,8 +1,32 @@
-// Package initramfs builds the appliance's initial RAM filesystem: a newc
-// cpio archive (uncompressed: the kernel unpacks it fastest that way) with
-// the agent as /init, /dev/console, the kernel modules the appliance needs
-// and a list of them at guestabi.ModuleListPath, in the format
-// guestabi.FormatModuleList writes and the agent parses. Where things are
+// Package initramfs builds the appliance's initial RAM filesystem and
+// its payload disk. The initramfs is a newc cpio archive (uncompressed:
+// the kernel unpacks it fastest that way) with the agent as /init,
+// /dev/console, the core kernel modules, the list of every module the
+// appliance may load at guestabi.ModuleListPath (in the format
+// guestabi.FormatModuleList writes and the agent parses) and the payload
+// manifest at guestabi.PayloadManifestPath.
+//
+// Everything loaded only on demand — the modules of every group but the
+// core one, and the LVM tools — is on the payload disk instead, which
+// launchers attach read-only with serial guestabi.PayloadSerial: under
+// TCG, unpacking the 25 MB archive that held them cost every boot 0.2 to
+// 0.35 s, for some 20 MB that most sessions never use and that every
+// pooled VM kept in its memory. The agent copies a group from the payload
+// into its root the first time it needs it (see guestabi for the format).
+//
+// The payload is a newc archive too, read by the agent from the raw
+// device, rather than a filesystem the guest kernel mounts: the host
+// writes it with the same few lines of code that write the initramfs and
+// needs no tool (an ext4 image, though the kernel has ext4 built in,
+// would make mkfs.ext4 a runtime dependency of every program using the
+// library), and the agent reads only headers and the files of the group
+// it needs, with bounds on sizes, counts and names (guestabi's
+// ReadPayloadIndex, fuzzed). A group's files cost guest memory only once
+// it is loaded. The payload is cached next to the initramfs under the same
+// content-derived name (payload-<version>-<key>.img), written first and
+// under the same lock, so an initramfs in the cache always has its
+// payload; the manifest names the build, and the agent refuses a payload
+// whose manifest differs from its initramfs's. Where things are
 // in the archive is part of the contract with the agent and so lives in
 // internal/guestabi; the agent links nothing of this package.
 //
@@ -27,13 +51,14 @@
 // concurrent processes are safe and readers never see a partial archive.
 //
 // When the host has the LVM tools (lvm in /usr/sbin, /sbin or $PATH), the
-// archive also holds lvm at guestabi.LVMBinary, the shared libraries of its
-// DT_NEEDED closure in guestabi.LVMLibDir (found in the standard library
+// payload also holds, as group guestabi.LVMGroup, lvm for
+// guestabi.LVMBinary, the shared libraries of its DT_NEEDED closure in guestabi.LVMLibDir (found in the standard library
 // directories by reading ELF headers, never by running ldd) and its
 // dynamic loader at the path the binary names, plus guestabi.DMGroup, the
 // device-mapper modules, which the agent loads only when it meets an LVM
 // physical volume. Their content is part of the cache key. Without the
-// tools the archive has neither, and the agent says so of an LVM guest.
+// tools (or with Config.WithoutLVM) the payload has neither, and the
+// agent says so of an LVM guest.
 //
 // The agent is Config.Agent, $GUESTINJECT_AGENT, or built with the go
 // command from the module's source (see the appliance package

@@ -60,6 +60,43 @@ func readCPIO(t *testing.T, b []byte) map[string]cpioEntry {
 
 func align4(n int) int { return (n + 3) &^ 3 }
 
+// readPayload reads app's payload with the agent's reader, checked
+// against the manifest in its initramfs, and returns its files'
+// content by "group path".
+func readPayload(t *testing.T, app *Appliance) (guestabi.PayloadManifest, map[string]payloadContent) {
+	t.Helper()
+	b, err := os.ReadFile(app.Initramfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifestText := readCPIO(t, b)[strings.TrimPrefix(guestabi.PayloadManifestPath, "/")].data
+	manifest, err := guestabi.ParsePayloadManifest(manifestText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := os.ReadFile(app.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p)%guestabi.PayloadAlign != 0 {
+		t.Errorf("payload of %d bytes is not whole blocks", len(p))
+	}
+	index, err := guestabi.ReadPayloadIndex(bytes.NewReader(p), int64(len(p)), manifestText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]payloadContent{}
+	for _, f := range index {
+		files[f.Group+" "+f.Path] = payloadContent{mode: f.Mode, data: p[f.Offset : f.Offset+f.Size]}
+	}
+	return manifest, files
+}
+
+type payloadContent struct {
+	mode os.FileMode
+	data []byte
+}
+
 // fakeKernel writes a file with an x86 boot header carrying version.
 func fakeKernel(t *testing.T, path, version string) {
 	t.Helper()
@@ -211,12 +248,24 @@ func TestArchiveContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	manifest, payload := readPayload(t, app)
+	if !slices.Equal(manifest.Groups, []string{"xfs"}) {
+		t.Errorf("payload groups %v, want [xfs]", manifest.Groups)
+	}
 	var got []string
 	for _, m := range mods {
 		got = append(got, m.Group+" "+filepath.Base(m.Path))
-		if _, ok := files[strings.TrimPrefix(m.Path, "/")]; !ok {
-			t.Errorf("module %s listed but not in the archive", m.Path)
+		_, inInitramfs := files[strings.TrimPrefix(m.Path, "/")]
+		inPayload := payload[m.Group+" "+m.Path]
+		switch {
+		case m.Group == guestabi.CoreGroup && (!inInitramfs || inPayload.data != nil):
+			t.Errorf("core module %s: in the initramfs %v, in the payload %v; want only the initramfs", m.Path, inInitramfs, inPayload.data != nil)
+		case m.Group != guestabi.CoreGroup && (inInitramfs || string(inPayload.data) != "module kernel/"+map[string]string{"xfs.ko": "fs/xfs/xfs.ko", "libcrc32c.ko": "lib/libcrc32c.ko"}[filepath.Base(m.Path)]):
+			t.Errorf("module %s of %s: in the initramfs %v, in the payload %q; want only the payload", m.Path, m.Group, inInitramfs, inPayload.data)
 		}
+	}
+	if len(payload) != 2 {
+		t.Errorf("payload holds %d files, want xfs and libcrc32c", len(payload))
 	}
 	want := []string{
 		"core virtio_pci_modern_dev.ko", "core virtio_ring.ko", "core virtio.ko", "core virtio_pci.ko",
@@ -234,8 +283,18 @@ func TestArchiveContents(t *testing.T) {
 		t.Fatal(err)
 	}
 	st2, _ := os.Stat(again.Initramfs)
-	if again.Initramfs != app.Initramfs || !st2.ModTime().Equal(st.ModTime()) {
+	if again.Initramfs != app.Initramfs || !st2.ModTime().Equal(st.ModTime()) || again.Payload != app.Payload {
 		t.Error("identical inputs rebuilt the archive")
+	}
+	// A lost payload is built again.
+	if err := os.Remove(app.Payload); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(app.Payload); err != nil {
+		t.Errorf("payload not rebuilt: %v", err)
 	}
 	// A different agent is a different archive.
 	if err := os.WriteFile(cfg.Agent, []byte("\x7fELF agent v2"), 0o755); err != nil {
@@ -245,7 +304,7 @@ func TestArchiveContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if changed.Initramfs == app.Initramfs {
+	if changed.Initramfs == app.Initramfs || changed.Payload == app.Payload {
 		t.Error("a new agent reused the old archive")
 	}
 }

@@ -240,16 +240,6 @@ func fileDigest(p string) ([32]byte, int64, error) {
 	return sum, fi.Size(), nil
 }
 
-// parentDirs lists the directories above the archive path p, outermost
-// first, without the leading slash ("lib64" for "/lib64/ld.so").
-func parentDirs(p string) []string {
-	var dirs []string
-	for d := path.Dir(p); d != "/" && d != "."; d = path.Dir(d) {
-		dirs = append([]string{strings.TrimPrefix(d, "/")}, dirs...)
-	}
-	return dirs
-}
-
 // hasSpaceOrControl reports whether s holds a blank or a control
 // character, which no path this package writes into the archive has.
 func hasSpaceOrControl(s string) bool {

@@ -138,22 +138,27 @@ func TestArchiveWithLVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := readCPIO(t, b)
-	if e := files[strings.TrimPrefix(guestabi.LVMBinary, "/")]; string(e.data) != string(data) || e.mode != cpioReg|0o755 {
+	for name := range files {
+		if strings.HasPrefix(name, "lvm") || strings.HasPrefix(name, "lib64") {
+			t.Errorf("initramfs holds %s: the LVM tools belong in the payload", name)
+		}
+	}
+	manifest, payload := readPayload(t, app)
+	if !manifest.Has(guestabi.LVMGroup) || !manifest.Has(guestabi.DMGroup) {
+		t.Errorf("payload groups %v lack %s or %s", manifest.Groups, guestabi.LVMGroup, guestabi.DMGroup)
+	}
+	lvmFile := func(p string) payloadContent { return payload[guestabi.LVMGroup+" "+p] }
+	if e := lvmFile(guestabi.LVMBinary); string(e.data) != string(data) || e.mode != 0o755 {
 		t.Errorf("%s: %d bytes mode %o, want the host's lvm", guestabi.LVMBinary, len(e.data), e.mode)
 	}
 	wantLibs, interp := lddLibraries(t, tool)
 	for _, lib := range wantLibs {
-		if _, ok := files[strings.TrimPrefix(path.Join(guestabi.LVMLibDir, lib), "/")]; !ok {
-			t.Errorf("archive lacks %s", lib)
+		if e := lvmFile(path.Join(guestabi.LVMLibDir, lib)); len(e.data) == 0 {
+			t.Errorf("payload lacks %s", lib)
 		}
 	}
-	for _, d := range parentDirs(interp) {
-		if e, ok := files[d]; !ok || e.mode != cpioDir|0o755 {
-			t.Errorf("archive lacks directory %s for the loader", d)
-		}
-	}
-	if e, ok := files[strings.TrimPrefix(interp, "/")]; !ok || e.mode != cpioReg|0o755 || len(e.data) == 0 {
-		t.Errorf("archive lacks the loader %s", interp)
+	if e := lvmFile(interp); e.mode != 0o755 || len(e.data) == 0 {
+		t.Errorf("payload lacks the loader %s", interp)
 	}
 	mods, err := guestabi.ParseModuleList(files[strings.TrimPrefix(guestabi.ModuleListPath, "/")].data)
 	if err != nil {
@@ -162,13 +167,16 @@ func TestArchiveWithLVM(t *testing.T) {
 	if !slices.Contains(mods, guestabi.Module{Group: guestabi.DMGroup, Path: "/lib/modules/dm-mod.ko"}) {
 		t.Errorf("module list has no dm-mod in group %s: %v", guestabi.DMGroup, mods)
 	}
-	payload := 0
-	for name, e := range files {
-		if strings.HasPrefix(name, "lvm/") || name == strings.TrimPrefix(interp, "/") {
-			payload += len(e.data)
+	if e := payload[guestabi.DMGroup+" /lib/modules/dm-mod.ko"]; len(e.data) == 0 {
+		t.Error("payload lacks dm-mod")
+	}
+	size := 0
+	for name, e := range payload {
+		if strings.HasPrefix(name, guestabi.LVMGroup+" ") {
+			size += len(e.data)
 		}
 	}
-	t.Logf("LVM payload: %d files' worth of %d bytes in an archive of %d bytes", len(wantLibs)+2, payload, len(b))
+	t.Logf("LVM tools: %d files, %d bytes, in a payload; initramfs of %d bytes", len(wantLibs)+2, size, len(b))
 
 	// A changed lvm binary is a different archive.
 	if err := os.WriteFile(tool, append(data, 0), 0o755); err != nil {
@@ -199,6 +207,15 @@ func TestArchiveWithoutLVM(t *testing.T) {
 			t.Errorf("archive holds %s without LVM tools", name)
 		}
 	}
+	manifest, payload := readPayload(t, app)
+	if manifest.Has(guestabi.LVMGroup) || manifest.Has(guestabi.DMGroup) {
+		t.Errorf("payload groups %v without LVM tools", manifest.Groups)
+	}
+	for name := range payload {
+		if strings.HasPrefix(name, guestabi.LVMGroup+" ") || strings.HasPrefix(name, guestabi.DMGroup+" ") {
+			t.Errorf("payload holds %s without LVM tools", name)
+		}
+	}
 	mods, err := guestabi.ParseModuleList(files[strings.TrimPrefix(guestabi.ModuleListPath, "/")].data)
 	if err != nil {
 		t.Fatal(err)
@@ -217,17 +234,5 @@ func TestArchiveWithoutLVM(t *testing.T) {
 	}
 	if with.Initramfs == app.Initramfs {
 		t.Error("adding the LVM tools reused the archive without them")
-	}
-}
-
-func TestParentDirs(t *testing.T) {
-	for p, want := range map[string][]string{
-		"/lib64/ld-linux-x86-64.so.2": {"lib64"},
-		"/lvm/lib/libc.so.6":          {"lvm", "lvm/lib"},
-		"/init":                       nil,
-	} {
-		if got := parentDirs(p); !slices.Equal(got, want) {
-			t.Errorf("parentDirs(%s) = %v, want %v", p, got, want)
-		}
 	}
 }

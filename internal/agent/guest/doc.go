@@ -1,11 +1,14 @@
 // Package guest is what the agent does inside the appliance VM before it
 // serves the guest filesystem: mount the kernel's pseudo filesystems, load
-// kernel modules from the initramfs, find the virtio-serial port by name,
-// find the disks and their partitions through sysfs, identify each
+// kernel modules (the core ones from the initramfs, every other group
+// copied from the payload disk into the root the first time it is needed:
+// payload.go, Modules.Load and Fetch), find the virtio-serial port by
+// name, find the disks and their partitions through sysfs (the payload
+// disk, told by its serial, is never one of them), identify each
 // filesystem by its superblock (internal/blkid) and the partition table
 // (internal/parttable, for PARTUUID and PARTLABEL), activate LVM volume
-// groups with the lvm binary the initramfs may carry (lvm.go: a config of
-// its own, metadata read-only, only the host's disks scanned) so logical
+// groups with the lvm binary the payload may carry (lvm.go: a config of
+// its own, metadata read-only, only the guest devices found scanned) so logical
 // volumes join the volumes, choose the guest root (by name, or by
 // content: os-release and fstab, looking into the conventional btrfs root
 // subvolumes too, see RootSubvolumes), mount it with an explicit type,
@@ -26,8 +29,8 @@
 // the cgroup bounds how many there are, but a root command could leave it.
 //
 // What the agent must agree on with the host — the port's name, the
-// kernel parameters, disk serials, root names, the module list, problem
-// codes and text limits — is in internal/guestabi.
+// kernel parameters, disk serials, root names, the module list, the
+// payload's format, problem codes and text limits — is in internal/guestabi.
 //
 // There is no udev: device nodes come from devtmpfs and everything else is
 // read from sysfs. The functions that only read take the sysfs and /dev

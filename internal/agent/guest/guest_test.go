@@ -190,6 +190,14 @@ func TestHotplugDisksReady(t *testing.T) {
 		{"foreign disk ignored", []fakeDisk{
 			{"vda", "QM0001", ext4}, {"vdb", guestabi.HotplugDiskSerial(0, 1, false), ext4},
 		}, []string{"vda", "vdb"}, true},
+		// The payload disk is there from the boot and never counts.
+		{"payload alone", []fakeDisk{{"vda", guestabi.PayloadSerial, nil}}, []string{"vda"}, false},
+		{"payload and one of one", []fakeDisk{
+			{"vda", guestabi.PayloadSerial, nil}, {"vdb", guestabi.HotplugDiskSerial(0, 1, false), ext4},
+		}, []string{"vda", "vdb"}, true},
+		{"payload and one of two", []fakeDisk{
+			{"vda", guestabi.PayloadSerial, nil}, {"vdb", guestabi.HotplugDiskSerial(1, 2, false), ext4},
+		}, []string{"vda", "vdb"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sysBlock, _ := fakeMachine(t, tc.disks...)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -31,18 +32,30 @@ const (
 // directory (LVM_SYSTEM_DIR), so nothing but lvmConfig applies.
 const lvmDir = "/run/guestinject/lvm"
 
-// lvmConfig makes lvm scan only the host's virtio disks and their
-// partitions (never a device-mapper volume, so an LV holding a PV is not
-// followed), work without udev, daemons or locking, and never write the
-// guest's metadata: activation is the only change, and it is in memory.
-var lvmConfig = strings.Join([]string{
-	`devices{filter=["a|^/dev/vd[a-z]+[0-9]*$|","r|.*|"] global_filter=["a|^/dev/vd[a-z]+[0-9]*$|","r|.*|"]`,
-	`use_devicesfile=0 obtain_device_list_from_udev=0 external_device_info_source="none" hints="none"`,
-	`multipath_component_detection=0 md_component_detection=0 fw_raid_component_detection=0}`,
-	`activation{udev_sync=0 udev_rules=0 verify_udev_operations=0 monitoring=0}`,
-	`global{metadata_read_only=1 use_lvmlockd=0 event_activation=0}`,
-	`backup{backup=0 archive=0}`,
-}, " ")
+// lvmConfig makes lvm scan only devices, the guest's disks and their
+// partitions as ScanVolumes found them by serial (never the payload disk,
+// never a device-mapper volume, so an LV holding a PV is not followed),
+// work without udev, daemons or locking, and never write the guest's
+// metadata: activation is the only change, and it is in memory.
+func lvmConfig(devices []string) string {
+	var accept strings.Builder
+	for _, d := range devices {
+		fmt.Fprintf(&accept, `"a|^%s$|",`, d)
+	}
+	filter := "[" + accept.String() + `"r|.*|"]`
+	return strings.Join([]string{
+		`devices{filter=` + filter + ` global_filter=` + filter,
+		`use_devicesfile=0 obtain_device_list_from_udev=0 external_device_info_source="none" hints="none"`,
+		`multipath_component_detection=0 md_component_detection=0 fw_raid_component_detection=0}`,
+		`activation{udev_sync=0 udev_rules=0 verify_udev_operations=0 monitoring=0}`,
+		`global{metadata_read_only=1 use_lvmlockd=0 event_activation=0}`,
+		`backup{backup=0 archive=0}`,
+	}, " ")
+}
+
+// lvmDevice matches the device nodes lvmConfig may name: a virtio disk or
+// one of its partitions, nothing a regular expression could misread.
+var lvmDevice = regexp.MustCompile(`^/dev/vd[a-z]+[0-9]*$`)
 
 // ActivateLVM activates the volume groups on the LVM physical volumes
 // among vols and returns one Volume per logical volume, its Device the
@@ -68,9 +81,22 @@ func ActivateLVM(ctx context.Context, mods Modules, vols []Volume) ([]Volume, er
 	fail := func(err error) error {
 		return fmt.Errorf("LVM physical volumes %s: %w", strings.Join(pvs, ", "), err)
 	}
+	if mods.Payload != nil && !mods.Has(guestabi.LVMGroup) {
+		return nil, fail(guestabi.ErrNoLVMTools)
+	}
+	if err := mods.Fetch(guestabi.LVMGroup); err != nil {
+		return nil, fail(err)
+	}
 	if _, err := os.Stat(guestabi.LVMBinary); err != nil {
 		return nil, fail(guestabi.ErrNoLVMTools)
 	}
+	var devices []string
+	for _, v := range vols {
+		if v.LV == "" && lvmDevice.MatchString(v.Device) {
+			devices = append(devices, v.Device)
+		}
+	}
+	config := lvmConfig(devices)
 	if err := mods.Load(guestabi.DMGroup); err != nil {
 		return nil, fail(err)
 	}
@@ -83,8 +109,8 @@ func ActivateLVM(ctx context.Context, mods Modules, vols []Volume) ([]Volume, er
 		}
 	}
 	// --sysinit: no locking, no monitoring daemons, no polling.
-	_, activateErr := runLVM(ctx, "vgchange", "--activate", "y", "--sysinit")
-	report, err := runLVM(ctx, "lvs", "--all", "--reportformat", "json", "--options", "vg_name,lv_name,devices")
+	_, activateErr := runLVM(ctx, config, "vgchange", "--activate", "y", "--sysinit")
+	report, err := runLVM(ctx, config, "lvs", "--all", "--reportformat", "json", "--options", "vg_name,lv_name,devices")
 	if err != nil {
 		return nil, fail(joinErrors(activateErr, err))
 	}
@@ -102,7 +128,7 @@ func ActivateLVM(ctx context.Context, mods Modules, vols []Volume) ([]Volume, er
 	// hundred milliseconds under emulation, so only then).
 	for _, lv := range lvs {
 		if !isNode(lv.Device) {
-			if _, err := runLVM(ctx, "vgmknodes"); err != nil {
+			if _, err := runLVM(ctx, config, "vgmknodes"); err != nil {
 				problems = append(problems, err)
 			}
 			break
@@ -152,10 +178,10 @@ func joinErrors(errs ...error) error {
 
 // runLVM runs an lvm command, bounded in time and output, and returns
 // its standard output.
-func runLVM(ctx context.Context, args ...string) ([]byte, error) {
+func runLVM(ctx context.Context, config string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, lvmTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, guestabi.LVMBinary, append(append([]string{}, args...), "--config", lvmConfig)...)
+	cmd := exec.CommandContext(ctx, guestabi.LVMBinary, append(append([]string{}, args...), "--config", config)...)
 	cmd.Env = []string{
 		"LVM_SYSTEM_DIR=" + lvmDir,
 		"LD_LIBRARY_PATH=" + guestabi.LVMLibDir,

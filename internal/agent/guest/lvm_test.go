@@ -115,14 +115,14 @@ func TestParseLVReportRejects(t *testing.T) {
 }
 
 func TestActivateLVMWithoutTools(t *testing.T) {
-	vols, err := ActivateLVM(context.Background(), nil, pvVolumes)
+	vols, err := ActivateLVM(context.Background(), Modules{}, pvVolumes)
 	if !errors.Is(err, guestabi.ErrNoLVMTools) || len(vols) != 0 {
 		t.Fatalf("ActivateLVM = %v, %v; want ErrNoLVMTools (this test runs outside the appliance)", vols, err)
 	}
 	if !strings.Contains(err.Error(), "/dev/vda2") || !strings.Contains(err.Error(), "install lvm2") {
 		t.Errorf("error does not name the PVs and the remedy: %v", err)
 	}
-	if vols, err := ActivateLVM(context.Background(), nil, pvVolumes[:1]); vols != nil || err != nil {
+	if vols, err := ActivateLVM(context.Background(), Modules{}, pvVolumes[:1]); vols != nil || err != nil {
 		t.Errorf("without PVs: %v, %v; want nothing", vols, err)
 	}
 }
@@ -208,6 +208,24 @@ func TestInspectionReportsLVMFailure(t *testing.T) {
 		}
 		if note := in.Filesystems[0].Note; !strings.HasPrefix(note, "LVM physical volume; ") || !strings.Contains(note, tc.note) {
 			t.Errorf("%v: PV note %q, want it to say %q", tc.err, note, tc.note)
+		}
+	}
+}
+
+// The LVM filter accepts exactly the guest devices it is given, so the
+// payload disk, which ScanVolumes never lists, is never scanned.
+func TestLVMConfigNamesOnlyGuestDevices(t *testing.T) {
+	config := lvmConfig([]string{"/dev/vda2", "/dev/vdb"})
+	want := `filter=["a|^/dev/vda2$|","a|^/dev/vdb$|","r|.*|"]`
+	if !strings.Contains(config, want) || !strings.Contains(config, "global_"+want) {
+		t.Errorf("config %s\nlacks %s", config, want)
+	}
+	if none := lvmConfig(nil); !strings.Contains(none, `filter=["r|.*|"]`) {
+		t.Errorf("without devices: %s, want everything rejected", none)
+	}
+	for _, bad := range []string{"/dev/vda$|", "/dev/mapper/x", "/dev/vd", "/dev/sda1"} {
+		if lvmDevice.MatchString(bad) {
+			t.Errorf("lvmDevice accepts %q", bad)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package guest
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -32,22 +33,40 @@ func MountPseudo() error {
 	return nil
 }
 
-// Modules is the module list of the initramfs.
-type Modules []guestabi.Module
+// Modules is the module list of the initramfs, and the payload that
+// holds every group but the core one. The zero value has no modules and
+// no payload.
+type Modules struct {
+	List    []guestabi.Module
+	Payload *Payload // nil: no payload manifest in the initramfs
+}
 
-// ReadModules reads the initramfs module list.
+// ReadModules reads the initramfs module list and the payload manifest,
+// whose disk it opens only when a group is first needed.
 func ReadModules() (Modules, error) {
 	data, err := os.ReadFile(guestabi.ModuleListPath)
 	if err != nil {
-		return nil, err
+		return Modules{}, err
 	}
-	return guestabi.ParseModuleList(data)
+	list, err := guestabi.ParseModuleList(data)
+	if err != nil {
+		return Modules{}, err
+	}
+	p, err := OpenPayloadManifest(guestabi.PayloadManifestPath, "/sys/block", "/dev", "/")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Modules{}, err
+	}
+	return Modules{List: list, Payload: p}, nil
 }
 
-// Load loads the modules of group in list order. A module already loaded
+// Load makes group's files present, from the payload when it holds the
+// group, and loads its modules in list order. A module already loaded
 // (shared by two groups) is fine.
 func (m Modules) Load(group string) error {
-	for _, mod := range m {
+	if err := m.Fetch(group); err != nil {
+		return err
+	}
+	for _, mod := range m.List {
 		if mod.Group != group {
 			continue
 		}
@@ -56,6 +75,20 @@ func (m Modules) Load(group string) error {
 		}
 	}
 	return nil
+}
+
+// Fetch copies group's files from the payload into the root once; a
+// group the payload does not hold needs nothing.
+func (m Modules) Fetch(group string) error {
+	if m.Payload == nil || !m.Payload.Manifest.Has(group) {
+		return nil
+	}
+	return m.Payload.Fetch(group)
+}
+
+// Has reports whether the payload holds group.
+func (m Modules) Has(group string) bool {
+	return m.Payload != nil && m.Payload.Manifest.Has(group)
 }
 
 func loadModule(path string) error {

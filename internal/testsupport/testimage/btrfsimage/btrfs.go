@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/internal/testsupport/testvm"
@@ -96,7 +97,12 @@ func Build(t testing.TB, img, uuid string, sizeMiB int64, subvols ...Subvolume) 
 		"-kernel", kernel, "-initrd", app.Initramfs,
 		"-append", "console=ttyS0 panic=-1 quiet "+"btrfsinit.subvols="+strings.Join(names, ","),
 		"-serial", "stdio",
-		"-drive", "file="+img+",format=raw,if=virtio,cache=unsafe")
+		// The image first, so it is /dev/vda; the btrfs modules are on
+		// the payload disk.
+		"-drive", "file="+img+",format=raw,if=none,id=img,cache=unsafe",
+		"-device", "virtio-blk-pci,drive=img",
+		"-drive", "file="+app.Payload+",format=raw,if=none,id=payload,readonly=on",
+		"-device", "virtio-blk-pci,drive=payload,serial="+guestabi.PayloadSerial)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil || !strings.Contains(out.String(), "btrfsinit: ok") {

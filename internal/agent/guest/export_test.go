@@ -1,0 +1,6 @@
+package guest
+
+import "time"
+
+// SetPayloadWait sets how long p waits for its disk.
+func SetPayloadWait(p *Payload, d time.Duration) { p.wait = d }
