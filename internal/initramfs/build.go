@@ -54,10 +54,11 @@ type Config struct {
 	// so tests can see what a guest on LVM looks like to an appliance
 	// built without it.
 	WithoutLVM bool
-	// ExtraModules are more module groups to include, each module with
-	// its dependencies, for the VMs of tests that need drivers the
-	// appliance does not (the hot-plug bus harness's virtio_scsi). A
-	// module the kernel has neither built in nor loadable is an error.
+	// ExtraModules are more module groups to include in the initramfs
+	// itself (not the payload), each module with its dependencies, for
+	// the VMs of tests that need drivers the appliance does not (the
+	// hot-plug bus harness's virtio_scsi). A module the kernel has
+	// neither built in nor loadable is an error.
 	ExtraModules []ModuleGroup
 
 	// bootDir and modulesRoot are /boot and /lib/modules; tests change them.
@@ -128,8 +129,12 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	if lvmFiles != nil {
 		groups = append(slices.Clone(groups), moduleGroup{group: guestabi.DMGroup, modules: dmModules})
 	}
+	// The groups the initramfs carries; the payload has the others. A
+	// test VM's extra groups stay in the archive: it has no payload disk.
+	inInitramfs := map[string]bool{guestabi.CoreGroup: true}
 	for _, g := range cfg.ExtraModules {
 		groups = append(slices.Clone(groups), moduleGroup{group: g.Group, modules: g.Modules, required: true})
+		inInitramfs[g.Group] = true
 	}
 	mods, copies, err := km.plan(groups)
 	if err != nil {
@@ -187,7 +192,7 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	}
 
 	start := time.Now()
-	onDemand, manifest := payloadPlan(mods, copies, lvmFiles, k.Version+"-"+id)
+	onDemand, manifest := payloadPlan(mods, copies, lvmFiles, k.Version+"-"+id, inInitramfs)
 	payload, err := buildPayload(manifest, onDemand)
 	if err != nil {
 		return nil, err
@@ -208,10 +213,12 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	cw.file("init", 0o755, agent)
 	cw.file(strings.TrimPrefix(guestabi.ModuleListPath, "/"), 0o644, guestabi.FormatModuleList(mods))
 	cw.file(strings.TrimPrefix(guestabi.PayloadManifestPath, "/"), 0o644, manifest.Format())
+	written := map[string]bool{} // a module two groups share goes in once
 	for _, m := range mods {
-		if m.Group != guestabi.CoreGroup {
+		if !inInitramfs[m.Group] || written[m.Path] {
 			continue
 		}
+		written[m.Path] = true
 		data, err := os.ReadFile(copies[m.Path])
 		if err != nil {
 			return nil, fmt.Errorf("initramfs: module: %w", err)

@@ -22,10 +22,10 @@ type payloadEntry struct {
 // in the initramfs and left out; one that two other groups need is in
 // both, since either may be loaded first) and the LVM tools as
 // guestabi.LVMGroup. id names the build in the manifest.
-func payloadPlan(mods []guestabi.Module, copies map[string]string, lvm []payloadFile, id string) ([]payloadEntry, guestabi.PayloadManifest) {
+func payloadPlan(mods []guestabi.Module, copies map[string]string, lvm []payloadFile, id string, inInitramfs map[string]bool) ([]payloadEntry, guestabi.PayloadManifest) {
 	core := map[string]bool{}
 	for _, m := range mods {
-		if m.Group == guestabi.CoreGroup {
+		if inInitramfs[m.Group] {
 			core[m.Path] = true
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/guestinject/guestinject/internal/agent/guest"
+	"github.com/guestinject/guestinject/internal/guestabi"
 )
 
 // ModulesParam names the module group to load.
@@ -68,7 +69,7 @@ func run() error {
 		bytes int64
 		took  time.Duration
 	)
-	for _, m := range mods {
+	for _, m := range mods.List {
 		if group == "" || m.Group != group {
 			continue
 		}
@@ -78,7 +79,7 @@ func run() error {
 		}
 		start := time.Now()
 		// One module at a time, through the agent's own loader.
-		if err := (guest.Modules{m}).Load(group); err != nil {
+		if err := (guest.Modules{List: []guestabi.Module{m}}).Load(group); err != nil {
 			return err
 		}
 		d := time.Since(start)
