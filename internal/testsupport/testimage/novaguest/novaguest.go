@@ -7,6 +7,7 @@ package novaguest
 
 import (
 	"fmt"
+	"github.com/guestinject/guestinject/internal/accel"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -265,6 +266,12 @@ func Guestfish(t testing.TB, img, script string) {
 	}
 	cmd := exec.Command(gf, "--format=qcow2", "--rw", "-a", img, "-m", "/dev/sda")
 	cmd.Env = append(os.Environ(), "LIBGUESTFS_BACKEND=direct")
+	if (accel.Host{}).Check(nil) != nil {
+		// libguestfs would try a /dev/kvm that cannot run its kernel
+		// (kvm_pvm, say) and QEMU would abort: emulate, as the
+		// appliance does on such a host.
+		cmd.Env = append(cmd.Env, "LIBGUESTFS_BACKEND_SETTINGS=force_tcg")
+	}
 	cmd.Stdin = strings.NewReader(script)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("guestfish: %v\n%s", err, out)
