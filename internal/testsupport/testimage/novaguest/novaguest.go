@@ -7,7 +7,6 @@ package novaguest
 
 import (
 	"fmt"
-	"github.com/guestinject/guestinject/internal/accel"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/internal/accel"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
