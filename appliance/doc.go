@@ -218,8 +218,9 @@
 // Open does, hot-plugs them and returns the same Session, with the same
 // inspection, Commit, Close, timeouts and guarantees. The single-use rule
 // stays: a VM takes one set of disks, once, and is destroyed with its
-// session; the pool boots a replacement in the background. When no VM is
-// ready, or the session needs what a pooled VM cannot give (WithRoot,
+// session; the pool boots a replacement in the background when the
+// session ends (or a second after it began, if it runs longer). When no
+// VM is ready, or the session needs what a pooled VM cannot give (WithRoot,
 // which is a kernel parameter, more disks than WithPoolMaxDisks, another
 // kernel, memory, user or launcher), Pool.Open boots as Open does and
 // never waits for the pool (Session.Pooled tells which). Pool.Close

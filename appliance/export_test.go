@@ -29,6 +29,21 @@ func SetAfterPlug(p *Pool, f func(ctx context.Context, mon *qmp.Monitor, i int))
 // there as a compromised VM could have.
 func SetAfterExit(s *Session, f func(overlays []string)) { s.afterExit = f }
 
+// SetReplaceDelay sets how long the replacement of a taken VM waits for
+// its session to end.
+func SetReplaceDelay(p *Pool, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.replaceDelay = d
+}
+
+// PoolBooting is how many VMs p is booting.
+func PoolBooting(p *Pool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.booting
+}
+
 // VMPid is the process id of the session's QEMU, 0 when it has none.
 func VMPid(s *Session) int {
 	if m, ok := s.machine.(*qemuMachine); ok {

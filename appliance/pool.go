@@ -46,6 +46,13 @@ const (
 // longer handed out.
 const poolIdleMargin = 30 * time.Second
 
+// poolReplaceDelay bounds how long the replacement of a VM taken by a
+// session waits for that session to end. On a host with few cores a boot
+// under emulation takes a whole core, and starting it while the session
+// it replaces runs slowed a pooled injection by a fifth on two cores; a
+// session that runs longer than this gets its replacement anyway.
+const poolReplaceDelay = time.Second
+
 // WithPoolMaxDisks sets how many disks a pooled VM can take, one empty
 // PCIe root port each (default DefaultPoolMaxDisks). Only NewPool reads
 // it.
@@ -75,9 +82,14 @@ type Pool struct {
 	mu      sync.Mutex
 	ready   []*Session
 	booting int
-	closed  bool
-	changed chan struct{} // closed and replaced when ready or booting change
-	lastErr error         // of the last boot that failed
+	// owed counts the VMs taken whose replacement has not started: it
+	// starts when the session ends or poolReplaceDelay after the take.
+	owed   int
+	closed bool
+	// replaceDelay is poolReplaceDelay, but for tests.
+	replaceDelay time.Duration
+	changed      chan struct{} // closed and replaced when ready or booting change
+	lastErr      error         // of the last boot that failed
 
 	afterPlug func(ctx context.Context, mon *qmp.Monitor, i int) // handed to each VM taken; nil
 }
@@ -117,7 +129,8 @@ func NewPool(ctx context.Context, size int, opts ...Option) (*Pool, error) {
 		return nil, fmt.Errorf("appliance: %w", err)
 	}
 	pctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{opts: opts, o: o, size: size, log: o.logger(), ctx: pctx, cancel: cancel, changed: make(chan struct{})}
+	p := &Pool{opts: opts, o: o, size: size, log: o.logger(), ctx: pctx, cancel: cancel, changed: make(chan struct{}),
+		replaceDelay: poolReplaceDelay}
 	p.mu.Lock()
 	p.refillLocked()
 	p.mu.Unlock()
@@ -146,7 +159,9 @@ func (p *Pool) Wait(ctx context.Context) error {
 		case booting == 0 && err != nil:
 			return err
 		case booting == 0:
+			// A caller who waits wants the replacements now.
 			p.mu.Lock()
+			p.owed = 0
 			p.refillLocked()
 			p.mu.Unlock()
 			continue
@@ -163,8 +178,10 @@ func (p *Pool) Wait(ctx context.Context) error {
 // pool's options followed by opts, on a ready VM of the pool: its disks
 // are hot-plugged, and its agent inspects them and serves as after a
 // boot. The Session is the same, with the same Commit and Close; after
-// either, the VM is gone, and the pool boots a replacement in the
-// background. When no VM is ready, or the session needs what a pooled
+// either, the VM is gone. The pool boots a replacement in the background
+// once the session ends, or a second after Open took the VM if it runs
+// longer, so that the replacement's boot does not slow the session on a
+// host with few cores (Wait starts it at once). When no VM is ready, or the session needs what a pooled
 // VM cannot give (WithRoot, more disks than WithPoolMaxDisks, another
 // launcher, memory or kernel), Open boots one as the package's Open does
 // and never waits for the pool.
@@ -235,8 +252,9 @@ func (p *Pool) fits(o options, n int) bool {
 }
 
 // take removes a ready VM from the pool, or returns nil. A VM that
-// exited or is near the end of its idle time is dropped. A replacement
-// starts booting either way.
+// exited or is near the end of its idle time is dropped and replaced at
+// once; the one taken is replaced when its session ends (its teardown)
+// or poolReplaceDelay later, whichever comes first.
 func (p *Pool) take() *Session {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -255,6 +273,20 @@ func (p *Pool) take() *Session {
 			go s.teardown()
 			continue
 		}
+		p.owed++
+		var once sync.Once
+		replace := func() {
+			once.Do(func() {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if p.owed > 0 {
+					p.owed--
+				}
+				p.refillLocked()
+			})
+		}
+		s.pooled.onEnd = replace
+		time.AfterFunc(p.replaceDelay, replace)
 		return s
 	}
 	return nil
@@ -265,11 +297,11 @@ func (p *Pool) notifyLocked() {
 	p.changed = make(chan struct{})
 }
 
-// refillLocked starts boots until ready and booting VMs make the pool's
-// size. A pooled VM that exits while it waits (its idle time is over) is
+// refillLocked starts boots until ready and booting VMs, and the
+// replacements owed, make the pool's size. A pooled VM that exits while it waits (its idle time is over) is
 // dropped and replaced.
 func (p *Pool) refillLocked() {
-	for !p.closed && len(p.ready)+p.booting < p.size {
+	for !p.closed && len(p.ready)+p.booting+p.owed < p.size {
 		p.booting++
 		p.notifyLocked()
 		p.wg.Add(1)
@@ -359,6 +391,8 @@ type pooledVM struct {
 	attached bool
 
 	afterPlug func(ctx context.Context, mon *qmp.Monitor, i int) // a benchmark's probe; nil
+	// onEnd, set when a session takes the VM, starts its replacement.
+	onEnd func()
 }
 
 // close drops the monitor and the agent's connection (the session's
@@ -369,6 +403,9 @@ func (v *pooledVM) close() {
 	}
 	v.monitor.Close()
 	v.agentConn.Close()
+	if v.onEnd != nil {
+		v.onEnd()
+	}
 }
 
 // bootPooled boots a VM with no disk and room for o.poolMaxDisks, and

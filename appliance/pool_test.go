@@ -157,6 +157,64 @@ func TestPoolCommitAndClose(t *testing.T) {
 	}
 }
 
+// TestPoolReplacesAfterTheSession: the replacement of a taken VM boots
+// when its session ends, not while it runs (on few cores the two would
+// compete), unless the session outlasts the replace delay; Wait starts it
+// at once.
+func TestPoolReplacesAfterTheSession(t *testing.T) {
+	needE2E(t)
+	p := newPool(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	appliance.SetReplaceDelay(p, time.Hour)
+	s := pooledOpen(ctx, t, p, hostImage(t, "a"))
+	if n := appliance.PoolBooting(p); n != 0 {
+		t.Errorf("%d VMs booting while the session runs, want 0", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, ready := appliance.PoolBooting(p), p.Ready(); n+ready != 1 {
+		t.Errorf("after Close: %d booting, %d ready; want the replacement", n, ready)
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A session that outlasts the delay gets its replacement meanwhile.
+	appliance.SetReplaceDelay(p, 100*time.Millisecond)
+	s = pooledOpen(ctx, t, p, hostImage(t, "b"))
+	deadline := time.Now().Add(30 * time.Second)
+	for appliance.PoolBooting(p)+p.Ready() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no replacement while a long session runs")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.Close()
+	if n, ready := appliance.PoolBooting(p), p.Ready(); n+ready != 1 {
+		t.Errorf("after the second Close: %d booting, %d ready; want one VM", n, ready)
+	}
+
+	// Wait does not leave a replacement owed.
+	appliance.SetReplaceDelay(p, time.Hour)
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s = pooledOpen(ctx, t, p, hostImage(t, "c"))
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p.Ready() != 1 {
+		t.Errorf("Wait returned with %d ready", p.Ready())
+	}
+	s.Close()
+	if n, ready := appliance.PoolBooting(p), p.Ready(); n+ready != 1 {
+		t.Errorf("after the third Close: %d booting, %d ready; want one VM", n, ready)
+	}
+}
+
 // TestPoolFallsBackToBoot: with no VM ready, or options a pooled VM
 // cannot serve, Open boots a VM of its own instead of waiting.
 func TestPoolFallsBackToBoot(t *testing.T) {
