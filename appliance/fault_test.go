@@ -21,6 +21,7 @@ import (
 
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/internal/testsupport/inroottest"
+	"github.com/guestinject/guestinject/internal/wire"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -577,7 +578,13 @@ func TestOperationTimeout(t *testing.T) {
 			if err := s.WriteFile(ctx, "/etc/hostname", strings.NewReader("changed\n"), vfs.WriteOptions{Perm: 0o644}); err != nil {
 				t.Fatal(err)
 			}
-			f, err := s.Open(ctx, "/etc/hostname")
+			// Larger than the first chunk an Open answer carries, so
+			// that reading it goes on asking the agent.
+			big := strings.Repeat("x", 4*wire.FirstChunkSize)
+			if err := s.WriteFile(ctx, "/etc/big", strings.NewReader(big), vfs.WriteOptions{Perm: 0o644}); err != nil {
+				t.Fatal(err)
+			}
+			f, err := s.Open(ctx, "/etc/big")
 			if err != nil {
 				t.Fatal(err)
 			}
