@@ -432,63 +432,9 @@ func sessionLies() []sessionLie {
 			within: 5 * time.Second,
 			want:   vfs.ErrIO,
 		},
-		{
-			name: "open answer whose end disagrees with the file's size",
-			lie: func(t *testing.T, a *liarAgent, _ string) {
-				a.serve(func(id uint32, req wire.Request) bool {
-					if req.Op != wire.OpOpen {
-						return false
-					}
-					a.w.Write(wire.FrameData, id, []byte(strings.Repeat("x", 100)))
-					a.answer(id, wire.Response{EOF: true, Info: &wire.FileInfo{Name: "hostname", Size: 10, Mode: 0o644}})
-					return true
-				}, nil)
-			},
-			drive: func(t *testing.T, s *appliance.Session) error {
-				_, err := vfs.ReadFile(context.Background(), s, "/etc/hostname", 1<<20)
-				return err
-			},
-			within: time.Second,
-			want:   vfs.ErrIO,
-		},
-		{
-			name: "open answer with a chunk past its bound",
-			lie: func(t *testing.T, a *liarAgent, _ string) {
-				a.serve(func(id uint32, req wire.Request) bool {
-					if req.Op != wire.OpOpen {
-						return false
-					}
-					a.w.Write(wire.FrameData, id, make([]byte, wire.ChunkSize))
-					a.answer(id, wire.Response{EOF: true, Info: &wire.FileInfo{Name: "hostname", Size: wire.ChunkSize, Mode: 0o644}})
-					return true
-				}, nil)
-			},
-			drive: func(t *testing.T, s *appliance.Session) error {
-				_, err := vfs.ReadFile(context.Background(), s, "/etc/hostname", 1<<20)
-				return err
-			},
-			within: time.Second,
-			want:   vfs.ErrIO,
-		},
-		{
-			name: "open answer for a directory with data",
-			lie: func(t *testing.T, a *liarAgent, _ string) {
-				a.serve(func(id uint32, req wire.Request) bool {
-					if req.Op != wire.OpOpen {
-						return false
-					}
-					a.w.Write(wire.FrameData, id, []byte("root:x:0:0\n"))
-					a.answer(id, wire.Response{EOF: true, Info: &wire.FileInfo{Name: "passwd", Size: 11, Mode: uint32(fs.ModeDir | 0o755)}})
-					return true
-				}, nil)
-			},
-			drive: func(t *testing.T, s *appliance.Session) error {
-				_, err := vfs.ReadFile(context.Background(), s, "/etc/passwd", 1<<20)
-				return err
-			},
-			within: time.Second,
-			want:   vfs.ErrIO,
-		},
+		openLie("open answer whose end disagrees with the file's size", []byte(strings.Repeat("x", 100)), &wire.FileInfo{Name: "hostname", Size: 10, Mode: 0o644}, "/etc/hostname"),
+		openLie("open answer with a chunk past its bound", make([]byte, wire.ChunkSize), &wire.FileInfo{Name: "hostname", Size: wire.ChunkSize, Mode: 0o644}, "/etc/hostname"),
+		openLie("open answer for a directory with data", []byte("root:x:0:0\n"), &wire.FileInfo{Name: "passwd", Size: 11, Mode: uint32(fs.ModeDir | 0o755)}, "/etc/passwd"),
 		{
 			name: "open answered whole, then data for it",
 			lie: func(t *testing.T, a *liarAgent, _ string) {
@@ -568,6 +514,30 @@ func sessionLies() []sessionLie {
 }
 
 // zeroReader is an endless stream of zero bytes.
+// openLie is a case whose agent answers an Open of path with data and an
+// end of file described by info, which the host must refuse.
+func openLie(name string, data []byte, info *wire.FileInfo, path string) sessionLie {
+	return sessionLie{
+		name: name,
+		lie: func(t *testing.T, a *liarAgent, _ string) {
+			a.serve(func(id uint32, req wire.Request) bool {
+				if req.Op != wire.OpOpen {
+					return false
+				}
+				a.w.Write(wire.FrameData, id, data)
+				a.answer(id, wire.Response{EOF: true, Info: info})
+				return true
+			}, nil)
+		},
+		drive: func(t *testing.T, s *appliance.Session) error {
+			_, err := vfs.ReadFile(context.Background(), s, path, 1<<20)
+			return err
+		},
+		within: time.Second,
+		want:   vfs.ErrIO,
+	}
+}
+
 type zeroReader struct{}
 
 func (zeroReader) Read(p []byte) (int, error) { clear(p); return len(p), nil }
