@@ -204,11 +204,13 @@ func (m *Monitor) write(ctx context.Context, b []byte, files []*os.File) error {
 		k, err = m.conn.Write(b[n:])
 		n += k
 	}
-	if err != nil {
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+		// The connection is gone, and the reader is about to say why:
+		// QEMU hung up, or Close ran.
 		select {
 		case <-m.done:
 			return m.err
-		default:
+		case <-ctx.Done():
 		}
 	}
 	return err
