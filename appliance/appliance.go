@@ -440,6 +440,12 @@ func (s *Session) Commit(ctx context.Context) (err error) {
 	}
 	// Hanging up tells the agent the answer arrived; it powers off.
 	s.client.Close()
+	if s.pooled != nil {
+		// Its filesystems are unmounted: QEMU may stop at once, closing
+		// the overlays as a power-off would, without waiting for the
+		// guest kernel's way down.
+		s.pooled.quit(ctx)
+	}
 	select {
 	case <-s.exited:
 	case <-ctx.Done():

@@ -16,11 +16,17 @@ import (
 // call (Open returns after one) and Close, with a warm initramfs cache.
 func BenchmarkBoot(b *testing.B) {
 	needE2E(b)
+	benchmarkBoot(b, bootImage(b))
+}
+
+// bootImage writes the boot benchmarks' image: 64 MiB of ext4 holding
+// /etc/hostname.
+func bootImage(b *testing.B) string {
 	dir := b.TempDir()
 	writeTree(b, filepath.Join(dir, "tree"), map[string]string{"etc/hostname": "bench\n"})
 	img := filepath.Join(dir, "disk.raw")
 	ext4Image(b, img, filepath.Join(dir, "tree"), 64)
-	benchmarkBoot(b, img)
+	return img
 }
 
 // BenchmarkBootWithoutLVMTools is BenchmarkBoot with an initramfs built
@@ -28,11 +34,7 @@ func BenchmarkBoot(b *testing.B) {
 // is what carrying them costs a boot of a guest that has no LVM.
 func BenchmarkBootWithoutLVMTools(b *testing.B) {
 	needE2E(b)
-	dir := b.TempDir()
-	writeTree(b, filepath.Join(dir, "tree"), map[string]string{"etc/hostname": "bench\n"})
-	img := filepath.Join(dir, "disk.raw")
-	ext4Image(b, img, filepath.Join(dir, "tree"), 64)
-	benchmarkBoot(b, img, appliance.WithoutLVMTools())
+	benchmarkBoot(b, bootImage(b), appliance.WithoutLVMTools())
 }
 
 // benchmarkBoot times Open and Close of the raw image img with opts,

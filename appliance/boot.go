@@ -169,13 +169,15 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 	ln.Close() // exactly one connection
 	s.log.Debug("appliance: agent connected")
 	if monitor != nil {
-		// The agent of a pooled VM says hello only once its disks are
-		// in; until then, its opening the port says it is ready.
-		if err := s.awaitAgentPort(bootCtx, monitor, conn); err != nil {
+		// A pooled VM: its disks come through the monitor. QEMU
+		// negotiates it as it starts, long before the agent says hello,
+		// which it does before it waits for the disks.
+		mon, err := qmp.Connect(bootCtx, monitor)
+		if err != nil {
 			conn.Close()
 			return kvmErr(err)
 		}
-		return nil
+		s.pooled = &pooledVM{monitor: mon}
 	}
 
 	// The client does not take a context; a VM that exits, KVM's failure
@@ -198,6 +200,9 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 		return kvmErr(err)
 	}
 	s.client = client
+	if s.pooled != nil {
+		s.pooled.bootedAt = time.Now()
+	}
 	return nil
 }
 

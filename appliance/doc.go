@@ -243,8 +243,9 @@
 // how many it is (guestabi.HotplugDiskSerial). The kernel parameter
 // guestabi.HotplugParam tells the agent to wait for them, within
 // WithPoolMaxIdle; a VM past that powers off, and the pool hands out no
-// VM near the end of it. The agent opens its port before it waits, which
-// QMP reports (VSERPORT_CHANGE): that is when a pooled VM is ready.
+// VM near the end of it. The agent answers the host's hello before it
+// waits: that is when a pooled VM is ready, and a session's first request
+// then waits only for the disks and the agent's setup.
 //
 // Only the direct QEMU launcher boots pooled VMs (ErrPoolLauncher):
 // libvirt would have libvirtd open the hot-plugged images by path, and

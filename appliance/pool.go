@@ -2,11 +2,9 @@ package appliance
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -18,7 +16,6 @@ import (
 	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/qmp"
-	"github.com/guestinject/guestinject/internal/wire"
 	"github.com/guestinject/guestinject/vfs"
 )
 
@@ -378,14 +375,12 @@ func (p *Pool) Close() error {
 	return nil
 }
 
-// pooledVM is what a Session booted for a pool has before it serves:
-// the monitor its disks are hot-plugged through, and the agent's
-// connection, which says hello once they are in.
+// pooledVM is what a Session booted for a pool has besides a cold one:
+// the monitor its disks are hot-plugged through.
 type pooledVM struct {
-	monitor   *qmp.Monitor
-	agentConn net.Conn
-	bootedAt  time.Time
-	slots     int
+	monitor  *qmp.Monitor
+	bootedAt time.Time
+	slots    int
 
 	mu       sync.Mutex
 	attached bool
@@ -395,14 +390,18 @@ type pooledVM struct {
 	onEnd func()
 }
 
-// close drops the monitor and the agent's connection (the session's
-// client, when there is one, closes the latter too).
+// quit asks QEMU to stop. An error means QEMU is gone or going: the
+// caller waits for it to exit either way.
+func (v *pooledVM) quit(ctx context.Context) {
+	_ = v.monitor.Execute(ctx, "quit", nil, nil)
+}
+
+// close drops the monitor.
 func (v *pooledVM) close() {
 	if v == nil {
 		return
 	}
 	v.monitor.Close()
-	v.agentConn.Close()
 	if v.onEnd != nil {
 		v.onEnd()
 	}
@@ -448,36 +447,13 @@ func bootPooled(ctx context.Context, o options) (_ *Session, err error) {
 	return s, nil
 }
 
-// awaitAgentPort connects the pooled VM's monitor and waits until the
-// agent has opened its port, which it does before it waits for disks.
-// QEMU sends events only after the capabilities are negotiated, which
-// happens as QEMU starts, long before the guest kernel has booted and
-// loaded the port's driver.
-func (s *Session) awaitAgentPort(ctx context.Context, monitor *net.UnixConn, agentConn net.Conn) error {
-	mon, err := qmp.Connect(ctx, monitor)
-	if err != nil {
-		return err
-	}
-	if _, err := mon.WaitEvent(ctx, "VSERPORT_CHANGE", func(data json.RawMessage) bool {
-		var d struct {
-			ID   string `json:"id"`
-			Open bool   `json:"open"`
-		}
-		return json.Unmarshal(data, &d) == nil && d.ID == agentPortID && d.Open
-	}); err != nil {
-		mon.Close()
-		return fmt.Errorf("waiting for the agent: %w", err)
-	}
-	s.pooled = &pooledVM{monitor: mon, agentConn: agentConn, bootedAt: time.Now()}
-	return nil
-}
-
 // errSecondImage is a pooled VM asked to take disks a second time.
 var errSecondImage = errors.New("appliance: a pooled VM takes disks once")
 
 // attach hot-plugs checked into the pooled VM s, each on a fresh private
-// overlay, and waits for the agent's hello, which it sends once they are
-// all in. A pooled VM takes disks once: attach fails on a second call.
+// overlay; the agent, which said hello at boot, waits for all of them
+// before it answers again. A pooled VM takes disks once: attach fails on a
+// second call.
 func (s *Session) attach(ctx context.Context, checked []sessionDisk) error {
 	v := s.pooled
 	if v == nil {
@@ -514,25 +490,6 @@ func (s *Session) attach(ctx context.Context, checked []sessionDisk) error {
 			v.afterPlug(ctx, v.monitor, i)
 		}
 	}
-	// The client does not take a context; a VM that exits or a ctx that
-	// ends must still unblock the hello.
-	conn := v.agentConn
-	helloDone := make(chan struct{})
-	defer close(helloDone)
-	go func() {
-		select {
-		case <-helloDone:
-			return
-		case <-ctx.Done():
-		case <-s.exited:
-		}
-		conn.Close()
-	}()
-	client, err := wire.NewClient(ctx, conn)
-	if err != nil {
-		return bootErr(err)
-	}
-	s.client = client
 	return nil
 }
 

@@ -253,8 +253,7 @@ func openForVM(fds *inheritedFiles, path string, private bool) (string, error) {
 	return "/proc/self/fd/" + strconv.Itoa(fds.add(f)), nil
 }
 
-// agentPortID is the QEMU id of the agent's port, which QMP's
-// VSERPORT_CHANGE event names when the agent opens it.
+// agentPortID is the QEMU id of the agent's port.
 const agentPortID = "agent0"
 
 // dupFile returns a new descriptor for f's open file.

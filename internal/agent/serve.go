@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"sync"
 
 	"github.com/guestinject/guestinject/internal/wire"
@@ -31,7 +32,50 @@ type Hooks struct {
 	Run func(ctx context.Context, c vfs.Command) (*wire.CommandResult, error)
 }
 
-// Serve answers requests from conn against fsys until the host closes the
+// Conn is the agent's end of a connection whose hello is done: host and
+// agent speak the same protocol version, and requests may follow.
+type Conn struct {
+	r *wire.Reader
+	w *wire.Writer
+}
+
+// Hello answers the host's hello on conn, agreeing on wire.Version or
+// failing with wire.ErrProtocol. The agent of a pooled VM says hello as it
+// boots, before its disks are in, so a session's first request does not
+// wait for it.
+func Hello(conn io.ReadWriter) (*Conn, error) {
+	c := &Conn{r: wire.NewReader(conn), w: wire.NewWriter(conn)}
+	f, err := c.r.Next()
+	if err != nil {
+		return nil, fmt.Errorf("agent: reading hello: %w", err)
+	}
+	if f.Type != wire.FrameHello {
+		return nil, fmt.Errorf("agent: %w: expected hello, got %s", wire.ErrProtocol, f.Type)
+	}
+	var h wire.Hello
+	if err := wire.Decode(f.Payload, &h); err != nil {
+		return nil, err
+	}
+	if slices.Contains(h.Versions, wire.Version) {
+		if err := c.w.WriteJSON(wire.FrameHello, 0, wire.Hello{Version: wire.Version, Agent: "guestinject-agent"}); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	_ = c.w.WriteJSON(wire.FrameHello, 0, wire.Hello{})
+	return nil, fmt.Errorf("agent: %w: host speaks versions %v, agent %d", wire.ErrProtocol, h.Versions, wire.Version)
+}
+
+// Serve answers the hello on conn, then serves it (Conn.Serve).
+func Serve(ctx context.Context, conn io.ReadWriter, fsys vfs.FS, hooks Hooks) error {
+	c, err := Hello(conn)
+	if err != nil {
+		return err
+	}
+	return c.Serve(ctx, fsys, hooks)
+}
+
+// Serve answers requests against fsys until the host closes the
 // connection, a Shutdown request is answered, or ctx is done. It returns
 // nil on an orderly end.
 //
@@ -40,18 +84,15 @@ type Hooks struct {
 // vfs.ErrIO saying there is no guest root, followed by the inspection's
 // message when hooks.Inspect gives one, so a host that skipped the
 // inspection still learns why from its first call.
-func Serve(ctx context.Context, conn io.ReadWriter, fsys vfs.FS, hooks Hooks) error {
+func (c *Conn) Serve(ctx context.Context, fsys vfs.FS, hooks Hooks) error {
 	s := &server{
 		fsys:  fsys,
 		hooks: hooks,
-		r:     wire.NewReader(conn),
-		w:     wire.NewWriter(conn),
+		r:     c.r,
+		w:     c.w,
 		files: map[uint32]vfs.File{},
 	}
 	defer s.closeFiles()
-	if err := s.hello(); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	return s.loop(ctx)
@@ -79,27 +120,6 @@ func (s *server) sendJSON(t wire.FrameType, id uint32, v any) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	return s.w.WriteJSON(t, id, v)
-}
-
-func (s *server) hello() error {
-	f, err := s.r.Next()
-	if err != nil {
-		return fmt.Errorf("agent: reading hello: %w", err)
-	}
-	if f.Type != wire.FrameHello {
-		return fmt.Errorf("agent: %w: expected hello, got %s", wire.ErrProtocol, f.Type)
-	}
-	var h wire.Hello
-	if err := wire.Decode(f.Payload, &h); err != nil {
-		return err
-	}
-	for _, v := range h.Versions {
-		if v == wire.Version {
-			return s.sendJSON(wire.FrameHello, 0, wire.Hello{Version: wire.Version, Agent: "guestinject-agent"})
-		}
-	}
-	_ = s.sendJSON(wire.FrameHello, 0, wire.Hello{})
-	return fmt.Errorf("agent: %w: host speaks versions %v, agent %d", wire.ErrProtocol, h.Versions, wire.Version)
 }
 
 // call is the request in progress. The host sends one request at a time.

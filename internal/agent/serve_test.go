@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"testing"
@@ -108,5 +109,65 @@ func TestBackToBackRequestsWithSlowAgent(t *testing.T) {
 	c.Close()
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
 		t.Errorf("agent: %v", err)
+	}
+}
+
+// TestHelloBeforeServe is a pooled VM's order: the agent answers the
+// hello before it has a guest root, the host's first request waits until
+// it serves one, and is then answered from it.
+func TestHelloBeforeServe(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/hostname", []byte("pooled\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hostEnd, agentEnd := net.Pipe()
+	defer agentEnd.Close()
+	greeted := make(chan *agent.Conn, 1)
+	go func() {
+		c, err := agent.Hello(agentEnd)
+		if err != nil {
+			t.Error(err)
+		}
+		greeted <- c
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, err := wire.NewClient(ctx, hostEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	conn := <-greeted
+	if conn == nil {
+		t.FailNow()
+	}
+	answered := make(chan error, 1)
+	var data []byte
+	go func() {
+		var err error
+		data, err = vfs.ReadFile(ctx, client, "/hostname", 1<<10)
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		t.Fatalf("answered before the agent serves: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	r, err := inroot.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	served := make(chan error, 1)
+	go func() { served <- conn.Serve(context.Background(), r, agent.Hooks{}) }()
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != "pooled\n" {
+		t.Errorf("read %q", data)
+	}
+	client.Close()
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrClosedPipe) {
+		t.Errorf("serve: %v", err)
 	}
 }

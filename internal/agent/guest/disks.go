@@ -50,18 +50,10 @@ func (v Volume) String() string {
 // instead of the disk itself, probing each for a filesystem. sysBlock is
 // /sys/block and devDir /dev.
 func ScanVolumes(sysBlock, devDir string) ([]Volume, error) {
-	disks, err := filepath.Glob(filepath.Join(sysBlock, "vd*"))
-	if err != nil {
-		return nil, err
-	}
 	var vols []Volume
-	for _, d := range disks {
-		name := filepath.Base(d)
-		serial, err := os.ReadFile(filepath.Join(d, "serial"))
-		if err != nil {
-			continue
-		}
-		index, ro, ok := guestabi.ParseDiskSerial(strings.TrimSpace(string(serial)))
+	for _, vd := range virtioDisks(sysBlock) {
+		d, name := vd.dir, filepath.Base(vd.dir)
+		index, ro, ok := guestabi.ParseDiskSerial(vd.serial)
 		if !ok {
 			continue
 		}
@@ -93,6 +85,26 @@ func ScanVolumes(sysBlock, devDir string) ([]Volume, error) {
 		vols[i].Info, vols[i].Err = probe(vols[i].Device)
 	}
 	return vols, nil
+}
+
+// virtioDisk is a virtio disk the kernel found, and the serial the host
+// gave it.
+type virtioDisk struct {
+	dir    string // in sysBlock
+	serial string
+}
+
+// virtioDisks lists the virtio disks in sysBlock (/sys/block) that have a
+// serial: every disk the host attaches has one.
+func virtioDisks(sysBlock string) []virtioDisk {
+	dirs, _ := filepath.Glob(filepath.Join(sysBlock, "vd*"))
+	var disks []virtioDisk
+	for _, d := range dirs {
+		if serial, err := os.ReadFile(filepath.Join(d, "serial")); err == nil {
+			disks = append(disks, virtioDisk{dir: d, serial: strings.TrimSpace(string(serial))})
+		}
+	}
+	return disks
 }
 
 type partition struct {
@@ -185,22 +197,17 @@ func FindPort(classDir, devDir, name string) string {
 // the disk and read its partition table, so ScanVolumes then sees it
 // whole. sysBlock is /sys/block.
 func HotplugDisksReady(sysBlock string) bool {
-	disks, _ := filepath.Glob(filepath.Join(sysBlock, "vd*"))
 	count := 0
 	seen := map[int]bool{}
-	for _, d := range disks {
-		serial, err := os.ReadFile(filepath.Join(d, "serial"))
-		if err != nil {
-			continue
-		}
-		index, n, _, ok := guestabi.ParseHotplugDiskSerial(strings.TrimSpace(string(serial)))
+	for _, d := range virtioDisks(sysBlock) {
+		index, n, _, ok := guestabi.ParseHotplugDiskSerial(d.serial)
 		if !ok || n == 0 {
 			continue
 		}
 		if (count != 0 && n != count) || seen[index] {
 			return false // not one set: the host never does this
 		}
-		if _, err := os.Stat(filepath.Join(d, "device", "driver")); err != nil {
+		if _, err := os.Stat(filepath.Join(d.dir, "device", "driver")); err != nil {
 			return false
 		}
 		count, seen[index] = n, true

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -54,11 +53,9 @@ func OpenPayloadManifest(manifestPath, sysBlock, devDir, root string) (*Payload,
 // FindPayloadDisk returns the device node of the virtio disk whose
 // serial is guestabi.PayloadSerial, or "" when there is none.
 func FindPayloadDisk(sysBlock, devDir string) string {
-	disks, _ := filepath.Glob(filepath.Join(sysBlock, "vd*"))
-	for _, d := range disks {
-		serial, err := os.ReadFile(filepath.Join(d, "serial"))
-		if err == nil && strings.TrimSpace(string(serial)) == guestabi.PayloadSerial {
-			return filepath.Join(devDir, filepath.Base(d))
+	for _, d := range virtioDisks(sysBlock) {
+		if d.serial == guestabi.PayloadSerial {
+			return filepath.Join(devDir, filepath.Base(d.dir))
 		}
 	}
 	return ""

@@ -116,6 +116,17 @@ func run() error {
 	defer port.Close()
 	timer.step("port found")
 
+	// Before the disks: a pooled VM does it while it waits for them.
+	cgErr := guest.SetupCgroups(cgroupDir)
+	var conn *agent.Conn
+	if guest.Cmdline(guestabi.HotplugParam) != "" {
+		// A pooled VM says hello now, while it waits for disks: a
+		// session's first request then waits only for the disks.
+		if conn, err = agent.Hello(port); err != nil {
+			return err
+		}
+		timer.step("hello answered")
+	}
 	g := setupRoot(mods, timer)
 	timer.step("root mounted")
 	setupErr := g.Err
@@ -160,7 +171,6 @@ func run() error {
 	}
 	if setupErr == nil {
 		runner := &guest.Runner{Root: g.FS, Dir: guest.RootMount, Cgroups: cgroupDir, Proxy: proxy}
-		cgErr := guest.SetupCgroups(cgroupDir)
 		hooks.Run = func(ctx context.Context, c vfs.Command) (*wire.CommandResult, error) {
 			if cgErr != nil {
 				// No command runs without its process bound.
@@ -169,15 +179,21 @@ func run() error {
 			return runner.Run(ctx, c)
 		}
 	}
-	err = agent.Serve(context.Background(), port, fsys, hooks)
+	var serveErr error
+	if conn == nil {
+		conn, serveErr = agent.Hello(port)
+	}
+	if serveErr == nil {
+		serveErr = conn.Serve(context.Background(), fsys, hooks)
+	}
 	if !shutdown && setupErr == nil {
 		// The host went away without Shutdown: nothing it wrote will be
 		// kept, but the mounts still come down in order.
 		fsys.Close()
 		g.Unmount()
 	}
-	if err != nil && !errors.Is(err, os.ErrClosed) {
-		return fmt.Errorf("serving: %w", err)
+	if serveErr != nil && !errors.Is(serveErr, os.ErrClosed) {
+		return fmt.Errorf("serving: %w", serveErr)
 	}
 	return setupErr
 }
