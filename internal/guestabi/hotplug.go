@@ -7,10 +7,12 @@ import (
 )
 
 // HotplugParam is the kernel command line parameter of a VM booted
-// before its disks exist (a pooled appliance): the agent opens its port,
-// then waits for hot-plugged disks (see HotplugDiskSerial) at most the
-// number of seconds the parameter says, and says hello only once they
-// are all there. Without the parameter the disks are there at boot.
+// before its disks exist (a pooled appliance): the agent opens its port
+// and answers the host's hello, then waits for hot-plugged disks (see
+// HotplugDiskSerial) at most the number of seconds the parameter says,
+// and answers requests once they are all there and its root is set up.
+// Without the parameter the disks are there at boot, and the hello is
+// answered after the setup.
 const HotplugParam = "guestinject.hotplug"
 
 // maxHotplugWait bounds the wait the parameter may ask for.
