@@ -113,14 +113,20 @@ type partition struct {
 }
 
 // partitions lists the partitions the kernel found on the disk whose
-// sysfs directory is dir: subdirectories with a "partition" file.
+// sysfs directory is dir: subdirectories named after the disk (vda1,
+// nvme0n1p1) with a "partition" file. Only those are opened: under
+// emulation each of the other two dozen entries would cost a failed open.
 func partitions(dir string) ([]partition, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
+	disk := filepath.Base(dir)
 	var parts []partition
 	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), disk) {
+			continue
+		}
 		num, err := os.ReadFile(filepath.Join(dir, e.Name(), "partition"))
 		if err != nil {
 			continue

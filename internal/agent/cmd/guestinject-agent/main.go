@@ -126,6 +126,8 @@ func run() error {
 			return err
 		}
 		timer.step("hello answered")
+		agent.WarmUp()
+		timer.step("warmed up")
 	}
 	g := setupRoot(mods, timer)
 	timer.step("root mounted")
