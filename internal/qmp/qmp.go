@@ -22,10 +22,6 @@ import (
 // VM stay well below this.
 const MaxLine = 1 << 20
 
-// MaxEvents bounds the events a Monitor keeps for WaitEvent; older ones
-// are dropped first.
-const MaxEvents = 256
-
 // ErrClosed means the monitor connection is closed or QEMU hung up.
 var ErrClosed = errors.New("qmp: monitor closed")
 
@@ -41,12 +37,6 @@ type Error struct {
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("qmp: %s: %s: %s", e.Command, e.Class, e.Desc)
-}
-
-// Event is an asynchronous QMP event.
-type Event struct {
-	Name string          `json:"event"`
-	Data json.RawMessage `json:"data"`
 }
 
 // Pair makes a connected unix stream socket pair: the host's end, and
@@ -80,9 +70,7 @@ type Monitor struct {
 	mu      sync.Mutex
 	nextID  uint64
 	waiting map[string]chan message
-	events  []Event
-	eventCh chan struct{} // closed and replaced when an event arrives
-	err     error         // why reading stopped; set before done closes
+	err     error // why reading stopped; set before done closes
 	done    chan struct{}
 }
 
@@ -90,7 +78,7 @@ type Monitor struct {
 // are asked for) and returns the monitor in command mode. ctx bounds the
 // negotiation only. The Monitor owns conn.
 func Connect(ctx context.Context, conn *net.UnixConn) (*Monitor, error) {
-	m := &Monitor{conn: conn, waiting: map[string]chan message{}, eventCh: make(chan struct{}), done: make(chan struct{})}
+	m := &Monitor{conn: conn, waiting: map[string]chan message{}, done: make(chan struct{})}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	r := bufio.NewReaderSize(conn, 4096)
@@ -236,14 +224,8 @@ func (m *Monitor) read(r *bufio.Reader) {
 			}
 			switch msg.kind {
 			case kindEvent:
-				m.mu.Lock()
-				if len(m.events) == MaxEvents {
-					m.events = append(m.events[:0], m.events[1:]...)
-				}
-				m.events = append(m.events, msg.event)
-				close(m.eventCh)
-				m.eventCh = make(chan struct{})
-				m.mu.Unlock()
+				// Nothing here waits for events: QEMU sends them
+				// unasked, and they are dropped.
 			case kindReturn, kindError:
 				m.mu.Lock()
 				ch := m.waiting[msg.id]
@@ -263,38 +245,6 @@ func (m *Monitor) read(r *bufio.Reader) {
 	m.mu.Unlock()
 	m.conn.Close()
 	close(m.done)
-}
-
-// WaitEvent returns the first event called name for which match (nil
-// matches any) returns true, among those received since the monitor was
-// connected (the last MaxEvents) and those still to come. It ends with
-// ctx, or when the connection ends.
-func (m *Monitor) WaitEvent(ctx context.Context, name string, match func(data json.RawMessage) bool) (Event, error) {
-	seen := 0
-	for {
-		m.mu.Lock()
-		events, ch, err := m.events, m.eventCh, m.err
-		m.mu.Unlock()
-		// The slice shifts when full: look again from the start then.
-		if seen > len(events) || len(events) == MaxEvents {
-			seen = 0
-		}
-		for _, e := range events[seen:] {
-			if e.Name == name && (match == nil || match(e.Data)) {
-				return e, nil
-			}
-		}
-		seen = len(events)
-		if err != nil {
-			return Event{}, fmt.Errorf("qmp: waiting for %s: %w", name, err)
-		}
-		select {
-		case <-ch:
-		case <-m.done:
-		case <-ctx.Done():
-			return Event{}, fmt.Errorf("qmp: waiting for %s: %w", name, ctx.Err())
-		}
-	}
 }
 
 // readLine reads one line, at most MaxLine bytes before its newline.
@@ -331,7 +281,6 @@ type message struct {
 	id                string
 	ret               json.RawMessage
 	errClass, errDesc string
-	event             Event
 }
 
 // maxErrorText bounds what is kept of QEMU's error description.
@@ -348,10 +297,8 @@ func decodeMessage(line []byte) (message, error) {
 			Class string `json:"class"`
 			Desc  string `json:"desc"`
 		} `json:"error"`
-		Event     *string         `json:"event"`
-		Data      json.RawMessage `json:"data"`
-		ID        json.RawMessage `json:"id"`
-		Timestamp json.RawMessage `json:"timestamp"`
+		Event *string         `json:"event"`
+		ID    json.RawMessage `json:"id"`
 	}
 	if err := json.Unmarshal(line, &raw); err != nil {
 		return message{}, fmt.Errorf("%w: %v", ErrProtocol, err)
@@ -372,7 +319,7 @@ func decodeMessage(line []byte) (message, error) {
 	}
 	if raw.Event != nil {
 		kinds++
-		msg.kind, msg.event = kindEvent, Event{Name: clip(*raw.Event, 128), Data: raw.Data}
+		msg.kind = kindEvent
 	}
 	if kinds != 1 {
 		return message{}, fmt.Errorf("%w: a message of %d kinds", ErrProtocol, kinds)
