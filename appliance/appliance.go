@@ -23,6 +23,7 @@ import (
 	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/ownerdir"
 	"github.com/guestinject/guestinject/internal/pkgproxy"
+	"github.com/guestinject/guestinject/internal/qmp"
 	"github.com/guestinject/guestinject/internal/wire"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -82,7 +83,10 @@ type Session struct {
 	ended        bool // committed or closed
 	teardownOnce sync.Once
 
-	pooled *pooledVM // set for a VM booted without disks (see Pool)
+	// monitor is QEMU's monitor when the direct launcher started the VM
+	// (a private socket pair, see internal/qmp); nil otherwise.
+	monitor *qmp.Monitor
+	pooled  *pooledVM // set for a VM booted without disks (see Pool)
 	// afterExit, a test hook, sees the overlays once the VM has exited
 	// and before Commit checks them: what a compromised VM could have
 	// written by then.
@@ -354,6 +358,9 @@ func (s *Session) teardown() {
 			s.client.Close()
 		}
 		s.pooled.close()
+		if s.monitor != nil {
+			s.monitor.Close()
+		}
 		if s.proxyStop != nil {
 			s.proxyStop()
 		}
@@ -438,14 +445,14 @@ func (s *Session) Commit(ctx context.Context) (err error) {
 	if err := s.client.Shutdown(ctx); err != nil {
 		return fmt.Errorf("appliance: commit: %w%s", err, s.consoleNote())
 	}
+	if s.monitor != nil {
+		// The filesystems are unmounted: QEMU may stop at once, closing
+		// the overlays as a power-off would, without waiting for the
+		// guest kernel's way down. An error means QEMU is gone or going.
+		_ = s.monitor.Execute(ctx, "quit", nil, nil)
+	}
 	// Hanging up tells the agent the answer arrived; it powers off.
 	s.client.Close()
-	if s.pooled != nil {
-		// Its filesystems are unmounted: QEMU may stop at once, closing
-		// the overlays as a power-off would, without waiting for the
-		// guest kernel's way down.
-		s.pooled.quit(ctx)
-	}
 	select {
 	case <-s.exited:
 	case <-ctx.Done():

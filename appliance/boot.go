@@ -110,22 +110,26 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 	defer ln.Close()
 
 	var monitor *net.UnixConn
-	if spec.HotplugSlots > 0 {
-		// A VM for a pool: its monitor is the far end of a socket pair.
+	if _, direct := l.(QEMU); direct || spec.HotplugSlots > 0 {
+		// The VM's monitor is the far end of a socket pair: a pooled
+		// VM's disks come through it, and every session stops QEMU
+		// through it once the guest has unmounted (Commit).
 		var qemuEnd *os.File
 		if monitor, qemuEnd, err = qmp.Pair(); err != nil {
 			return fmt.Errorf("appliance: %w", err)
 		}
 		defer qemuEnd.Close()
+		defer func() {
+			if s.monitor == nil {
+				monitor.Close()
+			}
+		}()
 		spec.Monitor = qemuEnd
 	}
 	s.exited = make(chan struct{})
 	m, err := l.Launch(bootCtx, spec)
 	if err != nil {
 		close(s.exited)
-		if monitor != nil {
-			monitor.Close()
-		}
 		return err
 	}
 	s.machine = m
@@ -161,24 +165,10 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 
 	conn, err := s.accept(bootCtx, ln)
 	if err != nil {
-		if monitor != nil {
-			monitor.Close()
-		}
 		return kvmErr(err)
 	}
 	ln.Close() // exactly one connection
 	s.log.Debug("appliance: agent connected")
-	if monitor != nil {
-		// A pooled VM: its disks come through the monitor. QEMU
-		// negotiates it as it starts, long before the agent says hello,
-		// which it does before it waits for the disks.
-		mon, err := qmp.Connect(bootCtx, monitor)
-		if err != nil {
-			conn.Close()
-			return kvmErr(err)
-		}
-		s.pooled = &pooledVM{monitor: mon}
-	}
 
 	// The client does not take a context; a VM that exits, KVM's failure
 	// or a context that ends must still unblock the hello.
@@ -200,8 +190,17 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 		return kvmErr(err)
 	}
 	s.client = client
-	if s.pooled != nil {
-		s.pooled.bootedAt = time.Now()
+	if monitor != nil {
+		// QEMU has greeted on the monitor since it started; the
+		// negotiation waits for nothing in the guest.
+		mon, err := qmp.Connect(bootCtx, monitor)
+		if err != nil {
+			return fmt.Errorf("appliance: QEMU's monitor: %w", err)
+		}
+		s.monitor = mon
+	}
+	if spec.HotplugSlots > 0 {
+		s.pooled = &pooledVM{bootedAt: time.Now()}
 	}
 	return nil
 }
@@ -214,6 +213,10 @@ func (s *Session) resetForRetry(spec MachineSpec) error {
 	s.killVM()
 	s.machine = nil
 	s.pooled.close()
+	if s.monitor != nil {
+		s.monitor.Close()
+		s.monitor = nil
+	}
 	s.console = newConsoleTail(consoleMax, s.console.log)
 	for _, d := range s.disks {
 		if err := os.Remove(d.overlay); err != nil && !errors.Is(err, os.ErrNotExist) {

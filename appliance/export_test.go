@@ -61,7 +61,7 @@ func BlockNodes(ctx context.Context, s *Session) ([]string, error) {
 	var nodes []struct {
 		NodeName string `json:"node-name"`
 	}
-	if err := s.pooled.monitor.Execute(ctx, "query-named-block-nodes", map[string]any{"flat": true}, &nodes); err != nil {
+	if err := s.monitor.Execute(ctx, "query-named-block-nodes", map[string]any{"flat": true}, &nodes); err != nil {
 		return nil, err
 	}
 	var names []string
@@ -80,10 +80,19 @@ func AttachAgain(ctx context.Context, s *Session) error {
 // VMs.
 func WithPoolCmdline(params string) Option { return func(o *options) { o.extraCmdline = params } }
 
-// InjectNMI sends a pooled session's guest an NMI through its monitor.
+// InjectNMI sends the guest an NMI through the session's monitor.
 func InjectNMI(ctx context.Context, s *Session) error {
-	return s.pooled.monitor.Execute(ctx, "inject-nmi", nil, nil)
+	if s.monitor == nil {
+		return errors.New("no monitor")
+	}
+	return s.monitor.Execute(ctx, "inject-nmi", nil, nil)
 }
+
+// LastLines is lastLines, for console tails in test failures.
+var LastLines = lastLines
+
+// HasMonitor reports whether the session holds QEMU's monitor.
+func HasMonitor(s *Session) bool { return s.monitor != nil }
 
 // ReadyVMPids lists the QEMU process ids of the VMs p holds ready.
 func ReadyVMPids(p *Pool) []int {

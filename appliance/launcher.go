@@ -65,9 +65,12 @@ type MachineSpec struct {
 	// does, may ignore it.
 	RunAs *User
 	// Monitor, when set, is QEMU's end of a socket pair that must
-	// become the VM's QMP monitor, and HotplugSlots the number of empty
-	// PCIe root ports, named HotplugBus(i), that disks are hot-plugged
-	// into (see Pool). A launcher that cannot do both fails.
+	// become the VM's QMP monitor: the session stops QEMU through it once
+	// the guest has unmounted its filesystems, and a pooled VM's disks
+	// are hot-plugged through it. HotplugSlots, which needs Monitor, is
+	// the number of empty PCIe root ports, named HotplugBus(i), that
+	// disks are hot-plugged into (see Pool). A launcher that cannot do
+	// what is asked fails.
 	Monitor      *os.File
 	HotplugSlots int
 	// PackageProxy, when set, is QEMU's end of a socket pair: the VM gets

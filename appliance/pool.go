@@ -375,10 +375,9 @@ func (p *Pool) Close() error {
 	return nil
 }
 
-// pooledVM is what a Session booted for a pool has besides a cold one:
-// the monitor its disks are hot-plugged through.
+// pooledVM is what a Session booted for a pool has besides a cold one;
+// its disks are hot-plugged through the session's monitor.
 type pooledVM struct {
-	monitor  *qmp.Monitor
 	bootedAt time.Time
 	slots    int
 
@@ -390,18 +389,11 @@ type pooledVM struct {
 	onEnd func()
 }
 
-// quit asks QEMU to stop. An error means QEMU is gone or going: the
-// caller waits for it to exit either way.
-func (v *pooledVM) quit(ctx context.Context) {
-	_ = v.monitor.Execute(ctx, "quit", nil, nil)
-}
-
-// close drops the monitor.
+// close starts the replacement owed for a taken VM.
 func (v *pooledVM) close() {
 	if v == nil {
 		return
 	}
-	v.monitor.Close()
 	if v.onEnd != nil {
 		v.onEnd()
 	}
@@ -487,7 +479,7 @@ func (s *Session) attach(ctx context.Context, checked []sessionDisk) error {
 			return bootErr(err)
 		}
 		if v.afterPlug != nil {
-			v.afterPlug(ctx, v.monitor, i)
+			v.afterPlug(ctx, s.monitor, i)
 		}
 	}
 	return nil
@@ -498,7 +490,7 @@ func (s *Session) attach(ctx context.Context, checked []sessionDisk) error {
 // way), the block nodes are those of a boot (diskNodes), and the device
 // carries the serial that tells the agent which disk of how many it is.
 func (s *Session) plug(ctx context.Context, i, n int, d sessionDisk) error {
-	mon := s.pooled.monitor
+	mon := s.monitor
 	addFD := func(path string, flag, set int, opaque string) (string, error) {
 		f, err := os.OpenFile(path, flag|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {

@@ -136,6 +136,7 @@ func TestPoolCommitAndClose(t *testing.T) {
 	if !processGone(pid) {
 		t.Errorf("VM %d still runs after Commit", pid)
 	}
+	checkStoppedByMonitor(t, s)
 	if err := s.Commit(ctx); !errors.Is(err, vfs.ErrClosed) {
 		t.Errorf("second Commit = %v, want ErrClosed", err)
 	}

@@ -364,15 +364,17 @@ func (q QEMU) args(spec MachineSpec, lf *launchFiles) ([]string, error) {
 		args = append(args, "-blockdev", string(j),
 			"-device", fmt.Sprintf("virtio-blk-pci,drive=%s,serial=%s", payloadNodeName, guestabi.PayloadSerial))
 	}
-	if spec.Monitor != nil || spec.HotplugSlots > 0 {
-		if spec.Monitor == nil || spec.HotplugSlots <= 0 || machine != "q35" {
-			return nil, errors.New("appliance: launcher: hot-plug needs a monitor, slots and the q35 machine")
-		}
+	if spec.HotplugSlots > 0 && (spec.Monitor == nil || machine != "q35") {
+		return nil, errors.New("appliance: launcher: hot-plug needs a monitor and the q35 machine")
+	}
+	if spec.Monitor != nil {
+		args = append(args, "-chardev", "socket,id=qmp,fd="+strconv.Itoa(lf.monitorFD), "-mon", "chardev=qmp,mode=control")
+	}
+	if spec.HotplugSlots > 0 {
 		// The root ports use QEMU's ACPI PCI hot-plug (q35's default):
 		// measured under TCG, the guest has the disk sooner than with
 		// native PCIe hot-plug, whose pciehp waits for the link (see
 		// BENCHMARKS.md).
-		args = append(args, "-chardev", "socket,id=qmp,fd="+strconv.Itoa(lf.monitorFD), "-mon", "chardev=qmp,mode=control")
 		if q.NativeHotplug {
 			args = append(args, "-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off")
 		}
