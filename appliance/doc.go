@@ -32,7 +32,10 @@
 // (DefaultBootTimeout). Every later call whose context has no deadline
 // gets WithOperationTimeout (DefaultOperationTimeout) — each read of an
 // open file counts as a call — and Commit gets WithCommitTimeout
-// (DefaultCommitTimeout) for the sync, power off and merge together. A
+// (DefaultCommitTimeout) for the sync, the VM's end and the merge
+// together. (With the direct QEMU launcher the VM ends through QEMU's
+// monitor, a private socket pair, as soon as the agent has unmounted the
+// guest's filesystems; otherwise the guest powers off.) A
 // call that runs out of its default timeout means the VM stopped
 // answering: the VM is killed, the session torn down at once and the call
 // returns a *TimeoutError with the console tail; the images are unchanged
