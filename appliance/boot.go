@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/guestinject/guestinject/internal/accel"
@@ -171,10 +172,16 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 	s.log.Debug("appliance: agent connected")
 
 	// The client does not take a context; a VM that exits, KVM's failure
-	// or a context that ends must still unblock the hello.
-	helloDone := make(chan struct{})
+	// or a context that ends must still unblock the hello. Once the hello
+	// is over the connection is the session's: bootCtx ends when Open
+	// returns, and a watcher that wakes late must not close it then.
+	var (
+		helloMu             sync.Mutex
+		helloOver, cutShort bool
+		helloDone           = make(chan struct{})
+		kvmFailed           = s.console.kvmFailed
+	)
 	defer close(helloDone)
-	kvmFailed := s.console.kvmFailed
 	go func() {
 		select {
 		case <-helloDone:
@@ -183,9 +190,22 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 		case <-bootCtx.Done():
 		case <-exited:
 		}
-		conn.Close()
+		helloMu.Lock()
+		defer helloMu.Unlock()
+		if !helloOver {
+			cutShort = true
+			conn.Close()
+		}
 	}()
 	client, err := wire.NewClient(bootCtx, conn)
+	helloMu.Lock()
+	helloOver = true
+	if err == nil && cutShort {
+		// The hello was answered as the watcher closed the connection.
+		client.Close()
+		err = fmt.Errorf("agent connection closed at the hello: %w", cmp.Or(bootCtx.Err(), errors.New("the VM exited or KVM failed")))
+	}
+	helloMu.Unlock()
 	if err != nil {
 		return kvmErr(err)
 	}
