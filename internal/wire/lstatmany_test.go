@@ -1,10 +1,8 @@
 package wire
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"testing"
 )
@@ -20,11 +18,7 @@ func FuzzClientLstatMany(f *testing.F) {
 	names := []string{"/etc/hostname", "/missing"}
 	f.Fuzz(func(t *testing.T, script []byte) {
 		ctx := context.Background()
-		c, err := NewClient(ctx, &scriptedConn{r: io.MultiReader(bytes.NewReader(helloBytes()), bytes.NewReader(script))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := scriptedClient(t, script)
 		got, err := c.LstatMany(ctx, names)
 		if err != nil {
 			var pe *fs.PathError
