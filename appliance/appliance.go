@@ -58,7 +58,9 @@ const consoleMax = 64 << 10
 
 // Session is a running appliance serving the guest filesystem found on
 // its disks. It implements vfs.FS, vfs.XattrFS, vfs.SymlinkFS, vfs.RenameFS,
-// vfs.TimesFS and vfs.CommandFS (the guest's own commands, run in the VM). Changes go to private overlays: Commit writes them into
+// vfs.TimesFS, vfs.LstatManyFS (one round trip for many Lstats) and
+// vfs.CommandFS (the guest's own commands, run in the VM). Changes go to
+// private overlays: Commit writes them into
 // the images, Close without Commit throws them away.
 type Session struct {
 	client  *wire.Client
@@ -103,11 +105,12 @@ type sessionDisk struct {
 }
 
 var (
-	_ vfs.Session   = (*Session)(nil)
-	_ vfs.XattrFS   = (*Session)(nil)
-	_ vfs.SymlinkFS = (*Session)(nil)
-	_ vfs.RenameFS  = (*Session)(nil)
-	_ vfs.TimesFS   = (*Session)(nil)
+	_ vfs.Session     = (*Session)(nil)
+	_ vfs.XattrFS     = (*Session)(nil)
+	_ vfs.SymlinkFS   = (*Session)(nil)
+	_ vfs.RenameFS    = (*Session)(nil)
+	_ vfs.TimesFS     = (*Session)(nil)
+	_ vfs.LstatManyFS = (*Session)(nil)
 )
 
 // Open boots an appliance VM on disks and returns once its agent has
@@ -545,6 +548,16 @@ func (s *Session) Stat(ctx context.Context, name string) (fs.FileInfo, error) {
 // Lstat implements vfs.FS.
 func (s *Session) Lstat(ctx context.Context, name string) (fs.FileInfo, error) {
 	return callValue(s, ctx, "lstat", name, func(ctx context.Context) (fs.FileInfo, error) { return s.client.Lstat(ctx, name) })
+}
+
+// LstatMany implements vfs.LstatManyFS: one round trip to the VM for
+// every name.
+func (s *Session) LstatMany(ctx context.Context, names []string) ([]vfs.LstatResult, error) {
+	name := "/"
+	if len(names) > 0 {
+		name = names[0]
+	}
+	return callValue(s, ctx, "lstat", name, func(ctx context.Context) ([]vfs.LstatResult, error) { return s.client.LstatMany(ctx, names) })
 }
 
 // Readlink implements vfs.FS.

@@ -109,7 +109,10 @@
 // a file inside it, a delete then a create under the same name. Planning
 // reads the guest through an in-memory overlay on which every planned step
 // is replayed, so every phase sees the ones before it, and a plan whose
-// steps contradict each other fails before anything is written. Operations
+// steps contradict each other fails before anything is written. (The
+// overlay asks the guest about each name once; on a vfs.LstatManyFS, the
+// appliance, it asks for every unseen component of a path in one call.)
+// Operations
 // act on the final component itself: chmod, write, truncate, touch and
 // append-line refuse a symlink, FIFO or device node; chown and delete act
 // on a link, never on what it points at; a recursive delete removes links

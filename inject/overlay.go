@@ -114,10 +114,55 @@ func (o *overlay) lowerLstat(ctx context.Context, name string) (fs.FileInfo, err
 	}
 	info, err := o.lower.Lstat(ctx, name)
 	err = unwrapPathErr(err)
+	o.rememberLstat(name, info, err)
+	return info, err
+}
+
+// rememberLstat keeps the guest's answer for name when it says what is
+// there (nothing, not a directory, a loop), not when the call failed.
+func (o *overlay) rememberLstat(name string, info fs.FileInfo, err error) {
 	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, vfs.ErrNotDir) || errors.Is(err, vfs.ErrSymlinkLoop) {
 		o.lstats[name] = lstatResult{info, err}
 	}
-	return info, err
+}
+
+// prefetchPath asks a guest that answers many Lstats in one call
+// (vfs.LstatManyFS, the appliance) for every component of name it has
+// not answered yet, from the root down, before the walk looks at them
+// one by one. The names are the guest's own paths: where a component
+// turns out to be a symlink, or a node the plan made, the walk looks
+// elsewhere and the extra answers are not used. Errors are left to the
+// walk, which asks again.
+func (o *overlay) prefetchPath(ctx context.Context, name string) {
+	m, ok := o.lower.(vfs.LstatManyFS)
+	if !ok {
+		return
+	}
+	var names []string
+	add := func(p string) {
+		if _, ok := o.lstats[p]; !ok && len(names) < vfs.MaxLstatMany {
+			names = append(names, p)
+		}
+	}
+	p := "/"
+	add(p)
+	for _, elem := range vfs.Components(name) {
+		if elem == "" || elem == "." || elem == ".." {
+			break
+		}
+		p = vfs.Join(p, elem)
+		add(p)
+	}
+	if len(names) < 2 {
+		return
+	}
+	results, err := m.LstatMany(ctx, names)
+	if err != nil {
+		return
+	}
+	for i, r := range results {
+		o.rememberLstat(names[i], r.Info, unwrapPathErr(r.Err))
+	}
 }
 
 // place is a name resolved in the overlay: a planned node, or a guest
@@ -177,6 +222,7 @@ const maxLinks = 40
 // intermediate components are followed in the root, and the final one
 // when follow is set; ".." stops at the root.
 func (o *overlay) resolve(ctx context.Context, name string, follow bool) (place, error) {
+	o.prefetchPath(ctx, name)
 	root, err := o.rootPlace(ctx)
 	if err != nil {
 		return place{}, unwrapPathErr(err)

@@ -3,7 +3,11 @@ package inject
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,3 +101,76 @@ l /etc/motd-link target=motd
 		t.Errorf("read %q after a planned write", got)
 	}
 }
+
+// lstatManyGuest answers LstatMany (vfs.LstatManyFS) and counts the calls
+// that reach it, one per LstatMany and one per Lstat, as an appliance's
+// round trips.
+type lstatManyGuest struct {
+	vfs.FS
+	lstats, batches int
+	batchNames      [][]string
+}
+
+func (g *lstatManyGuest) Lstat(ctx context.Context, name string) (fs.FileInfo, error) {
+	g.lstats++
+	return g.FS.Lstat(ctx, name)
+}
+
+func (g *lstatManyGuest) LstatMany(ctx context.Context, names []string) ([]vfs.LstatResult, error) {
+	g.batches++
+	g.batchNames = append(g.batchNames, names)
+	return vfs.LstatMany(ctx, g.FS, names)
+}
+
+// TestOverlayAsksForAPathAtOnce: against a guest that answers many Lstats
+// in one call, the overlay asks for every component of a path it has not
+// seen in one call, and a plan made that way is the plan made one Lstat at
+// a time, in fewer calls.
+func TestOverlayAsksForAPathAtOnce(t *testing.T) {
+	ctx := context.Background()
+	layout := debianLayout + `
+l /etc/alt target=/home/alice
+f /home/alice/.profile data="x"
+`
+	g := &lstatManyGuest{FS: openMemGuest(t, layout)}
+	o := newOverlay(g)
+	if _, err := o.Lstat(ctx, "/home/alice/.ssh/authorized_keys"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Lstat = %v, want ErrNotExist", err)
+	}
+	want := []string{"/", "/home", "/home/alice", "/home/alice/.ssh", "/home/alice/.ssh/authorized_keys"}
+	if g.batches != 1 || g.lstats != 0 || !slices.Equal(g.batchNames[0], want) {
+		t.Errorf("%d LstatMany (%q) and %d Lstat, want one LstatMany of %q", g.batches, g.batchNames, g.lstats, want)
+	}
+	// Through a guest symlink the walk asks for the link's target by
+	// itself: what was fetched for the link's own path is not used for it.
+	info, err := o.Lstat(ctx, "/etc/alt/.profile")
+	if err != nil || info.Size() != 1 {
+		t.Fatalf("Lstat through the link = %v, %v", info, err)
+	}
+
+	spec := Spec{
+		SSHKeys:  []SSHKeys{{User: "alice", Keys: []string{testKeyA}}},
+		Hostname: "batched",
+		Files:    []File{{Path: "/etc/app/one.conf", Content: []byte("1\n")}, {Path: "/etc/alt/two", Content: []byte("2\n")}},
+	}
+	plain := &lstatManyGuest{FS: openMemGuest(t, layout)}
+	one, err := NewPlan(ctx, lstatOnly{plain}, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batched := &lstatManyGuest{FS: openMemGuest(t, layout)}
+	two, err := NewPlan(ctx, batched, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fmt.Sprint(one.Changes()), fmt.Sprint(two.Changes()); a != b {
+		t.Errorf("plans differ:\none Lstat at a time: %s\nbatched: %s", a, b)
+	}
+	if plain.batches != 0 || batched.lstats+batched.batches >= plain.lstats {
+		t.Errorf("batched plan: %d Lstat and %d LstatMany calls, one at a time: %d Lstat", batched.lstats, batched.batches, plain.lstats)
+	}
+	t.Logf("one at a time: %d calls; batched: %d Lstat and %d LstatMany %q", plain.lstats, batched.lstats, batched.batches, batched.batchNames)
+}
+
+// lstatOnly hides an LstatMany: only vfs.FS's methods show.
+type lstatOnly struct{ vfs.FS }

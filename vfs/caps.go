@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"time"
 )
@@ -110,4 +111,45 @@ func Lchtimes(ctx context.Context, fsys FS, name string, atime, mtime time.Time)
 		return t.Lchtimes(ctx, name, atime, mtime)
 	}
 	return &fs.PathError{Op: "lchtimes", Path: name, Err: ErrNotSupported}
+}
+
+// MaxLstatMany bounds the names of one LstatMany call.
+const MaxLstatMany = 64
+
+// LstatManyFS is implemented by backends where every call is a round trip
+// to somewhere slow (the appliance's VM): one LstatMany answers the
+// Lstats of several names, which a walk down a path or a plan that looks
+// at many guest files can ask for together.
+type LstatManyFS interface {
+	FS
+	// LstatMany returns, in order, what Lstat would for each of names, at
+	// most MaxLstatMany of them. The error is for the call as a whole (a
+	// lost backend, an ended context, too many names); then there are no
+	// results.
+	LstatMany(ctx context.Context, names []string) ([]LstatResult, error)
+}
+
+// LstatResult is what Lstat returned for one name: Info, or Err.
+type LstatResult struct {
+	Info fs.FileInfo
+	Err  error
+}
+
+// LstatMany calls fsys.LstatMany, or Lstat for each name when fsys is not
+// an LstatManyFS.
+func LstatMany(ctx context.Context, fsys FS, names []string) ([]LstatResult, error) {
+	if len(names) > MaxLstatMany {
+		return nil, &fs.PathError{Op: "lstat", Path: names[0], Err: fmt.Errorf("%w: %d names in one call, at most %d", ErrTooLarge, len(names), MaxLstatMany)}
+	}
+	if m, ok := fsys.(LstatManyFS); ok {
+		return m.LstatMany(ctx, names)
+	}
+	out := make([]LstatResult, len(names))
+	for i, name := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, &fs.PathError{Op: "lstat", Path: name, Err: err}
+		}
+		out[i].Info, out[i].Err = fsys.Lstat(ctx, name)
+	}
+	return out, nil
 }

@@ -58,6 +58,9 @@
 // name, so a move cannot destroy a file the caller has not looked at.
 // Lchtimes sets access and modification times, a zero time leaving that one
 // as it is; Attr.Atime reads the access time back where a backend reports it.
+// LstatManyFS answers the Lstats of many names in one call, for backends
+// where each call is a round trip (the appliance); LstatMany falls back to
+// one Lstat per name elsewhere.
 // CommandFS runs the guest's own programs against its root; only a backend
 // that can contain them (the appliance's VM) offers it, and ErrCannotRun
 // says the guest's programs cannot run there.

@@ -280,6 +280,8 @@ func (s *server) handle(ctx context.Context, req *wire.Request, c *call) (resp w
 			fi := wire.InfoFrom(info)
 			resp.Info = &fi
 		}
+	case wire.OpLstatMany:
+		resp.Lstats, err = s.lstatMany(ctx, req.Names)
 	case wire.OpReadlink:
 		resp.Target, err = s.fsys.Readlink(ctx, req.Name)
 	case wire.OpReadDir:
@@ -488,4 +490,23 @@ func WarmUp() {
 	answer.Entries = append(answer.Entries, wire.FileInfo{Name: "warm-up"})
 	_, _ = json.Marshal(answer)
 	runtime.GC()
+}
+
+// lstatMany answers OpLstatMany: each name's Lstat, an error of its own
+// for a name that fails.
+func (s *server) lstatMany(ctx context.Context, names []string) ([]wire.LstatAnswer, error) {
+	out := make([]wire.LstatAnswer, len(names))
+	for i, name := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		info, err := s.fsys.Lstat(ctx, name)
+		if err != nil {
+			out[i].Err = wire.ErrorFrom(err)
+			continue
+		}
+		fi := wire.InfoFrom(info)
+		out[i].Info = &fi
+	}
+	return out, nil
 }

@@ -47,10 +47,11 @@ type frameOrErr struct {
 }
 
 var (
-	_ vfs.XattrFS   = (*Client)(nil)
-	_ vfs.SymlinkFS = (*Client)(nil)
-	_ vfs.RenameFS  = (*Client)(nil)
-	_ vfs.TimesFS   = (*Client)(nil)
+	_ vfs.XattrFS     = (*Client)(nil)
+	_ vfs.SymlinkFS   = (*Client)(nil)
+	_ vfs.RenameFS    = (*Client)(nil)
+	_ vfs.TimesFS     = (*Client)(nil)
+	_ vfs.LstatManyFS = (*Client)(nil)
 )
 
 // NewClient performs the hello exchange on conn and returns the client.
@@ -756,4 +757,45 @@ func (c *Client) Close() error {
 	c.broken = errors.New("closed")
 	close(c.done)
 	return c.conn.Close()
+}
+
+// LstatMany implements vfs.LstatManyFS: one request for every name. An
+// answer with another count than the names, or an entry with neither or
+// both of an info and an error, breaks the connection as any answer that
+// makes no sense does.
+func (c *Client) LstatMany(ctx context.Context, names []string) ([]vfs.LstatResult, error) {
+	const op = "lstat"
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if len(names) > vfs.MaxLstatMany {
+		return nil, &fs.PathError{Op: op, Path: names[0], Err: fmt.Errorf("%w: %d names in one call, at most %d", vfs.ErrTooLarge, len(names), vfs.MaxLstatMany)}
+	}
+	for _, name := range names {
+		if err := vfs.CheckPath(op, name); err != nil {
+			return nil, err
+		}
+	}
+	resp, _, err := c.call(ctx, op, names[0], &Request{Op: OpLstatMany, Names: names}, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Lstats) != len(names) {
+		return nil, c.badAnswer(op, names[0], fmt.Sprintf("%d answers for %d names", len(resp.Lstats), len(names)))
+	}
+	out := make([]vfs.LstatResult, len(names))
+	for i, a := range resp.Lstats {
+		switch {
+		case (a.Info == nil) == (a.Err == nil):
+			return nil, c.badAnswer(op, names[i], "an answer with neither or both of an info and an error")
+		case a.Err != nil:
+			out[i].Err = a.Err.PathError(op, names[i])
+		default:
+			if err := a.Info.Check(names[i] == "/"); err != nil {
+				return nil, c.refuse(op, names[i], err)
+			}
+			out[i].Info = a.Info.FileInfo()
+		}
+	}
+	return out, nil
 }

@@ -99,11 +99,7 @@ func FuzzClientCommand(f *testing.F) {
 	f.Add(frameBytes(FrameResponse, 1, []byte(`{"err":{"code":22,"msg":"no /bin/sh"}}`)))
 	f.Fuzz(func(t *testing.T, script []byte) {
 		ctx := context.Background()
-		c, err := NewClient(ctx, &scriptedConn{r: io.MultiReader(bytes.NewReader(helloBytes()), bytes.NewReader(script))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := scriptedClient(t, script)
 		res, err := c.RunCommand(ctx, vfs.Command{Shell: "true", MaxOutput: 16})
 		if err != nil {
 			return

@@ -12,10 +12,11 @@ import (
 // Version is the protocol version this package speaks. Version 2 added
 // OpRename, version 3 OpLchtimes and FileInfo.Atime, version 4 OpRun and
 // CodeCannotRun, version 5 the first chunk of a file in the answer to
-// OpOpen; the Hello exchange refuses a peer of another version, so a host
-// never promises vfs.RenameFS, vfs.TimesFS or vfs.CommandFS over an agent
-// that lacks it, nor counts on an Open answer it would not send.
-const Version = 5
+// OpOpen, version 6 OpLstatMany; the Hello exchange refuses a peer of
+// another version, so a host never promises vfs.RenameFS, vfs.TimesFS,
+// vfs.CommandFS or vfs.LstatManyFS over an agent that lacks it, nor counts
+// on an Open answer it would not send.
+const Version = 6
 
 // Limits that bound what a peer can make the other side allocate.
 const (

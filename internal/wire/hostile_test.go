@@ -160,6 +160,12 @@ const hostileDeadline = time.Second
 // race detector on a loaded machine, and no deadline interrupts it.
 const heavyDeadline = 5 * time.Second
 
+// lstatTwo asks for two names in one LstatMany.
+func lstatTwo(ctx context.Context, c *Client) error {
+	_, err := c.LstatMany(ctx, []string{"/etc/hostname", "/etc/passwd"})
+	return err
+}
+
 func stat(ctx context.Context, c *Client) error {
 	_, err := c.Stat(ctx, "/etc/hostname")
 	return err
@@ -312,6 +318,29 @@ func hostileCases() []hostileCase {
 			// about the order only, and the call still gets one
 			// answer of its own id.
 			return c.Chmod(ctx, "/b", 0o644)
+		}, want: nil},
+
+		// LstatMany answers.
+		{name: "lstatmany: fewer answers than names", lie: answerWith(`{"lstats":[{"info":` + goodInfo + `}]}`), call: lstatTwo, want: vfs.ErrIO},
+		{name: "lstatmany: more answers than names", lie: answerWith(`{"lstats":[{"info":` + goodInfo + `},{"info":` + goodInfo + `},{"info":` + goodInfo + `}]}`), call: lstatTwo, want: vfs.ErrIO},
+		{name: "lstatmany: no answer list", lie: answerWith(`{}`), call: lstatTwo, want: vfs.ErrIO},
+		{name: "lstatmany: an entry with info and error", lie: answerWith(`{"lstats":[{"info":` + goodInfo + `},{"info":` + goodInfo + `,"err":{"code":1}}]}`), call: lstatTwo, want: vfs.ErrIO},
+		{name: "lstatmany: an empty entry", lie: answerWith(`{"lstats":[{"info":` + goodInfo + `},{}]}`), call: lstatTwo, want: vfs.ErrIO},
+		{name: "lstatmany: a name with a slash", lie: answerWith(`{"lstats":[{"info":` + goodInfo + `},{"info":{"name":"../etc","size":0,"mode":420,"mtime":0,"uid":0,"gid":0}}]}`), call: lstatTwo, want: vfs.ErrIO},
+		{name: "lstatmany: a list over the bound", lie: answerWith(`{"lstats":` + manyElements(`{}`, vfs.MaxLstatMany+1) + `}`), call: lstatTwo, want: vfs.ErrIO},
+		{name: "lstatmany: one name's error is its own", lie: answerWith(`{"lstats":[{"info":` + goodInfo + `},{"err":{"code":1,"msg":"\u001b]0;pwned"}}]}`), call: func(ctx context.Context, c *Client) error {
+			got, err := c.LstatMany(ctx, []string{"/etc/hostname", "/missing"})
+			if err != nil {
+				return err
+			}
+			if got[0].Err != nil || got[0].Info.Name() != "hostname" {
+				return fmt.Errorf("first answer %v, %v", got[0].Info, got[0].Err)
+			}
+			var pe *fs.PathError
+			if !errors.As(got[1].Err, &pe) || pe.Path != "/missing" || strings.ContainsRune(got[1].Err.Error(), 0x1b) {
+				return fmt.Errorf("second answer's error %q", got[1].Err)
+			}
+			return nil
 		}, want: nil},
 
 		// Inspection reports.

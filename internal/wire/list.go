@@ -3,6 +3,8 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/guestinject/guestinject/vfs"
 )
 
 // Bounds on the lists an answer carries, past those of inspection.go and
@@ -26,6 +28,7 @@ type (
 	filesystemsBound struct{}
 	fstabLinesBound  struct{}
 	issuesBound      struct{}
+	lstatManyBound   struct{}
 )
 
 func (dirEntriesBound) max() int  { return MaxDirEntries }
@@ -33,6 +36,7 @@ func (xattrNamesBound) max() int  { return MaxXattrNames }
 func (filesystemsBound) max() int { return MaxFilesystems }
 func (fstabLinesBound) max() int  { return MaxFstabLines }
 func (issuesBound) max() int      { return MaxIssues }
+func (lstatManyBound) max() int   { return vfs.MaxLstatMany }
 
 // List is a JSON array of at most B's bound elements. Decoding counts the
 // elements before it allocates any and refuses a longer list with

@@ -26,6 +26,7 @@ type Op string
 const (
 	OpStat      Op = "stat"
 	OpLstat     Op = "lstat"
+	OpLstatMany Op = "lstatmany" // Names: answers with Lstats, one per name, in order
 	OpReadlink  Op = "readlink"
 	OpReadDir   Op = "readdir"
 	OpOpen      Op = "open"  // Size: answers as OpRead with the first Size bytes, the file's info and a handle, none when EOF (the agent closed the file)
@@ -68,6 +69,8 @@ type Request struct {
 	Mtime *Timespec `json:"mtime,omitempty"`
 	// Command is what OpRun runs.
 	Command *Command `json:"command,omitempty"`
+	// Names are OpLstatMany's.
+	Names List[string, lstatManyBound] `json:"names,omitempty"`
 }
 
 // Timespec is a time in transit: seconds and nanoseconds since the Unix
@@ -117,6 +120,14 @@ type Response struct {
 	Inspection *Inspection `json:"inspection,omitempty"`
 	// Command answers OpRun.
 	Command *CommandResult `json:"command,omitempty"`
+	// Lstats answers OpLstatMany.
+	Lstats List[LstatAnswer, lstatManyBound] `json:"lstats,omitempty"`
+}
+
+// LstatAnswer is one name's part of an OpLstatMany answer: Info or Err.
+type LstatAnswer struct {
+	Info *FileInfo `json:"info,omitempty"`
+	Err  *Error    `json:"err,omitempty"`
 }
 
 // Error is a contract error in transit.

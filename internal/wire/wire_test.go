@@ -142,6 +142,18 @@ func (c *scriptedConn) Read(p []byte) (int, error)  { return c.r.Read(p) }
 func (c *scriptedConn) Write(p []byte) (int, error) { return len(p), nil }
 func (c *scriptedConn) Close() error                { return nil }
 
+// scriptedClient is a client of a scriptedConn that plays script back
+// after the hello; it is closed when t ends.
+func scriptedClient(t *testing.T, script []byte) *Client {
+	t.Helper()
+	c, err := NewClient(context.Background(), &scriptedConn{r: io.MultiReader(bytes.NewReader(helloBytes()), bytes.NewReader(script))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func helloBytes() []byte {
 	var b bytes.Buffer
 	if err := NewWriter(&b).WriteJSON(FrameHello, 0, Hello{Version: Version}); err != nil {
@@ -230,11 +242,7 @@ func FuzzClient(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, script []byte) {
 		ctx := context.Background()
-		c, err := NewClient(ctx, &scriptedConn{r: io.MultiReader(bytes.NewReader(helloBytes()), bytes.NewReader(script))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := scriptedClient(t, script)
 		if info, err := c.Stat(ctx, "/a"); err == nil {
 			if fi := InfoFrom(info); fi.Check(false) != nil {
 				t.Fatalf("stat returned a bad info %+v", fi)

@@ -89,6 +89,18 @@ func (f followsFinalLink) WriteFile(ctx context.Context, name string, r io.Reade
 	return f.FS.WriteFile(ctx, name, r, opts)
 }
 
+// lstatManyFollows is a correct backend whose LstatMany follows final
+// symlinks (Stat) where Lstat does not.
+type lstatManyFollows struct{ vfs.FS }
+
+func (f lstatManyFollows) LstatMany(ctx context.Context, names []string) ([]vfs.LstatResult, error) {
+	out := make([]vfs.LstatResult, len(names))
+	for i, name := range names {
+		out[i].Info, out[i].Err = f.Stat(ctx, name)
+	}
+	return out, nil
+}
+
 // brokenHarnesses are backends with known flaws, run by
 // TestBrokenBackend in a child process.
 var brokenHarnesses = map[string]vfstest.Harness{
@@ -97,6 +109,12 @@ var brokenHarnesses = map[string]vfstest.Harness{
 			return followsFinalLink{memlayout.MustBuild(layout)}
 		},
 		// The wrapper hides the capabilities of the memfs inside.
+		Caps: vfstest.Caps{Owners: true, DeviceNodes: true},
+	},
+	"lstatmany-follows": {
+		New: func(t *testing.T, _ string, layout vfstest.Layout) vfs.FS {
+			return lstatManyFollows{memlayout.MustBuild(layout)}
+		},
 		Caps: vfstest.Caps{Owners: true, DeviceNodes: true},
 	},
 	"naive": {
@@ -151,6 +169,11 @@ func TestSuiteCatchesBrokenBackends(t *testing.T) {
 				"Hostile/LinkChains",
 			},
 			say: []string{"writefile replace /etc/resolv.conf: succeeded, want error is a symlink"},
+		},
+		{
+			backend: "lstatmany-follows",
+			fail:    []string{"LstatMany/AnswersAsLstat"},
+			say:     []string{"LstatMany(/etc/evil) = "},
 		},
 	} {
 		t.Run(tc.backend, func(t *testing.T) {

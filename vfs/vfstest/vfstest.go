@@ -43,6 +43,7 @@ func Run(t *testing.T, h Harness) {
 		{"Hostile", hostileCases},
 		{"Rename", renameCases},
 		{"Times", timesCases},
+		{"LstatMany", lstatManyCases},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			for _, tc := range group.cases {
