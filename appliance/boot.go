@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/guestinject/guestinject/internal/accel"
@@ -174,38 +173,25 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 	// The client does not take a context; a VM that exits, KVM's failure
 	// or a context that ends must still unblock the hello. Once the hello
 	// is over the connection is the session's: bootCtx ends when Open
-	// returns, and a watcher that wakes late must not close it then.
-	var (
-		helloMu             sync.Mutex
-		helloOver, cutShort bool
-		helloDone           = make(chan struct{})
-		kvmFailed           = s.console.kvmFailed
-	)
-	defer close(helloDone)
+	// returns, and nothing may close the connection then.
+	helloCtx, endHello := context.WithCancel(bootCtx)
+	defer endHello()
+	kvmFailed := s.console.kvmFailed // a retry replaces the console
 	go func() {
 		select {
-		case <-helloDone:
-			return
 		case <-kvmFailed:
-		case <-bootCtx.Done():
 		case <-exited:
+		case <-helloCtx.Done():
 		}
-		helloMu.Lock()
-		defer helloMu.Unlock()
-		if !helloOver {
-			cutShort = true
-			conn.Close()
-		}
+		endHello()
 	}()
+	stop := context.AfterFunc(helloCtx, func() { conn.Close() })
 	client, err := wire.NewClient(bootCtx, conn)
-	helloMu.Lock()
-	helloOver = true
-	if err == nil && cutShort {
-		// The hello was answered as the watcher closed the connection.
+	if !stop() && err == nil {
+		// The hello was answered as the connection was being closed.
 		client.Close()
 		err = fmt.Errorf("agent connection closed at the hello: %w", cmp.Or(bootCtx.Err(), errors.New("the VM exited or KVM failed")))
 	}
-	helloMu.Unlock()
 	if err != nil {
 		return kvmErr(err)
 	}
@@ -232,11 +218,6 @@ func (s *Session) boot(ctx context.Context, l Launcher, spec MachineSpec, kvmDea
 func (s *Session) resetForRetry(spec MachineSpec) error {
 	s.killVM()
 	s.machine = nil
-	s.pooled.close()
-	if s.monitor != nil {
-		s.monitor.Close()
-		s.monitor = nil
-	}
 	s.console = newConsoleTail(consoleMax, s.console.log)
 	for _, d := range s.disks {
 		if err := os.Remove(d.overlay); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -118,8 +118,14 @@ func run() error {
 
 	// Before the disks: a pooled VM does it while it waits for them.
 	cgErr := guest.SetupCgroups(cgroupDir)
+	// A pooled VM's disks are plugged in when a session takes it, however
+	// long after the boot, within the bound the host set.
+	hotplugWait, hotplug, err := guestabi.ParseHotplugParam(guest.Cmdline(guestabi.HotplugParam))
+	if err != nil {
+		return err
+	}
 	var conn *agent.Conn
-	if guest.Cmdline(guestabi.HotplugParam) != "" {
+	if hotplug {
 		// A pooled VM says hello now, while it waits for disks: a
 		// session's first request then waits only for the disks.
 		if conn, err = agent.Hello(port); err != nil {
@@ -129,7 +135,7 @@ func run() error {
 		agent.WarmUp()
 		timer.step("warmed up")
 	}
-	g := setupRoot(mods, timer)
+	g := setupRoot(mods, hotplugWait, timer)
 	timer.step("root mounted")
 	setupErr := g.Err
 	// Without a root, fsys stays nil: Serve then answers the inspection,
@@ -201,20 +207,15 @@ func run() error {
 }
 
 // setupRoot finds the volumes, chooses and mounts the guest root and the
-// filesystems its fstab names, and opens it in-root. The result always
+// filesystems its fstab names, and opens it in-root, first waiting up to
+// hotplugWait for hot-plugged disks when it is not 0. The result always
 // describes what was found; its Err says why there is no root.
-func setupRoot(mods guest.Modules, timer *stepTimer) *guest.Guest {
+func setupRoot(mods guest.Modules, hotplugWait time.Duration, timer *stepTimer) *guest.Guest {
 	name, err := guestabi.ParseRootParam(guest.Cmdline(guestabi.RootParam))
 	if err != nil {
 		return &guest.Guest{Err: err}
 	}
-	hotplugWait, hotplug, err := guestabi.ParseHotplugParam(guest.Cmdline(guestabi.HotplugParam))
-	if err != nil {
-		return &guest.Guest{Err: err}
-	}
-	if hotplug {
-		// A pooled VM: the host plugs the disks in when a session takes
-		// it, however long after the boot, within the bound it set.
+	if hotplugWait > 0 {
 		fmt.Fprintln(os.Stderr, "guestinject-agent: waiting for disks")
 		timer.step("booted")
 		if err := guest.WaitHotplugDisks("/sys/block", hotplugWait); err != nil {
@@ -242,7 +243,6 @@ func setupRoot(mods guest.Modules, timer *stepTimer) *guest.Guest {
 	return g
 }
 
-// waitFor polls find until it returns something or portWait passes.
 // setupNetwork loads the network device's modules and configures the
 // device the host asked for with guestabi.NetworkParam.
 func setupNetwork(mods guest.Modules) error {
@@ -257,6 +257,7 @@ func setupNetwork(mods guest.Modules) error {
 	return guest.ConfigureNetDevice(dev, prefix)
 }
 
+// waitFor polls find until it returns something or portWait passes.
 func waitFor(what string, find func() string) (string, error) {
 	deadline := time.Now().Add(portWait)
 	for {
