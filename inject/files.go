@@ -142,12 +142,37 @@ func (p *planner) owner(ctx context.Context, item Item, f File) (uid, gid int, e
 	return uid, gid, nil
 }
 
+// filesLookups are the files' paths, and the account files when a file
+// is owned by name.
+func filesLookups(spec *Spec) []string {
+	var names []string
+	byName := false
+	for _, f := range spec.Files {
+		names = append(names, f.Path)
+		byName = byName || f.User != "" || f.Group != ""
+	}
+	if byName {
+		names = append(names, passwdPath, groupPath)
+	}
+	return names
+}
+
+// metadataFile is where Nova put the metadata.
+const metadataFile = "/meta.js"
+
+func metadataLookups(spec *Spec) []string {
+	if spec.Metadata == nil {
+		return nil
+	}
+	return []string{metadataFile}
+}
+
 // planMetadata writes /meta.js as Nova did: a JSON object of strings.
 func (p *planner) planMetadata(ctx context.Context, spec *Spec) error {
 	if spec.Metadata == nil {
 		return nil
 	}
-	item, name := singleItem(FieldMetadata), "/meta.js"
+	item, name := singleItem(FieldMetadata), metadataFile
 	data, err := json.Marshal(spec.Metadata)
 	if err != nil {
 		return itemErr(item, name, err)

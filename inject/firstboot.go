@@ -84,6 +84,16 @@ var commandName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // SELinux enabled, the relabelling of every file this plan creates. The
 // boot hook (a systemd wants symlink or sysvinit rc links) is installed
 // last, so a run that fails earlier never leaves half the commands armed.
+// firstBootLookups: every plan reads the guest's SELinux configuration.
+func firstBootLookups(spec *Spec) []string {
+	names := []string{selinuxConfig}
+	if len(spec.FirstBoot) > 0 {
+		names = append(names, systemdBinaries...)
+		names = append(names, "/etc/init.d", firstBootDir, firstBootRunner, firstBootUnit, firstBootWants)
+	}
+	return names
+}
+
 func (p *planner) planFirstBoot(ctx context.Context, spec *Spec) error {
 	for i, c := range spec.FirstBoot {
 		if !commandName.MatchString(c.Name) {
@@ -194,9 +204,12 @@ func (p *planner) planSymlink(ctx context.Context, item Item, name, target strin
 	return nil
 }
 
+// systemdBinaries are where a guest booted by systemd has it.
+var systemdBinaries = []string{"/usr/lib/systemd/systemd", "/lib/systemd/systemd"}
+
 // initSystem tells how the guest boots: "systemd" or "sysv".
 func (p *planner) initSystem(ctx context.Context) (string, error) {
-	for _, n := range []string{"/usr/lib/systemd/systemd", "/lib/systemd/systemd"} {
+	for _, n := range systemdBinaries {
 		if info, err := p.fsys.Stat(ctx, n); err == nil && info.Mode().IsRegular() {
 			return "systemd", nil
 		}

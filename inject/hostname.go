@@ -7,6 +7,18 @@ import (
 	"github.com/guestinject/guestinject/internal/guestetc"
 )
 
+const (
+	hostnameFile = "/etc/hostname"
+	hostsFile    = "/etc/hosts"
+)
+
+func hostnameLookups(spec *Spec) []string {
+	if spec.Hostname == "" {
+		return nil
+	}
+	return []string{hostnameFile, hostsFile}
+}
+
 // planHostname writes /etc/hostname and makes the name resolve through a
 // loopback line of /etc/hosts. Both are left untouched when already right,
 // so running twice changes nothing the second time.
@@ -17,9 +29,9 @@ func (p *planner) planHostname(ctx context.Context, spec *Spec) error {
 	item := singleItem(FieldHostname)
 	name := spec.Hostname
 	if !validHostname(name) {
-		return itemErrf(item, "/etc/hostname", ErrInvalidSpec, "%q is not a valid host name", name)
+		return itemErrf(item, hostnameFile, ErrInvalidSpec, "%q is not a valid host name", name)
 	}
-	if err := p.rewriteEtc(ctx, item, "/etc/hostname", func(old []byte) []byte {
+	if err := p.rewriteEtc(ctx, item, hostnameFile, func(old []byte) []byte {
 		if strings.TrimSpace(string(old)) == name {
 			return old
 		}
@@ -27,7 +39,7 @@ func (p *planner) planHostname(ctx context.Context, spec *Spec) error {
 	}); err != nil {
 		return err
 	}
-	return p.rewriteEtc(ctx, item, "/etc/hosts", func(old []byte) []byte {
+	return p.rewriteEtc(ctx, item, hostsFile, func(old []byte) []byte {
 		return guestetc.SetHostsName(old, name)
 	})
 }

@@ -3,6 +3,7 @@ package inject
 import (
 	"context"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,9 +66,9 @@ var sourceInterfacesD = regexp.MustCompile(`(?m)^\s*source(-directory)?\s+/etc/n
 // replace /etc/network/interfaces whole, as two stanzas for one
 // interface would make ifup fail.
 func (p *planner) ifupdownFiles(ctx context.Context, item Item, n *Network) ([]renderedFile, error) {
-	const main = "/etc/network/interfaces"
+	const main = ifupdownMain
 	// Debian's ifenslave package hooks bond-* options into ifup.
-	if n.hasKind(true) && !p.has(ctx, "/etc/network/if-pre-up.d/ifenslave") {
+	if n.hasKind(true) && !p.has(ctx, ifupdownEnslaver) {
 		return nil, itemErr(item, "", &RendererError{Renderer: RendererIfupdown, Feature: "bonds without the guest's ifenslave package (/etc/network/if-pre-up.d/ifenslave)"})
 	}
 	files, err := p.pinFiles(ctx, item, n)
@@ -87,7 +88,7 @@ func (p *planner) ifupdownFiles(ctx context.Context, item Item, n *Network) ([]r
 			}
 		}
 		if !clash {
-			return append(files, renderedFile{path: "/etc/network/interfaces.d/50-guestinject", content: generatedHeader + stanzas, mode: 0o644}), nil
+			return append(files, renderedFile{path: ifupdownInclude, content: generatedHeader + stanzas, mode: 0o644}), nil
 		}
 	}
 	content := generatedHeader + "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n" + stanzas
@@ -106,9 +107,9 @@ const (
 // udevFlavor finds the guest's udev from its daemon's location.
 func (p *planner) udevFlavor(ctx context.Context) udevKind {
 	switch {
-	case p.has(ctx, "/lib/systemd/systemd-udevd", "/usr/lib/systemd/systemd-udevd"):
+	case p.has(ctx, udevdSystemd...):
 		return udevSystemd
-	case p.has(ctx, "/sbin/udevd", "/usr/sbin/udevd", "/lib/udev/udevd", "/usr/lib/udev/udevd", "/lib/udev/rules.d", "/usr/lib/udev/rules.d"):
+	case p.has(ctx, udevdOther...):
 		return udevRules
 	}
 	return udevNone
@@ -141,6 +142,7 @@ func (p *planner) pinFiles(ctx context.Context, item Item, n *Network) ([]render
 
 // has reports whether any of the guest paths exists.
 func (p *planner) has(ctx context.Context, names ...string) bool {
+	p.view.prefetch(ctx, names...)
 	for _, n := range names {
 		if _, err := p.fsys.Stat(ctx, n); err == nil {
 			return true
@@ -149,16 +151,48 @@ func (p *planner) has(ctx context.Context, names ...string) bool {
 	return false
 }
 
+// Where detectRenderer and udevFlavor look: any one name of a list is
+// enough.
+var (
+	osReleaseFiles  = []string{"/etc/os-release", "/usr/lib/os-release"}
+	netplanConfig   = []string{"/etc/netplan"}
+	netplanTools    = []string{"/usr/sbin/netplan", "/usr/bin/netplan", "/lib/netplan/generate", "/usr/lib/netplan/generate", "/usr/libexec/netplan/generate"}
+	ifcfgDir        = []string{"/etc/sysconfig/network-scripts"}
+	ifcfgScripts    = []string{"/etc/sysconfig/network-scripts/ifup-eth", "/usr/sbin/ifup-eth"}
+	networkManager  = []string{"/usr/sbin/NetworkManager", "/usr/bin/NetworkManager"}
+	ifupdownTools   = []string{"/sbin/ifup", "/usr/sbin/ifup"}
+	ifupdownConfig  = []string{"/etc/network"}
+	networkdDaemons = []string{"/usr/lib/systemd/systemd-networkd", "/lib/systemd/systemd-networkd"}
+	udevdSystemd    = []string{"/lib/systemd/systemd-udevd", "/usr/lib/systemd/systemd-udevd"}
+	udevdOther      = []string{"/sbin/udevd", "/usr/sbin/udevd", "/lib/udev/udevd", "/usr/lib/udev/udevd", "/lib/udev/rules.d", "/usr/lib/udev/rules.d"}
+)
+
+const (
+	ifupdownMain     = "/etc/network/interfaces"
+	ifupdownInclude  = "/etc/network/interfaces.d/50-guestinject"
+	ifupdownEnslaver = "/etc/network/if-pre-up.d/ifenslave"
+)
+
+func networkLookups(spec *Spec) []string {
+	if spec.Network == nil {
+		return nil
+	}
+	return slices.Concat(osReleaseFiles, netplanConfig, netplanTools, ifcfgDir, ifcfgScripts, networkManager,
+		ifupdownTools, ifupdownConfig, networkdDaemons, udevdSystemd, udevdOther,
+		[]string{ifupdownMain, ifupdownInclude, ifupdownEnslaver})
+}
+
 // detectRenderer picks the network format from what the guest has
 // installed and, where that is ambiguous, from its os-release.
 func (p *planner) detectRenderer(ctx context.Context, item Item) (Renderer, error) {
-	data, err := p.readEtc(ctx, "/etc/os-release")
-	if err != nil {
-		return "", itemErr(item, "/etc/os-release", err)
-	}
-	if data == nil {
-		if data, err = p.readEtc(ctx, "/usr/lib/os-release"); err != nil {
-			return "", itemErr(item, "/usr/lib/os-release", err)
+	var data []byte
+	for _, name := range osReleaseFiles {
+		var err error
+		if data, err = p.readEtc(ctx, name); err != nil {
+			return "", itemErr(item, name, err)
+		}
+		if data != nil {
+			break
 		}
 	}
 	osr := guestetc.ParseOSRelease(data)
@@ -166,17 +200,17 @@ func (p *planner) detectRenderer(ctx context.Context, item Item) (Renderer, erro
 	rhelLike := osr.Like("rhel") || osr.Like("fedora") || osr.Like("centos")
 	major, _ := strconv.Atoi(strings.SplitN(osr["VERSION_ID"], ".", 2)[0])
 	switch {
-	case has("/etc/netplan") && has("/usr/sbin/netplan", "/usr/bin/netplan", "/lib/netplan/generate", "/usr/lib/netplan/generate", "/usr/libexec/netplan/generate"):
+	case has(netplanConfig...) && has(netplanTools...):
 		return RendererNetplan, nil
-	case rhelLike && major > 0 && major < 9 && has("/etc/sysconfig/network-scripts"):
+	case rhelLike && major > 0 && major < 9 && has(ifcfgDir...):
 		return RendererIfcfg, nil
-	case has("/usr/sbin/NetworkManager", "/usr/bin/NetworkManager"):
+	case has(networkManager...):
 		return RendererNetworkManager, nil
-	case has("/etc/sysconfig/network-scripts/ifup-eth", "/usr/sbin/ifup-eth"):
+	case has(ifcfgScripts...):
 		return RendererIfcfg, nil
-	case has("/sbin/ifup", "/usr/sbin/ifup") && has("/etc/network"):
+	case has(ifupdownTools...) && has(ifupdownConfig...):
 		return RendererIfupdown, nil
-	case has("/usr/lib/systemd/systemd-networkd", "/lib/systemd/systemd-networkd"):
+	case has(networkdDaemons...):
 		return RendererNetworkd, nil
 	}
 	return "", itemErrf(item, "", ErrUnsupported, "no known network configuration tool found in the guest (os-release ID %q); set Network.Renderer", osr["ID"])

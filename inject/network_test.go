@@ -172,7 +172,8 @@ func TestNetworkRendererDetection(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := &planner{fsys: openMemGuest(t, c.layout), written: map[string]Item{}}
+			view := newOverlay(openMemGuest(t, c.layout))
+			p := &planner{fsys: view, view: view, written: map[string]Item{}}
 			got, err := p.detectRenderer(context.Background(), singleItem(FieldNetwork))
 			if err != nil || got != c.want {
 				t.Errorf("detectRenderer = %q, %v; want %q", got, err, c.want)

@@ -126,42 +126,55 @@ func (o *overlay) rememberLstat(name string, info fs.FileInfo, err error) {
 	}
 }
 
-// prefetchPath asks a guest that answers many Lstats in one call
-// (vfs.LstatManyFS, the appliance) for every component of name it has
-// not answered yet, from the root down, before the walk looks at them
-// one by one. The names are the guest's own paths: where a component
+// prefetch asks a guest that answers many Lstats in one call
+// (vfs.LstatManyFS, the appliance) for every component of the names that
+// it has not answered yet, from the root down, before walks look at them
+// one by one: the components of one path, or everything a Spec's phases
+// will look at. The names are the guest's own paths: where a component
 // turns out to be a symlink, or a node the plan made, the walk looks
 // elsewhere and the extra answers are not used. Errors are left to the
 // walk, which asks again.
-func (o *overlay) prefetchPath(ctx context.Context, name string) {
+func (o *overlay) prefetch(ctx context.Context, names ...string) {
 	m, ok := o.lower.(vfs.LstatManyFS)
 	if !ok {
 		return
 	}
-	var names []string
-	add := func(p string) {
-		if _, ok := o.lstats[p]; !ok && len(names) < vfs.MaxLstatMany {
-			names = append(names, p)
+	var ask []string
+	asked := map[string]bool{}
+	want := func(p string) (more bool) {
+		if r, ok := o.lstats[p]; ok {
+			// Below a known non-directory the walk asks for nothing.
+			return r.err == nil && r.info.IsDir()
+		}
+		if !asked[p] {
+			asked[p] = true
+			ask = append(ask, p)
+		}
+		return true
+	}
+	for _, name := range names {
+		if !vfs.ValidPath(name) || !want("/") {
+			continue
+		}
+		p := "/"
+		for _, elem := range vfs.Components(name) {
+			p = vfs.Join(p, elem)
+			if !want(p) {
+				break
+			}
 		}
 	}
-	p := "/"
-	add(p)
-	for _, elem := range vfs.Components(name) {
-		if elem == "" || elem == "." || elem == ".." {
-			break
+	if len(ask) < 2 {
+		return // the walk asks for one name by itself
+	}
+	for chunk := range slices.Chunk(ask, vfs.MaxLstatMany) {
+		results, err := m.LstatMany(ctx, chunk)
+		if err != nil {
+			return
 		}
-		p = vfs.Join(p, elem)
-		add(p)
-	}
-	if len(names) < 2 {
-		return
-	}
-	results, err := m.LstatMany(ctx, names)
-	if err != nil {
-		return
-	}
-	for i, r := range results {
-		o.rememberLstat(names[i], r.Info, unwrapPathErr(r.Err))
+		for i, r := range results {
+			o.rememberLstat(chunk[i], r.Info, unwrapPathErr(r.Err))
+		}
 	}
 }
 
@@ -222,7 +235,7 @@ const maxLinks = 40
 // intermediate components are followed in the root, and the final one
 // when follow is set; ".." stops at the root.
 func (o *overlay) resolve(ctx context.Context, name string, follow bool) (place, error) {
-	o.prefetchPath(ctx, name)
+	o.prefetch(ctx, name)
 	root, err := o.rootPlace(ctx)
 	if err != nil {
 		return place{}, unwrapPathErr(err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -174,3 +175,39 @@ f /home/alice/.profile data="x"
 
 // lstatOnly hides an LstatMany: only vfs.FS's methods show.
 type lstatOnly struct{ vfs.FS }
+
+// TestPlanAsksForItsLookupsAtOnce: against a guest that answers many
+// Lstats in one call, planning a Spec that touches accounts, keys, the
+// host name, the network and files asks for everything its phases look at
+// in a few calls before planning, and none afterwards one by one; the plan
+// is the one made one Lstat at a time. A phase that starts looking at a
+// path it does not name in its lookups fails here.
+func TestPlanAsksForItsLookupsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	spec := Spec{
+		SSHKeys:   []SSHKeys{{User: "alice", Keys: []string{testKeyA}}, {Keys: []string{testKeyA}}},
+		Passwords: []Password{{User: "alice", Lock: Lock}},
+		Hostname:  "batched",
+		Metadata:  map[string]string{"role": "web"},
+		Network: &Network{Interfaces: []Interface{{Name: "eth0",
+			Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/24")}}}},
+		Files: []File{{Path: "/etc/app/one.conf", Content: []byte("1\n"), Group: "staff"}, {Path: "/opt/two", Content: []byte("2\n")}},
+	}
+	plain := &lstatManyGuest{FS: openMemGuest(t, debianLayout)}
+	one, err := NewPlan(ctx, lstatOnly{plain}, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batched := &lstatManyGuest{FS: openMemGuest(t, debianLayout)}
+	two, err := NewPlan(ctx, batched, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := fmt.Sprint(one.Changes()), fmt.Sprint(two.Changes()); a != b {
+		t.Errorf("plans differ:\none Lstat at a time: %s\nbatched: %s", a, b)
+	}
+	if batched.lstats != 0 || batched.batches > 2 {
+		t.Errorf("batched plan: %d Lstat and %d LstatMany calls (%q), want no Lstat and at most 2 LstatMany", batched.lstats, batched.batches, batched.batchNames)
+	}
+	t.Logf("one at a time: %d Lstat; batched: %d LstatMany", plain.lstats, batched.batches)
+}

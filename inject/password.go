@@ -12,11 +12,17 @@ import (
 // other byte, and points /etc/passwd at it where a user's hash still sits
 // in passwd. shadow is written before passwd: if the second write fails the
 // old password stays in force, never a blank one.
+func passwordsLookups(spec *Spec) []string {
+	if len(spec.Passwords) == 0 {
+		return nil
+	}
+	return []string{passwdPath, shadowPath}
+}
+
 func (p *planner) planPasswords(ctx context.Context, spec *Spec) error {
 	if len(spec.Passwords) == 0 {
 		return nil
 	}
-	const shadowPath, passwdPath = "/etc/shadow", "/etc/passwd"
 	var first Item
 	seen := map[string]Item{}
 	var passwd *guestetc.Passwd

@@ -52,22 +52,33 @@ func NewPlan(ctx context.Context, fsys vfs.FS, spec Spec) (*Plan, error) {
 	return plan, nil
 }
 
+// phase is one part of a Spec.
+type phase struct {
+	plan func(context.Context, *Spec) error
+	// lookups, when not nil, names guest paths the phase looks at for
+	// the Spec before it decides anything: a guest that answers many
+	// Lstats in one call (the appliance) is asked for those of every
+	// phase at once, not one round trip each. A name left out costs a
+	// round trip later, never a different plan.
+	lookups func(*Spec) []string
+}
+
 // phases are the parts of a Spec, in the order they are planned.
-func (p *planner) phases() []func(context.Context, *Spec) error {
-	return []func(context.Context, *Spec) error{
-		p.planReset,
-		p.planFiles,
-		p.planMetadata,
-		p.planCloudInit,
-		p.planOperations,
-		p.planHostname,
-		p.planSystem,
-		p.planUsers,
-		p.planNetwork,
-		p.planSSHKeys,
-		p.planPasswords,
-		p.planFirstBoot, // also decides how everything above gets its SELinux labels
-		p.planSELinux,
+func (p *planner) phases() []phase {
+	return []phase{
+		{p.planReset, nil},
+		{p.planFiles, filesLookups},
+		{p.planMetadata, metadataLookups},
+		{p.planCloudInit, nil},
+		{p.planOperations, nil},
+		{p.planHostname, hostnameLookups},
+		{p.planSystem, nil},
+		{p.planUsers, usersLookups},
+		{p.planNetwork, networkLookups},
+		{p.planSSHKeys, sshKeysLookups},
+		{p.planPasswords, passwordsLookups},
+		{p.planFirstBoot, firstBootLookups}, // also decides how everything above gets its SELinux labels
+		{p.planSELinux, nil},
 	}
 }
 
@@ -81,11 +92,18 @@ func (p *planner) plan(ctx context.Context, fsys vfs.FS) (steps []step, paused b
 	p.guest, p.fsys, p.view = fsys, view, view
 	p.steps, p.simulated, p.etc = nil, 0, nil
 	phases := p.phases()
+	var lookups []string
+	for _, ph := range phases[p.phase:] {
+		if ph.lookups != nil {
+			lookups = append(lookups, ph.lookups(&p.spec)...)
+		}
+	}
+	view.prefetch(ctx, lookups...)
 	for ; p.phase < len(phases); p.phase++ {
 		if err := p.sync(ctx); err != nil {
 			return nil, false, err
 		}
-		err := phases[p.phase](ctx, &p.spec)
+		err := phases[p.phase].plan(ctx, &p.spec)
 		if errors.Is(err, errPaused) {
 			return p.steps, true, nil
 		}

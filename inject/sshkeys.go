@@ -45,6 +45,23 @@ func authorizedSet(content []byte) map[string]bool {
 	return set
 }
 
+// sshKeysLookups guesses the users' homes as useradd makes them; the
+// plan itself goes by the guest's passwd.
+func sshKeysLookups(spec *Spec) []string {
+	if len(spec.SSHKeys) == 0 {
+		return nil
+	}
+	names := []string{passwdPath}
+	for _, k := range spec.SSHKeys {
+		home := "/root"
+		if k.User != "" && k.User != "root" {
+			home = vfs.Join("/home", k.User)
+		}
+		names = append(names, vfs.Join(home, ".ssh/authorized_keys"))
+	}
+	return names
+}
+
 func (p *planner) planSSHKeys(ctx context.Context, spec *Spec) error {
 	// Keys for the same user from several items go into one write.
 	type userKeys struct {

@@ -1,6 +1,7 @@
 package inject
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -95,6 +96,20 @@ func (db *userDB) changed(name string, item Item) {
 	if _, ok := db.writer[name]; !ok {
 		db.writer[name] = item
 	}
+}
+
+func usersLookups(spec *Spec) []string {
+	if len(spec.Users) == 0 && len(spec.GroupMembers) == 0 {
+		return nil
+	}
+	names := []string{passwdPath, shadowPath, groupPath, gshadowPath}
+	if len(spec.Users) > 0 {
+		names = append(names, loginDefs, useraddDefs, skelDir)
+	}
+	for _, u := range spec.Users {
+		names = append(names, cmp.Or(u.Home, vfs.Join("/home", u.Name)))
+	}
+	return names
 }
 
 // planUsers creates Spec.Users and then adds Spec.GroupMembers, editing
