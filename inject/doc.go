@@ -111,7 +111,9 @@
 // is replayed, so every phase sees the ones before it, and a plan whose
 // steps contradict each other fails before anything is written. (The
 // overlay asks the guest about each name once; on a vfs.LstatManyFS, the
-// appliance, it asks for every unseen component of a path in one call.)
+// appliance, it asks before planning for every path the Spec's parts will
+// look at, 64 names a call, and for every unseen component of a path in
+// one call.)
 // Operations
 // act on the final component itself: chmod, write, truncate, touch and
 // append-line refuse a symlink, FIFO or device node; chown and delete act

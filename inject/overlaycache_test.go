@@ -154,12 +154,25 @@ f /home/alice/.profile data="x"
 		Hostname: "batched",
 		Files:    []File{{Path: "/etc/app/one.conf", Content: []byte("1\n")}, {Path: "/etc/alt/two", Content: []byte("2\n")}},
 	}
-	plain := &lstatManyGuest{FS: openMemGuest(t, layout)}
+	plain, batched := planBothWays(t, layout, spec)
+	if plain.batches != 0 || batched.lstats+batched.batches >= plain.lstats {
+		t.Errorf("batched plan: %d Lstat and %d LstatMany calls, one at a time: %d Lstat", batched.lstats, batched.batches, plain.lstats)
+	}
+	t.Logf("one at a time: %d calls; batched: %d Lstat and %d LstatMany %q", plain.lstats, batched.lstats, batched.batches, batched.batchNames)
+}
+
+// planBothWays plans spec on two copies of layout, one Lstat at a time and
+// through LstatMany, checks that the plans are the same, and returns the
+// two guests with their counts.
+func planBothWays(t *testing.T, layout string, spec Spec) (plain, batched *lstatManyGuest) {
+	t.Helper()
+	ctx := context.Background()
+	plain = &lstatManyGuest{FS: openMemGuest(t, layout)}
 	one, err := NewPlan(ctx, lstatOnly{plain}, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	batched := &lstatManyGuest{FS: openMemGuest(t, layout)}
+	batched = &lstatManyGuest{FS: openMemGuest(t, layout)}
 	two, err := NewPlan(ctx, batched, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -167,10 +180,7 @@ f /home/alice/.profile data="x"
 	if a, b := fmt.Sprint(one.Changes()), fmt.Sprint(two.Changes()); a != b {
 		t.Errorf("plans differ:\none Lstat at a time: %s\nbatched: %s", a, b)
 	}
-	if plain.batches != 0 || batched.lstats+batched.batches >= plain.lstats {
-		t.Errorf("batched plan: %d Lstat and %d LstatMany calls, one at a time: %d Lstat", batched.lstats, batched.batches, plain.lstats)
-	}
-	t.Logf("one at a time: %d calls; batched: %d Lstat and %d LstatMany %q", plain.lstats, batched.lstats, batched.batches, batched.batchNames)
+	return plain, batched
 }
 
 // lstatOnly hides an LstatMany: only vfs.FS's methods show.
@@ -183,7 +193,6 @@ type lstatOnly struct{ vfs.FS }
 // is the one made one Lstat at a time. A phase that starts looking at a
 // path it does not name in its lookups fails here.
 func TestPlanAsksForItsLookupsAtOnce(t *testing.T) {
-	ctx := context.Background()
 	spec := Spec{
 		SSHKeys:   []SSHKeys{{User: "alice", Keys: []string{testKeyA}}, {Keys: []string{testKeyA}}},
 		Passwords: []Password{{User: "alice", Lock: Lock}},
@@ -193,19 +202,7 @@ func TestPlanAsksForItsLookupsAtOnce(t *testing.T) {
 			Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/24")}}}},
 		Files: []File{{Path: "/etc/app/one.conf", Content: []byte("1\n"), Group: "staff"}, {Path: "/opt/two", Content: []byte("2\n")}},
 	}
-	plain := &lstatManyGuest{FS: openMemGuest(t, debianLayout)}
-	one, err := NewPlan(ctx, lstatOnly{plain}, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batched := &lstatManyGuest{FS: openMemGuest(t, debianLayout)}
-	two, err := NewPlan(ctx, batched, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, b := fmt.Sprint(one.Changes()), fmt.Sprint(two.Changes()); a != b {
-		t.Errorf("plans differ:\none Lstat at a time: %s\nbatched: %s", a, b)
-	}
+	plain, batched := planBothWays(t, debianLayout, spec)
 	if batched.lstats != 0 || batched.batches > 2 {
 		t.Errorf("batched plan: %d Lstat and %d LstatMany calls (%q), want no Lstat and at most 2 LstatMany", batched.lstats, batched.batches, batched.batchNames)
 	}
