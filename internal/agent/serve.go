@@ -495,17 +495,17 @@ func WarmUp() {
 // lstatMany answers OpLstatMany: each name's Lstat, an error of its own
 // for a name that fails.
 func (s *server) lstatMany(ctx context.Context, names []string) ([]wire.LstatAnswer, error) {
-	out := make([]wire.LstatAnswer, len(names))
-	for i, name := range names {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		info, err := s.fsys.Lstat(ctx, name)
-		if err != nil {
-			out[i].Err = wire.ErrorFrom(err)
+	results, err := vfs.LstatMany(ctx, s.fsys, names)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.LstatAnswer, len(results))
+	for i, r := range results {
+		if r.Err != nil {
+			out[i].Err = wire.ErrorFrom(r.Err)
 			continue
 		}
-		fi := wire.InfoFrom(info)
+		fi := wire.InfoFrom(r.Info)
 		out[i].Info = &fi
 	}
 	return out, nil
