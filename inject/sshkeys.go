@@ -45,19 +45,14 @@ func authorizedSet(content []byte) map[string]bool {
 	return set
 }
 
-// sshKeysLookups guesses the users' homes as useradd makes them; the
-// plan itself goes by the guest's passwd.
+// sshKeysLookups guesses the users' homes (likelyHome).
 func sshKeysLookups(spec *Spec) []string {
 	if len(spec.SSHKeys) == 0 {
 		return nil
 	}
 	names := []string{passwdPath}
 	for _, k := range spec.SSHKeys {
-		home := "/root"
-		if k.User != "" && k.User != "root" {
-			home = vfs.Join("/home", k.User)
-		}
-		names = append(names, vfs.Join(home, ".ssh/authorized_keys"))
+		names = append(names, vfs.Join(likelyHome(k.User), ".ssh/authorized_keys"))
 	}
 	return names
 }

@@ -98,6 +98,18 @@ func (db *userDB) changed(name string, item Item) {
 	}
 }
 
+// defaultHomeBase is useradd's HOME when /etc/default/useradd sets none.
+const defaultHomeBase = "/home"
+
+// likelyHome is where a user's home usually is: a guess for lookups, as
+// the plan itself goes by the guest's passwd and useradd defaults.
+func likelyHome(user string) string {
+	if user == "" || user == "root" {
+		return "/root"
+	}
+	return vfs.Join(defaultHomeBase, user)
+}
+
 func usersLookups(spec *Spec) []string {
 	if len(spec.Users) == 0 && len(spec.GroupMembers) == 0 {
 		return nil
@@ -107,7 +119,7 @@ func usersLookups(spec *Spec) []string {
 		names = append(names, loginDefs, useraddDefs, skelDir)
 	}
 	for _, u := range spec.Users {
-		names = append(names, cmp.Or(u.Home, vfs.Join("/home", u.Name)))
+		names = append(names, cmp.Or(u.Home, likelyHome(u.Name)))
 	}
 	return names
 }
@@ -335,7 +347,7 @@ func (p *planner) addUser(ctx context.Context, item Item, db *userDB, u User) (f
 	if home == "" {
 		base, _ := guestetc.EnvValue(defaults, "HOME")
 		if !strings.HasPrefix(base, "/") || strings.ContainsAny(base, ":\n\r\x00") {
-			base = "/home"
+			base = defaultHomeBase
 		}
 		home = vfs.Join(path.Clean(base), u.Name)
 	}
