@@ -5,7 +5,7 @@ FUZZTIME      ?= 5s
 LONG_FUZZTIME ?= 1m
 PKGS          := ./...
 
-.PHONY: all demo test deps lint fmt-check vet staticcheck generate generate-check unit fuzz fuzz-long bench
+.PHONY: all demo test deps kernel lint fmt-check vet staticcheck generate generate-check unit fuzz fuzz-long bench
 
 all: test
 
@@ -14,11 +14,16 @@ demo:
 	./scripts/demo.sh
 
 ## test: everything CI checks: formatting, vet, staticcheck, generated code, race-enabled tests, short fuzz runs
-test: deps lint generate-check unit fuzz
+test: deps kernel lint generate-check unit fuzz
 
 ## deps: install the system packages the tests need (Debian/Ubuntu, idempotent)
 deps:
 	./scripts/install-deps.sh
+
+## kernel: build the appliance's own kernel into the cache (once; ~15 min on 2 cores),
+## which boots in half the time of a distribution's; the appliance uses it when present
+kernel: deps
+	./scripts/build-kernel.sh
 
 ## lint: gofmt, go vet and staticcheck
 lint: fmt-check vet staticcheck

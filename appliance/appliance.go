@@ -20,7 +20,6 @@ import (
 	"github.com/guestinject/guestinject/imagecheck"
 
 	"github.com/guestinject/guestinject/internal/guestabi"
-	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/ownerdir"
 	"github.com/guestinject/guestinject/internal/pkgproxy"
 	"github.com/guestinject/guestinject/internal/qmp"
@@ -77,6 +76,7 @@ type Session struct {
 
 	inspection Inspection // what the agent found, fixed at Open
 	accel      AcceleratorChoice
+	kernel     Kernel
 
 	opTimeout, commitTimeout time.Duration
 	overlayLimit             int64
@@ -159,12 +159,11 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 		}
 	}
 	start := time.Now()
-	app, err := initramfs.Build(ctx, initramfs.Config{Kernel: o.kernel, Agent: o.agent, CacheDir: o.cacheDir, Logger: o.log,
-		WithoutLVM: o.withoutLVM})
+	app, kernel, err := buildAppliance(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("appliance: %w", err)
+		return nil, err
 	}
-	log.Debug("appliance: initramfs ready", "kernel", app.Kernel, "initramfs", app.Initramfs, "took", time.Since(start))
+	log.Debug("appliance: initramfs ready", "kernel", app.Kernel, "own", kernel.Own, "initramfs", app.Initramfs, "took", time.Since(start))
 
 	ctx, cancel := context.WithTimeout(ctx, o.bootTimeout)
 	defer cancel()
@@ -210,6 +209,7 @@ func Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (_ *Session, er
 		spec.Disks = append(spec.Disks, MachineDisk{Overlay: sd.overlay, Base: sd.abs, BaseFormat: sd.Format, Serial: guestabi.DiskSerial(i, sd.ReadOnly)})
 	}
 
+	s.kernel = kernel
 	if s.accel, err = s.bootAccelerated(ctx, o, app.Kernel, spec); err != nil {
 		return nil, err
 	}

@@ -49,8 +49,10 @@ type options struct {
 type Option func(*options)
 
 // WithKernel boots the kernel image path (its modules must be installed
-// under /lib/modules/<version>). The default is $GUESTINJECT_KERNEL, then
-// the newest /boot/vmlinuz-* with modules.
+// under /lib/modules/<version>, or under ../lib/modules/<version> beside
+// it). The default is $GUESTINJECT_KERNEL, then the appliance's own kernel
+// in the cache (`make kernel`), then the newest /boot/vmlinuz-* with
+// modules; see "Kernel and agent" in the package documentation.
 func WithKernel(path string) Option { return func(o *options) { o.kernel = path } }
 
 // WithAgent uses a prebuilt static agent binary instead of building it

@@ -14,7 +14,6 @@ import (
 
 	"github.com/guestinject/guestinject/imagecheck"
 	"github.com/guestinject/guestinject/internal/guestabi"
-	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/qmp"
 	"github.com/guestinject/guestinject/vfs"
 )
@@ -121,9 +120,8 @@ func NewPool(ctx context.Context, size int, opts ...Option) (*Pool, error) {
 	if o.poolMaxIdle < 2*poolIdleMargin {
 		return nil, fmt.Errorf("appliance: pool idle time %v is below %v", o.poolMaxIdle, 2*poolIdleMargin)
 	}
-	if _, err := initramfs.Build(ctx, initramfs.Config{Kernel: o.kernel, Agent: o.agent, CacheDir: o.cacheDir, Logger: o.log,
-		WithoutLVM: o.withoutLVM}); err != nil {
-		return nil, fmt.Errorf("appliance: %w", err)
+	if _, _, err := buildAppliance(ctx, o); err != nil {
+		return nil, err
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	p := &Pool{opts: opts, o: o, size: size, log: o.logger(), ctx: pctx, cancel: cancel, changed: make(chan struct{}),
@@ -403,10 +401,9 @@ func (v *pooledVM) close() {
 // returns once its agent waits for them.
 func bootPooled(ctx context.Context, o options) (_ *Session, err error) {
 	log := o.logger()
-	app, err := initramfs.Build(ctx, initramfs.Config{Kernel: o.kernel, Agent: o.agent, CacheDir: o.cacheDir, Logger: o.log,
-		WithoutLVM: o.withoutLVM})
+	app, kernel, err := buildAppliance(ctx, o)
 	if err != nil {
-		return nil, fmt.Errorf("appliance: %w", err)
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.bootTimeout)
 	defer cancel()
@@ -432,6 +429,7 @@ func bootPooled(ctx context.Context, o options) (_ *Session, err error) {
 	if o.extraCmdline != "" {
 		spec.Cmdline += " " + o.extraCmdline
 	}
+	s.kernel = kernel
 	if s.accel, err = s.bootAccelerated(ctx, o, app.Kernel, spec); err != nil {
 		return nil, err
 	}

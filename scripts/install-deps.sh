@@ -39,6 +39,15 @@ needs=(
 	prlimit             util-linux
 	setpriv             util-linux
 	busybox             busybox-static
+	# scripts/build-kernel.sh: the appliance's own kernel
+	gcc                 gcc
+	make                make
+	flex                flex
+	bison               bison
+	bc                  bc
+	xz                  xz-utils
+	/usr/include/libelf.h libelf-dev
+	/usr/include/openssl/ssl.h libssl-dev
 )
 
 # "bench" also installs what only the benchmarks compare against.
@@ -70,7 +79,13 @@ if ! $have_kernel; then
 	kernel_pkg=kernel
 fi
 
-if ((${#missing[@]} == 0)) && [[ -z $kernel_pkg ]]; then
+# The source the appliance's own kernel is built from.
+source_pkg=
+if ! compgen -G '/usr/src/linux-source-*.tar.*' >/dev/null; then
+	source_pkg=linux-source
+fi
+
+if ((${#missing[@]} == 0)) && [[ -z $kernel_pkg$source_pkg ]]; then
 	exit 0
 fi
 if ((${#missing[@]})); then
@@ -99,6 +114,9 @@ if [[ -n $kernel_pkg ]]; then
 			break
 		fi
 	done
+fi
+if [[ -n $source_pkg ]]; then
+	missing+=("$source_pkg")
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

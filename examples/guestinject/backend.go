@@ -237,11 +237,14 @@ func withGuest(ctx context.Context, a *imageArgs, t target, stderr io.Writer, fn
 	done()
 	if s, ok := g.(interface {
 		Accelerator() appliance.AcceleratorChoice
+		Kernel() appliance.Kernel
 	}); ok {
 		c := s.Accelerator()
 		a.backend.used = &c
 		if a.verbose {
 			fmt.Fprintf(stderr, "guestinject: appliance under %s: %s\n", c.Name, c.Reason)
+			k := s.Kernel()
+			fmt.Fprintf(stderr, "guestinject: appliance kernel %s (%s)\n", k.Version, k.Path)
 		}
 	}
 	if err := fn(ctx, g); err != nil {

@@ -39,7 +39,8 @@ const formatVersion = "2"
 // The zero value chooses everything itself.
 type Config struct {
 	// Kernel is the kernel image; "" means $GUESTINJECT_KERNEL, then the
-	// newest /boot/vmlinuz-* with modules under /lib/modules.
+	// appliance's own kernel in the cache (OwnKernelDir), then the newest
+	// /boot/vmlinuz-* with modules under /lib/modules.
 	Kernel string
 	// Agent is a prebuilt static agent binary; "" means $GUESTINJECT_AGENT,
 	// then building AgentPackage from the module's source with the go
@@ -72,6 +73,7 @@ type Config struct {
 type Appliance struct {
 	Kernel        string // kernel image path
 	KernelVersion string
+	OwnKernel     bool // Kernel is the appliance's own (see OwnKernelDir)
 	// KernelELF is an uncompressed copy of Kernel in the cache that boots
 	// through its PVH entry point, skipping the decompression and real-mode
 	// setup that cost a large part of a TCG boot; "" when the kernel lacks
@@ -99,11 +101,11 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	k, err := findKernel(cfg.Kernel, cfg.bootDir, cfg.modulesRoot)
+	cache, err := cacheDir(cfg.CacheDir)
 	if err != nil {
 		return nil, err
 	}
-	cache, err := cacheDir(cfg.CacheDir)
+	k, err := findKernel(cfg.Kernel, cache, cfg.bootDir, cfg.modulesRoot)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +181,7 @@ func Build(ctx context.Context, cfg Config) (*Appliance, error) {
 	id := hex.EncodeToString(key.Sum(nil))[:20]
 	out := filepath.Join(cache, fmt.Sprintf("initramfs-%s-%s.cpio", k.Version, id))
 	payloadOut := filepath.Join(cache, fmt.Sprintf("payload-%s-%s.img", k.Version, id))
-	app := &Appliance{Kernel: k.Path, KernelVersion: k.Version, Initramfs: out, Payload: payloadOut}
+	app := &Appliance{Kernel: k.Path, KernelVersion: k.Version, OwnKernel: k.Own, Initramfs: out, Payload: payloadOut}
 	if app.KernelELF, err = extractELF(k, cache); err != nil {
 		// Not fatal: the bzImage boots too, only slower.
 		log.Debug("booting the compressed kernel", "reason", err)

@@ -42,9 +42,12 @@
 // caller's for test VMs with an /init of their own (the hot-plug bus
 // harness's SCSI stack); the agent loads none of them.
 //
-// Build chooses the kernel (Config.Kernel, $GUESTINJECT_KERNEL, or the
-// newest /boot/vmlinuz-* whose /lib/modules/<version>/modules.dep exists;
-// the version is read from the bzImage header) and caches the archive in a
+// Build chooses the kernel (Config.Kernel, $GUESTINJECT_KERNEL, the
+// appliance's own kernel that scripts/build-kernel.sh installs under the
+// cache's OwnKernelDir, or the newest /boot/vmlinuz-* whose
+// /lib/modules/<version>/modules.dep exists; the version is read from the
+// bzImage header; a kernel in a tree laid out like a root filesystem has
+// its modules in ../lib/modules/<version>) and caches the archive in a
 // per-user directory under a name derived from the kernel version, the
 // module files and the agent binary. Builds hold an flock on the cache, and
 // files are written to a temporary name and renamed into place, so

@@ -194,6 +194,65 @@ func TestKernelSelection(t *testing.T) {
 	}
 }
 
+func TestOwnKernelSelection(t *testing.T) {
+	t.Setenv(KernelEnv, "")
+	cfg := fakeSystem(t, []string{"6.10.2-1-amd64"})
+	own := filepath.Join(cfg.CacheDir, OwnKernelDir)
+	ownKernel := filepath.Join(own, "boot", "vmlinuz-6.1.192-guestinject")
+	if err := os.MkdirAll(filepath.Dir(ownKernel), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fakeKernel(t, ownKernel, "6.1.192-guestinject")
+
+	// Without its modules directory the own kernel is not usable.
+	app, err := Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.OwnKernel || app.KernelVersion != "6.10.2-1-amd64" {
+		t.Errorf("own kernel without modules: chose %s (own %v), want the host's", app.Kernel, app.OwnKernel)
+	}
+
+	// With it, it wins over a newer host kernel; its built-in modules
+	// leave nothing to load.
+	fakeModules(t, filepath.Join(own, "lib", "modules", "6.1.192-guestinject"), "",
+		"kernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/block/virtio_blk.ko\nkernel/drivers/char/virtio_console.ko\nkernel/fs/ext4/ext4.ko\nkernel/fs/xfs/xfs.ko\n")
+	app, err = Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !app.OwnKernel || app.Kernel != ownKernel {
+		t.Errorf("chose %s (own %v), want %s", app.Kernel, app.OwnKernel, ownKernel)
+	}
+	b, err := os.ReadFile(app.Initramfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods, err := guestabi.ParseModuleList(readCPIO(t, b)[strings.TrimPrefix(guestabi.ModuleListPath, "/")].data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mods) != 0 {
+		t.Errorf("modules to load with everything built in: %v", mods)
+	}
+
+	// The same kernel named explicitly finds the modules beside it.
+	t.Setenv(KernelEnv, ownKernel)
+	app, err = Build(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if app.Kernel != ownKernel || app.OwnKernel {
+		t.Errorf("with %s set: chose %s (own %v)", KernelEnv, app.Kernel, app.OwnKernel)
+	}
+
+	// An explicit host kernel still wins over the own one.
+	t.Setenv(KernelEnv, filepath.Join(cfg.bootDir, "vmlinuz-6.10.2-1-amd64"))
+	if app, err = Build(context.Background(), cfg); err != nil || app.OwnKernel || app.KernelVersion != "6.10.2-1-amd64" {
+		t.Errorf("explicit host kernel: %+v, %v", app, err)
+	}
+}
+
 func TestNoUsableKernel(t *testing.T) {
 	t.Setenv(KernelEnv, "")
 	cfg := fakeSystem(t, []string{"6.1.0-9-amd64"}, "6.1.0-9-amd64")

@@ -16,6 +16,13 @@ import (
 // no explicit one is given.
 const KernelEnv = "GUESTINJECT_KERNEL"
 
+// OwnKernelDir is the directory under the cache where
+// scripts/build-kernel.sh installs the appliance's own kernel, laid out
+// like a root filesystem: boot/vmlinuz-<version> and
+// lib/modules/<version>/ (a modules.builtin and an empty modules.dep: it
+// has every driver built in).
+const OwnKernelDir = "kernel"
+
 // ErrNoKernel means no usable kernel was found.
 var ErrNoKernel = errors.New("no usable kernel")
 
@@ -24,17 +31,36 @@ type Kernel struct {
 	Path       string // the bzImage
 	Version    string // as in /lib/modules/<Version>
 	ModulesDir string
+	// Own is true for the appliance's own kernel, found under the cache's
+	// OwnKernelDir.
+	Own bool
 }
 
 // findKernel chooses the kernel: explicit, then $GUESTINJECT_KERNEL, then
-// the newest /boot/vmlinuz-* whose modules are installed.
-func findKernel(explicit, bootDir, modulesRoot string) (*Kernel, error) {
+// the newest of the appliance's own kernels in cache, then the newest
+// /boot/vmlinuz-* whose modules are installed.
+func findKernel(explicit, cache, bootDir, modulesRoot string) (*Kernel, error) {
 	if explicit == "" {
 		explicit = os.Getenv(KernelEnv)
 	}
 	if explicit != "" {
 		return kernelAt(explicit, modulesRoot)
 	}
+	own := filepath.Join(cache, OwnKernelDir)
+	if k, _ := newestKernel(filepath.Join(own, "boot"), filepath.Join(own, "lib", "modules")); k != nil {
+		k.Own = true
+		return k, nil
+	}
+	k, why := newestKernel(bootDir, modulesRoot)
+	if k != nil {
+		return k, nil
+	}
+	return nil, fmt.Errorf("initramfs: %w (set %s or pass a kernel): %s", ErrNoKernel, KernelEnv, strings.Join(why, "; "))
+}
+
+// newestKernel returns the newest bootDir/vmlinuz-* with modules under
+// modulesRoot, or why there is none.
+func newestKernel(bootDir, modulesRoot string) (*Kernel, []string) {
 	paths, _ := filepath.Glob(filepath.Join(bootDir, "vmlinuz-*"))
 	sort.Slice(paths, func(i, j int) bool { return versionLess(paths[j], paths[i]) })
 	var why []string
@@ -48,7 +74,7 @@ func findKernel(explicit, bootDir, modulesRoot string) (*Kernel, error) {
 	if len(paths) == 0 {
 		why = append(why, "no "+filepath.Join(bootDir, "vmlinuz-*"))
 	}
-	return nil, fmt.Errorf("initramfs: %w (set %s or pass a kernel): %s", ErrNoKernel, KernelEnv, strings.Join(why, "; "))
+	return nil, why
 }
 
 // versionLess orders kernel file names by the numbers in their versions
@@ -78,11 +104,17 @@ func versionNumbers(p string) []int {
 	return nums
 }
 
-// kernelAt checks the kernel image p is readable and finds its modules.
+// kernelAt checks the kernel image p is readable and finds its modules:
+// in a tree laid out like a root filesystem (p's ../lib/modules/<version>,
+// as OwnKernelDir is), else under modulesRoot.
 func kernelAt(p, modulesRoot string) (*Kernel, error) {
 	ver, err := bzImageVersion(p)
 	if err != nil {
 		return nil, err
+	}
+	beside := filepath.Join(filepath.Dir(p), "..", "lib", "modules", ver)
+	if _, err := os.Stat(filepath.Join(beside, "modules.dep")); err == nil {
+		return &Kernel{Path: p, Version: ver, ModulesDir: filepath.Clean(beside)}, nil
 	}
 	dir := filepath.Join(modulesRoot, ver)
 	if _, err := os.Stat(filepath.Join(dir, "modules.dep")); err != nil {

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"github.com/guestinject/guestinject/internal/guestabi"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 )
 
@@ -111,14 +113,33 @@ func TestBzImagePayload(t *testing.T) {
 	}
 }
 
-// TestExtractHostKernel extracts the kernel the appliance boots and checks
-// QEMU's PVH entry note is there.
-func TestExtractHostKernel(t *testing.T) {
-	k, err := findKernel("", "/boot", "/lib/modules")
-	if err != nil {
-		testimage.Need(t, "a readable kernel in /boot: "+err.Error())
-		return
-	}
+// TestExtractKernels extracts the kernels the appliance boots, the host's
+// and its own, and checks QEMU's PVH entry note is there.
+func TestExtractKernels(t *testing.T) {
+	t.Run("host", func(t *testing.T) {
+		k, err := findKernel("", t.TempDir(), "/boot", "/lib/modules")
+		if err != nil {
+			testimage.Need(t, "a readable kernel in /boot: "+err.Error())
+			return
+		}
+		checkExtract(t, k)
+	})
+	t.Run("own", func(t *testing.T) {
+		cache, err := cacheDir("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := findKernel("", cache, t.TempDir(), t.TempDir())
+		if err != nil || !k.Own {
+			testimage.Need(t, "the appliance's own kernel in "+filepath.Join(cache, OwnKernelDir)+" (make kernel)")
+			return
+		}
+		checkExtract(t, k)
+	})
+}
+
+func checkExtract(t *testing.T, k *Kernel) {
+	t.Helper()
 	cache := t.TempDir()
 	path, err := extractELF(k, cache)
 	if errors.Is(err, errNoELF) {
@@ -144,7 +165,36 @@ func TestExtractHostKernel(t *testing.T) {
 	if err != nil || again != path || !os.SameFile(fi, fi2) {
 		t.Errorf("second extractELF = %s, %v", again, err)
 	}
+}
+
+func TestCheckPVHGarbage(t *testing.T) {
 	if err := checkPVH([]byte("\x7fELF not really")); !errors.Is(err, errNoELF) {
 		t.Errorf("checkPVH(garbage) = %v", err)
+	}
+}
+
+// TestOwnKernelHasEveryModule checks the appliance's own kernel has built
+// in every module the appliance may load: the build leaves nothing to
+// load, and a module it lacked would only show when a guest needed it.
+func TestOwnKernelHasEveryModule(t *testing.T) {
+	cache, err := cacheDir("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := findKernel("", cache, t.TempDir(), t.TempDir())
+	if err != nil || !k.Own {
+		testimage.Need(t, "the appliance's own kernel in "+filepath.Join(cache, OwnKernelDir)+" (make kernel)")
+		return
+	}
+	km, err := readKernelModules(k.ModulesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range append(slices.Clone(moduleGroups), moduleGroup{group: guestabi.DMGroup, modules: dmModules}) {
+		for _, m := range g.modules {
+			if !km.builtin[m] {
+				t.Errorf("%s (group %s) is not built into %s", m, g.group, k.Path)
+			}
+		}
 	}
 }
