@@ -66,5 +66,5 @@ fuzz-long:
 	FUZZTIME=$(LONG_FUZZTIME) ./scripts/fuzz.sh
 
 ## bench: run every benchmark and rewrite the generated tables of BENCHMARKS.md
-bench:
+bench: kernel
 	./scripts/bench.sh
