@@ -145,6 +145,20 @@ kernel/lib/libcrc32c.ko:
 kernel/fs/xfs/xfs.ko: kernel/lib/libcrc32c.ko
 `
 
+// archiveModules reads the module list of the initramfs at path.
+func archiveModules(t *testing.T, path string) []guestabi.Module {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods, err := guestabi.ParseModuleList(readCPIO(t, b)[strings.TrimPrefix(guestabi.ModuleListPath, "/")].data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mods
+}
+
 // fakeSystem makes a /boot and /lib/modules with the given kernels, each
 // with modules unless its version is listed in noModules.
 func fakeSystem(t *testing.T, versions []string, noModules ...string) Config {
@@ -224,15 +238,7 @@ func TestOwnKernelSelection(t *testing.T) {
 	if !app.OwnKernel || app.Kernel != ownKernel {
 		t.Errorf("chose %s (own %v), want %s", app.Kernel, app.OwnKernel, ownKernel)
 	}
-	b, err := os.ReadFile(app.Initramfs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mods, err := guestabi.ParseModuleList(readCPIO(t, b)[strings.TrimPrefix(guestabi.ModuleListPath, "/")].data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(mods) != 0 {
+	if mods := archiveModules(t, app.Initramfs); len(mods) != 0 {
 		t.Errorf("modules to load with everything built in: %v", mods)
 	}
 
@@ -484,14 +490,7 @@ func TestExtraModules(t *testing.T) {
 	if app.Initramfs == plain.Initramfs {
 		t.Error("extra modules reused the archive without them")
 	}
-	b, err := os.ReadFile(app.Initramfs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mods, err := guestabi.ParseModuleList(readCPIO(t, b)[strings.TrimPrefix(guestabi.ModuleListPath, "/")].data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mods := archiveModules(t, app.Initramfs)
 	var got []string
 	for _, m := range mods {
 		if m.Group == "probe" {

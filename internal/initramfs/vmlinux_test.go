@@ -125,17 +125,26 @@ func TestExtractKernels(t *testing.T) {
 		checkExtract(t, k)
 	})
 	t.Run("own", func(t *testing.T) {
-		cache, err := cacheDir("")
-		if err != nil {
-			t.Fatal(err)
+		if k := ownKernel(t); k != nil {
+			checkExtract(t, k)
 		}
-		k, err := findKernel("", cache, t.TempDir(), t.TempDir())
-		if err != nil || !k.Own {
-			testimage.Need(t, "the appliance's own kernel in "+filepath.Join(cache, OwnKernelDir)+" (make kernel)")
-			return
-		}
-		checkExtract(t, k)
 	})
+}
+
+// ownKernel is the appliance's own kernel in the default cache, or nil
+// (after testimage.Need) when make kernel has not built it.
+func ownKernel(t *testing.T) *Kernel {
+	t.Helper()
+	cache, err := cacheDir("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := findKernel("", cache, t.TempDir(), t.TempDir())
+	if err != nil || !k.Own {
+		testimage.Need(t, "the appliance's own kernel in "+filepath.Join(cache, OwnKernelDir)+" (make kernel)")
+		return nil
+	}
+	return k
 }
 
 func checkExtract(t *testing.T, k *Kernel) {
@@ -177,13 +186,8 @@ func TestCheckPVHGarbage(t *testing.T) {
 // in every module the appliance may load: the build leaves nothing to
 // load, and a module it lacked would only show when a guest needed it.
 func TestOwnKernelHasEveryModule(t *testing.T) {
-	cache, err := cacheDir("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := findKernel("", cache, t.TempDir(), t.TempDir())
-	if err != nil || !k.Own {
-		testimage.Need(t, "the appliance's own kernel in "+filepath.Join(cache, OwnKernelDir)+" (make kernel)")
+	k := ownKernel(t)
+	if k == nil {
 		return
 	}
 	km, err := readKernelModules(k.ModulesDir)
