@@ -36,7 +36,8 @@ if [[ -f $dest/stamp && $(<"$dest/stamp") == "$stamp" ]]; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/guestinject-kernel.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+new=
+trap 'rm -rf "$work" ${new:+"$new" "$new.old"}' EXIT
 echo "build-kernel: unpacking $source_tar" >&2
 tar -C "$work" -xf "$source_tar"
 src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'linux-source-*' | head -n 1)
@@ -66,7 +67,6 @@ if ((${#bad[@]})); then
 	printf 'build-kernel: %s\n' "this kernel source does not take these values of $fragment:" "${bad[@]}" >&2
 	exit 1
 fi
-[[ ${CONFIG_ONLY:-} == 1 ]] && { cp .config "$cache/kernel-config-only"; exit 0; }
 
 echo "build-kernel: building with $(nproc) jobs" >&2
 start=$SECONDS
@@ -81,7 +81,8 @@ install -D -m 0644 modules.builtin "$new/lib/modules/$version/modules.builtin"
 : >"$new/lib/modules/$version/modules.dep"
 echo "$stamp" >"$new/stamp"
 chmod 0755 "$new"
-# Replace the old tree in two renames; a reader sees one or the other.
+# Replace the old tree in two renames: a session that starts between
+# them finds no own kernel and boots the host's.
 if [[ -d $dest ]]; then
 	mv "$dest" "$new.old"
 fi
