@@ -14,7 +14,7 @@ type Machine struct {
 	CPU    string // model name and count
 	Memory string
 	Kernel string // the host's
-	Guest  string // the kernels the appliance may boot, "" when unknown
+	Guest  string // the kernel the appliance boots, "" when unknown
 	// Accelerator is what the appliance sessions ran under and why,
 	// e.g. "TCG (KVM is served by kvm_pvm, ...)".
 	Accelerator string

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -81,13 +80,19 @@ func describe(load string) benchreport.Machine {
 	if unix.Uname(&u) == nil {
 		m.Kernel = unix.ByteSliceToString(u.Release[:])
 	}
-	// The appliance boots one of the host's kernels in /boot.
-	kernels, _ := filepath.Glob("/boot/vmlinuz-*")
-	for i, k := range kernels {
-		kernels[i] = strings.TrimPrefix(filepath.Base(k), "vmlinuz-")
+	// The kernel the appliance's sessions boot, as they choose it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	app, err := initramfs.Build(ctx, initramfs.Config{})
+	if err != nil {
+		m.Accelerator = "accelerator unknown (" + err.Error() + ")"
+	} else {
+		m.Guest = app.KernelVersion
+		if app.OwnKernel {
+			m.Guest += " (its own, make kernel)"
+		}
+		m.Accelerator = accelerator(app)
 	}
-	m.Guest = strings.Join(kernels, " or ")
-	m.Accelerator = accelerator()
 	if _, err := exec.LookPath("guestfish"); err == nil {
 		m.Guestfsh = firstLine("guestfish", "--version")
 	}
@@ -139,14 +144,8 @@ func loadAverage() string {
 
 // accelerator says what the appliance's sessions ran under: the decision
 // they take, for the kernel they boot, read from the same cache.
-func accelerator() string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+func accelerator(app *initramfs.Appliance) string {
 	mode, err := accel.ModeFromEnv()
-	if err != nil {
-		return "accelerator unknown (" + err.Error() + ")"
-	}
-	app, err := initramfs.Build(ctx, initramfs.Config{})
 	if err != nil {
 		return "accelerator unknown (" + err.Error() + ")"
 	}
