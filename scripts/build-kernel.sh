@@ -19,8 +19,9 @@ fragment=$here/kernel/appliance.config
 cache=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/guestinject}
 dest=$cache/kernel
 
+# Debian puts the tarball in /usr/src, Ubuntu in a directory of its own.
 shopt -s nullglob
-sources=(/usr/src/linux-source-*.tar.xz /usr/src/linux-source-*.tar.bz2)
+sources=(/usr/src/linux-source-*.tar.{xz,bz2} /usr/src/linux-source-*/linux-source-*.tar.{xz,bz2})
 shopt -u nullglob
 if ((${#sources[@]} == 0)); then
 	echo "build-kernel: no /usr/src/linux-source-*.tar.*: install the linux-source package (make deps does)" >&2
@@ -48,20 +49,30 @@ cd "$src"
 make -s allnoconfig
 scripts/kconfig/merge_config.sh -m .config "$fragment" >/dev/null
 make -s olddefconfig
-# Kconfig drops silently what this kernel version lacks or cannot have;
-# the appliance would then lack it at run time. Fail here instead.
+# Kconfig drops silently what it cannot have (a dependency unmet); the
+# appliance would then lack it at run time. Fail here instead. An option
+# this kernel version does not know at all (removed or not yet there) is
+# only reported.
 bad=()
 while IFS= read -r line; do
 	case $line in
 	CONFIG_*=*)
-		grep -qxF -- "$line" .config || bad+=("$line (got: $(grep -E "^(# )?${line%%=*}[= ]" .config || echo absent))")
+		grep -qxF -- "$line" .config && continue
+		opt=${line%%=*}
+		got=$(grep -E "^(# )?$opt[= ]" .config || echo absent)
 		;;
 	"# CONFIG_"*" is not set")
 		opt=${line#\# }
 		opt=${opt%% *}
-		grep -q "^$opt=" .config && bad+=("$line (got: $(grep "^$opt=" .config))")
+		got=$(grep "^$opt=" .config) || continue
 		;;
+	*) continue ;;
 	esac
+	if grep -rqE --include='Kconfig*' "^(menu)?config ${opt#CONFIG_}[[:space:]]*$" .; then
+		bad+=("$line (got: $got)")
+	else
+		echo "build-kernel: this kernel has no ${opt#CONFIG_}; leaving it out" >&2
+	fi
 done <"$fragment"
 if ((${#bad[@]})); then
 	printf 'build-kernel: %s\n' "this kernel source does not take these values of $fragment:" "${bad[@]}" >&2

@@ -81,7 +81,7 @@ fi
 
 # The source the appliance's own kernel is built from.
 source_pkg=
-if ! compgen -G '/usr/src/linux-source-*.tar.*' >/dev/null; then
+if ! compgen -G '/usr/src/linux-source-*.tar.*' >/dev/null && ! compgen -G '/usr/src/linux-source-*/linux-source-*.tar.*' >/dev/null; then
 	source_pkg=linux-source
 fi
 
