@@ -101,7 +101,10 @@ const DefaultCmdline = "console=ttyS0 quiet panic=-1"
 type Harness struct {
 	// Cmdline is the kernel command line (the appliance's, for
 	// comparable numbers); "" means DefaultCmdline.
-	Cmdline   string
+	Cmdline string
+	// BuiltIn is true when the kernel has every variant's modules built
+	// in (the appliance's own kernel): the VMs then load none.
+	BuiltIn   bool
 	qemu      string
 	accel     string
 	kernel    string
@@ -140,7 +143,7 @@ func New(t testing.TB) *Harness {
 	if built.KernelELF != "" {
 		kernel = built.KernelELF
 	}
-	return &Harness{qemu: qemu, accel: testvm.Accelerator(t, built.Kernel, qemu), kernel: kernel,
+	return &Harness{BuiltIn: built.OwnKernel, qemu: qemu, accel: testvm.Accelerator(t, built.Kernel, qemu), kernel: kernel,
 		initramfs: built.Initramfs, memoryMiB: appliance.DefaultMemoryMiB}
 }
 
