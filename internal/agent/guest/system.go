@@ -138,15 +138,12 @@ const vfatOptions = "uid=0,gid=0,fmask=0022,dmask=0022,codepage=437,iocharset=as
 // replacing a file by renaming a new one over it would otherwise start
 // writing the new file's data at once (3-30 ms each under emulation), a
 // guard for crashes that do not matter here, as nothing is kept before
-// the session's sync and unmount; and nobarrier, for the same reason: a
-// journal commit no longer waits for the disk's cache to be flushed (a
-// no-op on the host's overlay anyway, but a round trip through the
-// emulated disk each time).
+// the session's sync and unmount.
 func fsOptions(fstype, extra string) (uintptr, string) {
 	flags := uintptr(unix.MS_NOATIME)
 	var data []string
 	if fstype == "ext4" {
-		data = append(data, "noinit_itable", "noauto_da_alloc", "nobarrier")
+		data = append(data, "noinit_itable", "noauto_da_alloc")
 	}
 	if fstype == "vfat" {
 		// Every file on FAT would otherwise be executable.
