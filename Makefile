@@ -20,7 +20,7 @@ test: deps kernel lint generate-check unit fuzz
 deps:
 	./scripts/install-deps.sh
 
-## kernel: build the appliance's own kernel into the cache (once; ~15 min on 2 cores),
+## kernel: build the appliance's own kernel into the cache (once; about 10 min on 2 cores),
 ## which boots in half the time of a distribution's; the appliance uses it when present
 kernel: deps
 	./scripts/build-kernel.sh
