@@ -2,32 +2,27 @@ package appliance_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/guestinject/guestinject/appliance"
 	"github.com/guestinject/guestinject/inject"
+	"github.com/guestinject/guestinject/internal/initramfs"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage"
 	"github.com/guestinject/guestinject/internal/testsupport/testimage/novaguest"
 	"github.com/guestinject/guestinject/vfs"
 )
 
-// hostKernel is the newest /boot/vmlinuz-* whose modules are installed.
+// hostKernel is the kernel the appliance falls back to without its own.
 func hostKernel(t *testing.T) string {
 	t.Helper()
-	kernels, _ := filepath.Glob("/boot/vmlinuz-*")
-	slices.Reverse(kernels)
-	for _, k := range kernels {
-		if _, err := os.Stat(filepath.Join("/lib/modules", strings.TrimPrefix(filepath.Base(k), "vmlinuz-"), "modules.dep")); err == nil {
-			return k
-		}
+	k, err := initramfs.HostKernel()
+	if err != nil {
+		testimage.Need(t, "a kernel in /boot with its modules: "+err.Error())
+		return ""
 	}
-	testimage.Need(t, "a kernel in /boot with its modules")
-	return ""
+	return k.Path
 }
 
 // TestKernels runs a Nova-style injection cold and through a pool on each

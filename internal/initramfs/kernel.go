@@ -58,6 +58,17 @@ func findKernel(explicit, cache, bootDir, modulesRoot string) (*Kernel, error) {
 	return nil, fmt.Errorf("initramfs: %w (set %s or pass a kernel): %s", ErrNoKernel, KernelEnv, strings.Join(why, "; "))
 }
 
+// HostKernel returns the newest /boot/vmlinuz-* whose modules are
+// installed under /lib/modules: the kernel Build falls back to without an
+// explicit one or the appliance's own.
+func HostKernel() (*Kernel, error) {
+	k, why := newestKernel("/boot", "/lib/modules")
+	if k == nil {
+		return nil, fmt.Errorf("initramfs: %w: %s", ErrNoKernel, strings.Join(why, "; "))
+	}
+	return k, nil
+}
+
 // newestKernel returns the newest bootDir/vmlinuz-* with modules under
 // modulesRoot, or why there is none.
 func newestKernel(bootDir, modulesRoot string) (*Kernel, []string) {

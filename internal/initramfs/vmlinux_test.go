@@ -117,7 +117,7 @@ func TestBzImagePayload(t *testing.T) {
 // and its own, and checks QEMU's PVH entry note is there.
 func TestExtractKernels(t *testing.T) {
 	t.Run("host", func(t *testing.T) {
-		k, err := findKernel("", t.TempDir(), "/boot", "/lib/modules")
+		k, err := HostKernel()
 		if err != nil {
 			testimage.Need(t, "a readable kernel in /boot: "+err.Error())
 			return
