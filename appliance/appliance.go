@@ -89,6 +89,9 @@ type Session struct {
 	// (a private socket pair, see internal/qmp); nil otherwise.
 	monitor *qmp.Monitor
 	pooled  *pooledVM // set for a VM booted without disks (see Pool)
+	// onEnd, set by the Pool that opened the session, runs once at its
+	// teardown.
+	onEnd func()
 	// afterExit, a test hook, sees the overlays once the VM has exited
 	// and before Commit checks them: what a compromised VM could have
 	// written by then.
@@ -362,7 +365,9 @@ func (s *Session) teardown() {
 		if s.client != nil {
 			s.client.Close()
 		}
-		s.pooled.close()
+		if s.onEnd != nil {
+			s.onEnd()
+		}
 		if s.monitor != nil {
 			s.monitor.Close()
 		}

@@ -250,6 +250,22 @@
 // waits: that is when a pooled VM is ready, and a session's first request
 // then waits only for the disks and the agent's setup.
 //
+// A VM the pool boots while none of its sessions runs also warms up
+// before that hello (guestabi.WarmUpParam): the agent runs a session's
+// setup once — listing and probing volumes, mounting an ext4 root and its
+// fstab, reading, writing and unmounting — on a 16 MiB disk of its own
+// (embedded in the agent, on a loop device over a copy in its tmpfs,
+// released before the hello). Under TCG the first run of each of those
+// kernel and agent paths costs its translation into host code, which QEMU
+// keeps for the VM's life, so the session that takes a warmed VM does not
+// pay it: the first answer came in about half the time and a Nova-style
+// injection took about 0.15 s less (BENCHMARKS.md). It costs the VM about
+// 0.2 s more of boot and 10 MiB more memory, and it is not a second
+// image: the disk is the agent's, and the session's inspection and fstab
+// see only the session's disks. A VM booted while sessions run skips it:
+// then the CPU is better spent having VMs ready at all, as a burst would
+// otherwise find fewer of them (BenchmarkPoolThroughput).
+//
 // Only the direct QEMU launcher boots pooled VMs (ErrPoolLauncher):
 // libvirt would have libvirtd open the hot-plugged images by path, and
 // its monitor belongs to libvirtd.

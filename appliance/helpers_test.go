@@ -2,8 +2,11 @@ package appliance_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,4 +77,35 @@ func openRaw(t *testing.T, img string, opts ...appliance.Option) (context.Contex
 	}
 	t.Cleanup(func() { s.Close() })
 	return ctx, s
+}
+
+// consoleRecorder is a slog handler that keeps the appliance's console
+// lines, which a debug logger (WithLogger) receives, with the agent's
+// step timings.
+type consoleRecorder struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (c *consoleRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (c *consoleRecorder) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *consoleRecorder) WithGroup(string) slog.Handler            { return c }
+
+func (c *consoleRecorder) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "line" {
+			c.mu.Lock()
+			c.seen = append(c.seen, a.Value.String())
+			c.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+// lines are the console lines so far.
+func (c *consoleRecorder) lines() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.seen)
 }

@@ -80,8 +80,13 @@ type Pool struct {
 	booting int
 	// owed counts the VMs taken whose replacement has not started: it
 	// starts when the session ends or poolReplaceDelay after the take.
-	owed   int
-	closed bool
+	owed int
+	// running counts the sessions Open returned, on a pooled VM or a VM
+	// of their own, that have not ended: a VM booted while none runs
+	// warms up (guestabi.WarmUpParam), one booted while they use the
+	// CPU does not.
+	running int
+	closed  bool
 	// replaceDelay is poolReplaceDelay, but for tests.
 	replaceDelay time.Duration
 	changed      chan struct{} // closed and replaced when ready or booting change
@@ -199,7 +204,7 @@ func (p *Pool) Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (*Ses
 		return nil, errors.New("appliance: no disks")
 	}
 	if !p.fits(o, len(disks)) {
-		return Open(ctx, disks, all...)
+		return p.openCold(ctx, disks, all)
 	}
 	// Every image is checked before a VM is taken: a refused one costs
 	// the pool nothing.
@@ -213,7 +218,7 @@ func (p *Pool) Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (*Ses
 	s := p.take()
 	if s == nil {
 		p.log.Debug("appliance: pool empty, booting")
-		return Open(ctx, disks, all...)
+		return p.openCold(ctx, disks, all)
 	}
 	s.setOptions(o)
 	s.pooled.afterPlug = p.afterPlug
@@ -233,6 +238,28 @@ func (p *Pool) Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (*Ses
 	}
 	s.log.Debug("appliance: pooled VM ready", "took", time.Since(start))
 	return s, nil
+}
+
+// openCold opens a session on a VM of its own, counted as running while
+// it lasts.
+func (p *Pool) openCold(ctx context.Context, disks []vfs.Disk, opts []Option) (*Session, error) {
+	p.mu.Lock()
+	p.running++
+	p.mu.Unlock()
+	s, err := Open(ctx, disks, opts...)
+	if err != nil {
+		p.sessionEnded()
+		return nil, err
+	}
+	s.onEnd = p.sessionEnded
+	return s, nil
+}
+
+// sessionEnded counts a session of the pool's as ended.
+func (p *Pool) sessionEnded() {
+	p.mu.Lock()
+	p.running--
+	p.mu.Unlock()
 }
 
 // fits reports whether a pooled VM can serve a session of n disks with
@@ -269,6 +296,7 @@ func (p *Pool) take() *Session {
 			continue
 		}
 		p.owed++
+		p.running++
 		var once sync.Once
 		replace := func() {
 			once.Do(func() {
@@ -280,7 +308,10 @@ func (p *Pool) take() *Session {
 				p.refillLocked()
 			})
 		}
-		s.pooled.onEnd = replace
+		s.onEnd = func() {
+			p.sessionEnded()
+			replace()
+		}
 		time.AfterFunc(p.replaceDelay, replace)
 		return s
 	}
@@ -300,9 +331,10 @@ func (p *Pool) refillLocked() {
 		p.booting++
 		p.notifyLocked()
 		p.wg.Add(1)
+		warm := p.running == 0
 		go func() {
 			defer p.wg.Done()
-			s, err := bootPooled(p.ctx, p.o)
+			s, err := bootPooled(p.ctx, p.o, warm)
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			p.booting--
@@ -383,23 +415,11 @@ type pooledVM struct {
 	attached bool
 
 	afterPlug func(ctx context.Context, mon *qmp.Monitor, i int) // a benchmark's probe; nil
-	// onEnd, set when a session takes the VM, starts its replacement.
-	onEnd func()
-}
-
-// close starts the replacement owed for a taken VM.
-func (v *pooledVM) close() {
-	if v == nil {
-		return
-	}
-	if v.onEnd != nil {
-		v.onEnd()
-	}
 }
 
 // bootPooled boots a VM with no disk and room for o.poolMaxDisks, and
-// returns once its agent waits for them.
-func bootPooled(ctx context.Context, o options) (_ *Session, err error) {
+// returns once its agent waits for them, having warmed up first if warm.
+func bootPooled(ctx context.Context, o options, warm bool) (_ *Session, err error) {
 	log := o.logger()
 	app, kernel, err := buildAppliance(ctx, o)
 	if err != nil {
@@ -422,6 +442,9 @@ func bootPooled(ctx context.Context, o options) (_ *Session, err error) {
 		Cmdline:     applianceCmdline + " " + guestabi.HotplugParamFor(o.poolMaxIdle),
 		AgentSocket: filepath.Join(s.dir, "agent.sock"), PortName: guestabi.PortName, Console: s.console,
 		Dir: s.dir, RunAs: o.runAs, HotplugSlots: o.poolMaxDisks,
+	}
+	if warm {
+		spec.Cmdline += " " + guestabi.WarmUpParam + "=" + guestabi.WarmUpOn
 	}
 	if log.Enabled(ctx, slog.LevelDebug) {
 		spec.Cmdline += " " + guestabi.DebugParam + "=" + guestabi.DebugOn

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,6 +120,88 @@ func TestPoolVMServesOneImage(t *testing.T) {
 			t.Errorf("session %d: VM %d still runs after Close", i, pid)
 		}
 	}
+}
+
+// TestPoolVMWarmsUp: a pooled VM booted while none of the pool's
+// sessions runs warms up on the agent's own disk before it is ready, one
+// booted while a session runs does not, and nothing of the warm-up disk
+// is left for a session: an fstab line naming the warm-up filesystem's
+// label finds no volume, and the inspection describes the image alone.
+func TestPoolVMWarmsUp(t *testing.T) {
+	needE2E(t)
+	dir := t.TempDir()
+	writeTree(t, filepath.Join(dir, "tree"), map[string]string{
+		"etc/hostname":   "guest\n",
+		"etc/os-release": "ID=debian\nVERSION_ID=12\n",
+		"etc/fstab":      "LABEL=warmup /data ext4 defaults 0 2\n",
+		"data/":          "",
+	})
+	img := filepath.Join(dir, "disk.raw")
+	ext4Image(t, img, filepath.Join(dir, "tree"), 32)
+	console := &consoleRecorder{}
+	p := newPool(t, 1, appliance.WithLogger(slog.New(console)))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// booted and warmed count the VMs that got ready and those that
+	// warmed up first, from the agents' step timings, printed before
+	// their hello.
+	counts := func() (booted, warmed int) {
+		for _, line := range console.lines() {
+			switch {
+			case strings.Contains(line, "guestinject-agent: protocol warmed up"):
+				booted++
+			case strings.Contains(line, "guestinject-agent: setup warmed up"):
+				warmed++
+			case strings.Contains(line, "guestinject-agent: warm-up:"):
+				t.Errorf("a warm-up failed: %s", line)
+			}
+		}
+		return booted, warmed
+	}
+	check := func(s *appliance.Session) {
+		t.Helper()
+		in := s.Inspection()
+		if in.OS.ID != "debian" || len(in.Filesystems) != 1 || in.Filesystems[0].Disk != 0 {
+			t.Errorf("inspection: %+v; want the image's Debian alone", in)
+		}
+		if len(in.Fstab) != 1 || in.Fstab[0].Mounted || in.Fstab[0].Device != "" {
+			t.Errorf("fstab: %+v; want LABEL=warmup to name no volume", in.Fstab)
+		}
+		if got, err := vfs.ReadFile(ctx, s, "/etc/hostname", 1<<10); err != nil || string(got) != "guest\n" {
+			t.Errorf("ReadFile = %q, %v", got, err)
+		}
+	}
+	// The console reaches the host a little after the hello.
+	want := func(what string, booted, warmed int) {
+		t.Helper()
+		var b, w int
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if b, w = counts(); b == booted && w == warmed {
+				return
+			}
+		}
+		t.Errorf("%s: %d VMs booted, %d warmed up; want %d, %d", what, b, w, booted, warmed)
+	}
+	want("the pool's first VM", 1, 1)
+	// The replacement boots at once, while the session runs.
+	appliance.SetReplaceDelay(p, 0)
+	s := pooledOpen(ctx, t, p, img)
+	check(s)
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want("a replacement booted during a session", 2, 1)
+	s.Close()
+	// That VM serves a session as well, and its replacement, booted
+	// once nothing runs, warms up.
+	appliance.SetReplaceDelay(p, time.Minute)
+	s = pooledOpen(ctx, t, p, img)
+	check(s)
+	s.Close()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want("a replacement booted after the sessions", 3, 2)
 }
 
 // TestPoolCommitAndClose: Commit keeps the changes, Close without Commit

@@ -15,6 +15,15 @@ import (
 // answered after the setup.
 const HotplugParam = "guestinject.hotplug"
 
+// WarmUpParam, set to WarmUpOn beside HotplugParam, makes the agent warm
+// up before its hello: it runs a session's setup once on a disk of its
+// own, so that under emulation the session that takes the VM does not pay
+// the first run of those paths (see the agent's guest.WarmUp).
+const (
+	WarmUpParam = "guestinject.warmup"
+	WarmUpOn    = "1"
+)
+
 // maxHotplugWait bounds the wait the parameter may ask for.
 const maxHotplugWait = 7 * 24 * time.Hour
 

@@ -52,28 +52,15 @@ func (v Volume) String() string {
 func ScanVolumes(sysBlock, devDir string) ([]Volume, error) {
 	var vols []Volume
 	for _, vd := range virtioDisks(sysBlock) {
-		d, name := vd.dir, filepath.Base(vd.dir)
 		index, ro, ok := guestabi.ParseDiskSerial(vd.serial)
 		if !ok {
 			continue
 		}
-		parts, err := partitions(d)
+		dv, err := diskVolumes(vd.dir, devDir, index, ro)
 		if err != nil {
 			return nil, err
 		}
-		if len(parts) == 0 {
-			vols = append(vols, Volume{Device: filepath.Join(devDir, name), Disk: index, ReadOnly: ro})
-		}
-		// The kernel does not tell PARTUUID and PARTLABEL without udev:
-		// read them from the table, by partition number.
-		var table map[int]parttable.Partition
-		if len(parts) > 0 {
-			table = readTable(filepath.Join(devDir, name))
-		}
-		for _, p := range parts {
-			vols = append(vols, Volume{Device: filepath.Join(devDir, p.name), Disk: index, ReadOnly: ro, Partition: p.number,
-				PartUUID: table[p.number].UUID, PartLabel: table[p.number].Name})
-		}
+		vols = append(vols, dv...)
 	}
 	sort.Slice(vols, func(i, j int) bool {
 		if vols[i].Disk != vols[j].Disk {
@@ -81,10 +68,37 @@ func ScanVolumes(sysBlock, devDir string) ([]Volume, error) {
 		}
 		return vols[i].Partition < vols[j].Partition
 	})
+	probeVolumes(vols)
+	return vols, nil
+}
+
+// diskVolumes lists, unprobed, the volumes of the disk whose sysfs
+// directory is dir: the disk itself, or its partitions when it has any.
+func diskVolumes(dir, devDir string, index int, ro bool) ([]Volume, error) {
+	name := filepath.Base(dir)
+	parts, err := partitions(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(parts) == 0 {
+		return []Volume{{Device: filepath.Join(devDir, name), Disk: index, ReadOnly: ro}}, nil
+	}
+	// The kernel does not tell PARTUUID and PARTLABEL without udev:
+	// read them from the table, by partition number.
+	table := readTable(filepath.Join(devDir, name))
+	vols := make([]Volume, 0, len(parts))
+	for _, p := range parts {
+		vols = append(vols, Volume{Device: filepath.Join(devDir, p.name), Disk: index, ReadOnly: ro, Partition: p.number,
+			PartUUID: table[p.number].UUID, PartLabel: table[p.number].Name})
+	}
+	return vols, nil
+}
+
+// probeVolumes reads what each volume's superblock says.
+func probeVolumes(vols []Volume) {
 	for i := range vols {
 		vols[i].Info, vols[i].Err = probe(vols[i].Device)
 	}
-	return vols, nil
 }
 
 // virtioDisk is a virtio disk the kernel found, and the serial the host

@@ -28,6 +28,17 @@
 // shell. The PID namespace is what ends every process at the time limit:
 // the cgroup bounds how many there are, but a root command could leave it.
 //
+// A pooled VM, which boots before its disks exist, can first warm up
+// (WarmUp, warmup.go): it runs that setup once on a small disk of the
+// agent's own, embedded as its non-zero extents in warmup/ and attached
+// through a loop device over a sparse copy in the root's tmpfs — a GPT
+// disk with one ext4 filesystem with a journal and 4 KiB blocks, as most
+// guest images have — mounting it, reading, writing a file and unmounting,
+// then lets it go. Under emulation the first run of each kernel and agent
+// path costs its translation into host code, which QEMU keeps for the
+// VM's life; the warm-up pays it before the VM is ready, so the session
+// that takes the VM does not.
+//
 // What the agent must agree on with the host — the port's name, the
 // kernel parameters, disk serials, root names, the module list, the
 // payload's format, problem codes and text limits — is in internal/guestabi.

@@ -40,6 +40,10 @@ const shutdownGrace = 2 * time.Second
 // processes.
 const cgroupDir = "/sys/fs/cgroup"
 
+// warmupDir holds the warm-up disk's copy while a pooled VM warms up; the
+// root is a tmpfs.
+const warmupDir = "/run/guestinject"
+
 func main() {
 	if os.Args[0] == guest.CommandHelper {
 		// Started by the agent itself, as process 1 of a command's own
@@ -126,14 +130,29 @@ func run() error {
 	}
 	var conn *agent.Conn
 	if hotplug {
+		// A VM asked to warm up does it all before the hello, which tells
+		// the host it is ready: the session that takes it must not wait
+		// for any of it. One booted in a hurry says hello first.
+		warm := guest.Cmdline(guestabi.WarmUpParam) == guestabi.WarmUpOn
+		if warm {
+			agent.WarmUp()
+			timer.step("protocol warmed up")
+			if err := guest.WarmUp(context.Background(), warmupDir, mods); err != nil {
+				// Not fatal: the session pays what a VM without it would.
+				fmt.Fprintf(os.Stderr, "guestinject-agent: warm-up: %v\n", err)
+			}
+			timer.step("setup warmed up")
+		}
 		// A pooled VM says hello now, while it waits for disks: a
 		// session's first request then waits only for the disks.
 		if conn, err = agent.Hello(port); err != nil {
 			return err
 		}
 		timer.step("hello answered")
-		agent.WarmUp()
-		timer.step("warmed up")
+		if !warm {
+			agent.WarmUp()
+			timer.step("protocol warmed up")
+		}
 	}
 	g := setupRoot(mods, hotplugWait, timer)
 	timer.step("root mounted")
