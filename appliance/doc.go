@@ -260,7 +260,7 @@
 // keeps for the VM's life, so the session that takes a warmed VM does not
 // pay it: the first answer came in about half the time and a Nova-style
 // injection took about 0.15 s less (BENCHMARKS.md). It costs the VM about
-// 0.2 s more of boot and 10 MiB more memory, and it is not a second
+// 0.2 s more of boot and 11 MiB more memory, and it is not a second
 // image: the disk is the agent's, and the session's inspection and fstab
 // see only the session's disks. A VM booted while sessions run skips it:
 // then the CPU is better spent having VMs ready at all, as a burst would
