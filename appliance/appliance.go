@@ -664,7 +664,7 @@ func newSession(ctx context.Context, o options, log *slog.Logger) (*Session, err
 	if err != nil {
 		return nil, fmt.Errorf("appliance: %w", err)
 	}
-	s := &Session{dir: od.Path, dirLock: od, console: newConsoleTail(consoleMax, o.log), log: log}
+	s := &Session{dir: od.Path, dirLock: od, console: newConsoleTail(consoleMax, o.log), log: log, onEnd: o.onEnd}
 	s.setOptions(o)
 	return s, nil
 }

@@ -42,6 +42,7 @@ type options struct {
 	poolMaxDisks            int           // disks a pooled VM can take (NewPool)
 	poolMaxIdle             time.Duration // how long a pooled VM waits for them (NewPool)
 	extraCmdline            string        // appended to a pooled VM's kernel command line (tests)
+	onEnd                   func()        // the session's, from the Pool that boots it cold
 	packageNetwork          *PackageNetwork
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -241,17 +242,18 @@ func (p *Pool) Open(ctx context.Context, disks []vfs.Disk, opts ...Option) (*Ses
 }
 
 // openCold opens a session on a VM of its own, counted as running while
-// it lasts.
+// it lasts: the session has the end hook from its start, as a watcher may
+// tear it down before Open returns.
 func (p *Pool) openCold(ctx context.Context, disks []vfs.Disk, opts []Option) (*Session, error) {
 	p.mu.Lock()
 	p.running++
 	p.mu.Unlock()
-	s, err := Open(ctx, disks, opts...)
+	end := sync.OnceFunc(p.sessionEnded)
+	s, err := Open(ctx, disks, append(slices.Clone(opts), func(o *options) { o.onEnd = end })...)
 	if err != nil {
-		p.sessionEnded()
+		end()
 		return nil, err
 	}
-	s.onEnd = p.sessionEnded
 	return s, nil
 }
 

@@ -202,6 +202,25 @@ func TestPoolVMWarmsUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("a replacement booted after the sessions", 3, 2)
+	// A session booted cold because no VM was ready counts as running
+	// too: the replacement booted while it runs does not warm up.
+	s = pooledOpen(ctx, t, p, img)
+	coldImg := filepath.Join(dir, "cold.raw")
+	ext4Image(t, coldImg, filepath.Join(dir, "tree"), 32)
+	cold, err := p.Open(ctx, []vfs.Disk{{Path: coldImg, Format: "raw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cold.Close()
+	if cold.Pooled() {
+		t.Fatal("a second session got a pooled VM from a pool of one")
+	}
+	s.Close()
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want("a replacement booted while a cold session runs", 4, 2)
+	check(cold)
 }
 
 // TestPoolCommitAndClose: Commit keeps the changes, Close without Commit
