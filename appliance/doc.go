@@ -250,7 +250,8 @@
 // waits: that is when a pooled VM is ready, and a session's first request
 // then waits only for the disks and the agent's setup.
 //
-// A VM the pool boots while none of its sessions runs also warms up
+// A VM the pool boots while none of its sessions runs (pooled, or booted
+// by Pool.Open on a VM of their own) also warms up
 // before that hello (guestabi.WarmUpParam): the agent runs a session's
 // setup once — listing and probing volumes, mounting an ext4 root and its
 // fstab, reading, writing and unmounting — on a 16 MiB disk of its own
@@ -262,7 +263,7 @@
 // injection took about 0.15 s less (BENCHMARKS.md). It costs the VM about
 // 0.2 s more of boot and 11 MiB more memory, and it is not a second
 // image: the disk is the agent's, and the session's inspection and fstab
-// see only the session's disks. A VM booted while sessions run skips it:
+// see only the session's disks. A VM booted while they run skips it:
 // then the CPU is better spent having VMs ready at all, as a burst would
 // otherwise find fewer of them (BenchmarkPoolThroughput).
 //
